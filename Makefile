@@ -36,9 +36,8 @@ TEST_CFLAGS := -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=address,undefine
 # first report fail the test run.
 TEST_ENV := UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1
 
-# Every header the programs are built from (wip/ only exists while sections
-# are being written).
-HEADERS := sdiff.h $(wildcard sdiff_*.h) $(wildcard wip/*.h)
+# Every header the programs are built from.
+HEADERS := sdiff.h $(wildcard sdiff_*.h)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TOOL_SRCS := $(sort $(wildcard tools/*.c))
 TOOL_BINS := $(patsubst tools/%.c,build/%,$(TOOL_SRCS))

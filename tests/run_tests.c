@@ -1,5 +1,6 @@
 /* The test runner: the sdiff implementation, then every test file.
    Usage: run_tests [name-substring]    TEST_VERBOSE=1 prints errors too. */
+#include "../sdiff_clip_vocab.h" /* the built-in vocabulary is tested too */
 #define SDIFF_IMPLEMENTATION
 #include "../sdiff.h"
 #include "tests.h"

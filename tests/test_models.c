@@ -116,22 +116,16 @@ SDIFF_TEST(unet_sd2_linear_proj_matches_diffusers) {
     /* SD 2.x features: linear projections, per-level head counts */
     sdiff_model *m = tiny_model();
     if (!m) { g_test_failed++; return; }
-    sdiff_model *bare = (sdiff_model *)calloc(1, sizeof *bare);
+    sdiff_model *bare = (sdiff_model *)sdiff__calloc(1, sizeof *bare);
+    bare->ctx = m->ctx;
     char dir[512];
     snprintf(dir, sizeof dir, "%s/tiny-sd2-unet", g_fixtures);
-    sdiff__json *j = NULL;
-    sdiff__wsource src;
-    sdiff_status st = sdiff__load_config(dir, "config.json", &j);
-    if (st == SDIFF_OK) st = sdiff__unet_config_parse(j, "config.json", &bare->unet.cfg);
-    sdiff__json_free(j);
-    CHECK(bare->unet.cfg.linear_proj);
-    if (st == SDIFF_OK) st = sdiff__open_component(bare, dir, "diffusion_pytorch_model", "unet", &src);
-    if (st == SDIFF_OK) st = sdiff__weights_load(m->ctx->be, &src, sdiff__unet_weights, &bare->unet, &bare->unet.weights);
+    sdiff_status st = sdiff__load_component(bare, dir, "unet");
     CHECK_MSG(st == SDIFF_OK, "%s", sdiff_last_error());
+    CHECK(bare->unet.cfg.linear_proj && bare->unet.cfg.heads[0] == 2 && bare->unet.cfg.heads[1] == 4);
     if (st == SDIFF_OK) check_unet(m->ctx->be, &m->arena, &bare->unet, "ref_tiny_sd2_unet.safetensors");
-    sdiff__weights_free(&bare->unet.weights);
-    for (int i = 0; i < bare->n_files; i++) sdiff__st_close(&bare->files[i]);
-    free(bare);
+    bare->ctx = NULL;
+    sdiff__model_release(bare);
 }
 
 SDIFF_TEST(vae_decode_and_encode_match_diffusers) {

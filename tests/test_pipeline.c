@@ -140,14 +140,18 @@ SDIFF_TEST(single_file_and_folder_give_identical_images) {
     sdiff__unet_config uc;
     sdiff__vae_config vc;
     sdiff__clip_config cc;
-    CHECK(sdiff__detect_unet(&single->files[0], &uc) == SDIFF_OK);
+    sdiff__safetensors file;
+    CHECK(single->n_files == 0); /* mappings are dropped after loading */
+    CHECK(sdiff__st_open(path, &file) == SDIFF_OK);
+    CHECK(sdiff__detect_unet(&file, &uc) == SDIFF_OK);
     CHECK(uc.levels == m->unet.cfg.levels && uc.layers_per_block == m->unet.cfg.layers_per_block &&
           uc.ch[0] == m->unet.cfg.ch[0] && uc.ch[1] == m->unet.cfg.ch[1] && uc.cross_dim == m->unet.cfg.cross_dim &&
           uc.down_attn[0] && !uc.down_attn[1] && !uc.up_attn[0] && uc.up_attn[1] && !uc.linear_proj);
-    CHECK(sdiff__detect_vae(&single->files[0], &vc) == SDIFF_OK);
+    CHECK(sdiff__detect_vae(&file, &vc) == SDIFF_OK);
     CHECK(vc.levels == m->vae.cfg.levels && vc.ch[3] == m->vae.cfg.ch[3] && vc.layers_per_block == m->vae.cfg.layers_per_block);
-    CHECK(sdiff__detect_clip(&single->files[0], &cc) == SDIFF_OK);
+    CHECK(sdiff__detect_clip(&file, &cc) == SDIFF_OK);
     CHECK(cc.layers == m->clip.cfg.layers && cc.hidden == m->clip.cfg.hidden && cc.intermediate == m->clip.cfg.intermediate);
+    sdiff__st_close(&file);
     sdiff_gen_params gp = gen_params(m, &rp, "euler_a");
     sdiff_image a, b;
     CHECK(sdiff_generate(m, &gp, &a) == SDIFF_OK);

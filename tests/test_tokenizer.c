@@ -249,12 +249,6 @@ static void tok_check_edges(sdiff__tokenizer *t) {
         snprintf(want, sizeof want, "at byte %d", offsets[i]);
         CHECK_MSG(strstr(sdiff_last_error(), want) != NULL, "%s", sdiff_last_error());
     }
-    /* SD 2.x pads with "!" (id 0). */
-    CHECK(sdiff__tokenizer_set_pad(t, "!") == SDIFF_OK);
-    CHECK(sdiff__tokenize(t, "a photo of a cat", ids, 77) == SDIFF_OK);
-    CHECK(ids[5] == 2368 && ids[6] == 49407 && ids[7] == 0 && ids[76] == 0);
-    CHECK(sdiff__tokenizer_set_pad(t, "no such token") == SDIFF_ERR_INVALID_ARG);
-    CHECK(sdiff__tokenizer_set_pad(t, "<|endoftext|>") == SDIFF_OK);
     /* Speed: a prompt of ~77 tokens. */
     const char *p77 = "masterpiece, best quality, a highly detailed photograph of an old lighthouse on a rocky "
                       "coast at dusk, dramatic clouds, golden hour, volumetric light, 35mm film grain, sharp focus, "
