@@ -130,6 +130,7 @@ typedef struct sdiff_ctx sdiff_ctx;
 typedef struct sdiff_ctx_params {
     sdiff_backend_kind backend;
     int n_threads;             /* CPU threads; 0 == number of cores          */
+    int device;                /* GPU index for the CUDA backend              */
     sdiff_log_level log_level; /* messages above this level are dropped;
                                   default SDIFF_LOG_INFO (set by the
                                   default_params function)                     */
@@ -540,7 +541,27 @@ struct sdiff__backend {
     void (*concat)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a, const sdiff__tensor *b);
     /* y[n, C] = table[ids[i], :] for n host ids (checked < table rows). */
     void (*embed)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *table, const int32_t *ids, int n);
+    /* y[B, dim] = sinusoidal features of the timesteps t[B] (an F32 tensor
+       in backend memory, so a captured step can be replayed with new t),
+       as sdiff__timestep_features computes them. */
+    void (*timestep_embedding)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *t, bool flip_sin_to_cos,
+                               float freq_shift);
+
+    /* --- optional (NULL on the CPU): record the ops issued between
+       graph_begin and graph_end once, then replay them with graph_launch.
+       Replays read and write the same memory, so the caller keeps inputs and
+       outputs at fixed addresses and changes only their contents. */
+    bool (*graph_begin)(sdiff__backend *be);
+    void *(*graph_end)(sdiff__backend *be);
+    void (*graph_launch)(sdiff__backend *be, void *graph);
+    void (*graph_free)(sdiff__backend *be, void *graph);
 };
+
+/* Backends compiled in beside the CPU one register their constructor here
+   (sdiff_cuda.h does, from a constructor function), so sdiff.h needs no
+   knowledge of them and works with or without them. */
+typedef sdiff__backend *(*sdiff__backend_create_fn)(int device, const sdiff__logger *log);
+static sdiff__backend_create_fn sdiff__g_cuda_backend_create;
 
 /* Records the first failure of a backend; later ones are dropped. */
 SDIFF__PRIVATE void sdiff__be_fail(sdiff__backend *be, sdiff_status st, const char *fmt, ...) SDIFF__PRINTF(3, 4);
@@ -553,6 +574,24 @@ SDIFF__PRIVATE void sdiff__be_fail(sdiff__backend *be, sdiff_status st, const ch
     va_end(ap);
 }
 
+/* Sinusoidal timestep features, float32 in the order diffusers computes them
+   (get_timestep_embedding), so the UNet sees the same bits. The reference
+   every backend's timestep_embedding op follows. */
+SDIFF__PRIVATE void sdiff__timestep_features(float *out, const float *t, int batch, int dim, bool flip, float shift) {
+    const int half = dim / 2;
+    for (int b = 0; b < batch; b++) {
+        float *o = out + (size_t)b * dim;
+        for (int i = 0; i < half; i++) {
+            float e = -9.21034037197618f * (float)i;  /* -ln(10000) * i */
+            e = e / ((float)half - shift);
+            float arg = t[b] * expf(e);
+            float s = sinf(arg), c = cosf(arg);
+            o[flip ? half + i : i] = s;
+            o[flip ? i : half + i] = c;
+        }
+        if (dim % 2) o[dim - 1] = 0;
+    }
+}
 /* >>arena ==================================================================
    Arena: where activations live.
 
@@ -1974,6 +2013,17 @@ SDIFF__PRIVATE void sdiff__cpu_destroy(sdiff__backend *be) {
     sdiff__free(cb);
 }
 
+SDIFF__PRIVATE void sdiff__cpu_timestep_embedding(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *t,
+                                                  bool flip_sin_to_cos, float freq_shift) {
+    if (be->status != SDIFF_OK) return;
+    if (y->nd != 2 || t->dtype != SDIFF__F32 || sdiff__numel(t) != y->ne[0]) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "timestep_embedding: y must be [B, dim] and t [B] f32");
+        return;
+    }
+    sdiff__timestep_features((float *)y->data, (const float *)t->data, (int)y->ne[0], (int)y->ne[1], flip_sin_to_cos,
+                             freq_shift);
+}
+
 SDIFF__PRIVATE sdiff__backend *sdiff__cpu_backend_create(int n_threads, const sdiff__logger *log) {
     sdiff__cpu *cb = (sdiff__cpu *)sdiff__calloc(1, sizeof *cb);
     if (!cb) return NULL;
@@ -1999,6 +2049,7 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cpu_backend_create(int n_threads, const sd
     be->upsample = sdiff__cpu_upsample;
     be->concat = sdiff__cpu_concat;
     be->embed = sdiff__cpu_embed;
+    be->timestep_embedding = sdiff__cpu_timestep_embedding;
     for (int i = 0; i < SDIFF__GEMM_N_ISAS && !cb->isa; i++)
         if (sdiff__gemm_isa_supported(&sdiff__gemm_isas[i])) cb->isa = &sdiff__gemm_isas[i];
     cb->pool = sdiff__pool_create(n_threads);
@@ -5428,27 +5479,10 @@ SDIFF__PRIVATE void sdiff__transformer_forward(sdiff__run *r, const sdiff__trans
                   sdiff__reshape(r->ar, x, 3, B, N, C, 1));
     sdiff__arena_release(r->ar, mark);
 }
-/* Sinusoidal timestep features, float32 in the order diffusers computes them
-   (get_timestep_embedding), so the UNet sees the same bits. */
-SDIFF__PRIVATE void sdiff__timestep_features(float *out, const float *t, int batch, int dim, bool flip, float shift) {
-    const int half = dim / 2;
-    for (int b = 0; b < batch; b++) {
-        float *o = out + (size_t)b * dim;
-        for (int i = 0; i < half; i++) {
-            float e = -9.21034037197618f * (float)i;  /* -ln(10000) * i */
-            e = e / ((float)half - shift);
-            float arg = t[b] * expf(e);
-            float s = sinf(arg), c = cosf(arg);
-            o[flip ? half + i : i] = s;
-            o[flip ? i : half + i] = c;
-        }
-        if (dim % 2) o[dim - 1] = 0;
-    }
-}
-/* x: [B, h, w, in_channels] (channels-last latents), t: B timesteps (host),
+/* x: [B, h, w, in_channels] (channels-last latents), t: [B] F32 timesteps,
    context: [B, L, cross_dim]. Returns [B, h, w, out_channels]. */
 SDIFF__PRIVATE sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__unet *m, const sdiff__tensor *x,
-                                                  const float *t, const sdiff__tensor *context) {
+                                                  const sdiff__tensor *t, const sdiff__tensor *context) {
     const sdiff__unet_config *c = &m->cfg;
     const int n = c->levels, L = c->layers_per_block, G = c->groups;
     const int64_t B = x->ne[0];
@@ -5456,12 +5490,8 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__un
     sdiff__arena_mark mark = sdiff__arena_mark_get(r->ar);
 
     /* time embedding */
-    float *feat = (float *)sdiff__calloc((size_t)B * c->ch[0], sizeof(float));
-    if (!feat) { sdiff__be_fail(r->be, SDIFF_ERR_OUT_OF_MEMORY, "out of host memory"); return out; }
-    sdiff__timestep_features(feat, t, (int)B, c->ch[0], c->flip_sin_to_cos, c->freq_shift);
     sdiff__tensor *tf = sdiff__new2(r->ar, r->be->act_dtype, B, c->ch[0]);
-    r->be->upload(r->be, tf, feat, SDIFF__F32);
-    sdiff__free(feat);
+    r->be->timestep_embedding(r->be, tf, t, c->flip_sin_to_cos, c->freq_shift);
     sdiff__tensor *temb = sdiff__linear(r, tf, m->time1_w, m->time1_b, SDIFF__ACT_SILU, NULL);
     /* every resnet applies silu to temb first: do it once (diffusers' linear_2
        output is never used without it here) */
@@ -7668,8 +7698,9 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
     const bool cfg = p->cfg_scale > 1.0f;                    /* diffusers: guidance_scale > 1 */
     const int nb = cfg ? 2 * B : B;
     sdiff__sched *sched = NULL;
-    sdiff__tensor *context = NULL;
+    sdiff__tensor *context = NULL, *xt = NULL, *tt = NULL, y;
     float *lat = NULL, *x_in = NULL, *eps = NULL, *noise = NULL, *tbuf = NULL;
+    void *graph = NULL;
     sdiff_status st;
     sdiff__rng rng;
     int first = 0, total = 0;
@@ -7702,6 +7733,11 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
         for (int64_t i = 0; i < n; i++) lat[i] *= sigma;
     }
 
+    /* the step's inputs live at fixed addresses, so that a backend with
+       graphs records the UNet once (on the second step, after the first has
+       sized the arena) and replays it for the rest */
+    xt = sdiff__new4(&m->arena, be->act_dtype, nb, h, w, C);
+    tt = sdiff__new1(&m->arena, SDIFF__F32, nb);
     total = sdiff__sched_len(sched);
     for (int i = first; i < total; i++) {
         /* the UNet input: scale_model_input(latents), duplicated for CFG */
@@ -7710,12 +7746,21 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
         for (int c = 0; c < (cfg ? 2 : 1); c++) sdiff__nchw_to_nhwc(x_in + (size_t)c * n, eps, B, C, h * w);
         const float t = sdiff__sched_timestep(sched, i);
         for (int b = 0; b < nb; b++) tbuf[b] = t;
-        sdiff__arena_mark mark = sdiff__arena_mark_get(&m->arena);
-        sdiff__tensor *xt = sdiff__new4(&m->arena, be->act_dtype, nb, h, w, C);
         be->upload(be, xt, x_in, SDIFF__F32);
-        sdiff__tensor *y = sdiff__unet_forward(&r, &m->unet, xt, tbuf, context);
-        if (be->status == SDIFF_OK) be->download(be, y, x_in);
-        sdiff__arena_release(&m->arena, mark);
+        be->upload(be, tt, tbuf, SDIFF__F32);
+        if (!graph && i > first && be->graph_begin && be->graph_begin(be)) {
+            sdiff__arena_mark mark = sdiff__arena_mark_get(&m->arena);
+            y = *sdiff__unet_forward(&r, &m->unet, xt, tt, context);
+            graph = be->graph_end(be);
+            sdiff__arena_release(&m->arena, mark); /* the blocks stay: replays reuse them */
+        }
+        if (graph) be->graph_launch(be, graph);
+        else {
+            sdiff__arena_mark mark = sdiff__arena_mark_get(&m->arena);
+            y = *sdiff__unet_forward(&r, &m->unet, xt, tt, context);
+            sdiff__arena_release(&m->arena, mark);
+        }
+        if (be->status == SDIFF_OK) be->download(be, &y, x_in);
         if ((st = be->status) != SDIFF_OK) goto done;
         sdiff__nhwc_to_nchw(eps, x_in, nb, C, h * w);
         if (cfg) /* uncond + scale * (text - uncond), in diffusers' order */
@@ -7728,6 +7773,7 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
     }
     st = sdiff__decode_images(m, lat, B, h, w, out);
 done:
+    if (graph) be->graph_free(be, graph);
     sdiff__sched_free(sched);
     sdiff__free(lat);
     sdiff__free(x_in);
@@ -7773,16 +7819,25 @@ SDIFF_API sdiff_status sdiff_ctx_create(const sdiff_ctx_params *params, sdiff_ct
     sdiff_ctx_params p = params ? *params : sdiff_ctx_default_params();
     if ((unsigned)p.backend > SDIFF_BACKEND_CUDA) return sdiff__err(SDIFF_ERR_INVALID_ARG, "unknown backend %d", (int)p.backend);
     if (p.n_threads < 0 || p.n_threads > 1024) return sdiff__err(SDIFF_ERR_INVALID_ARG, "n_threads = %d", p.n_threads);
+    if (p.device < 0) return sdiff__err(SDIFF_ERR_INVALID_ARG, "device = %d", p.device);
     sdiff_ctx *ctx = (sdiff_ctx *)sdiff__calloc(1, sizeof *ctx);
     if (!ctx) return sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of memory");
     ctx->log.level = p.log_level;
     ctx->log.fn = p.log_fn;
     ctx->log.user = p.log_user;
-    if (p.backend == SDIFF_BACKEND_CUDA) {
+    if (p.backend != SDIFF_BACKEND_CPU && sdiff__g_cuda_backend_create) {
+        ctx->be = sdiff__g_cuda_backend_create(p.device, &ctx->log);
+        if (!ctx->be && p.backend == SDIFF_BACKEND_CUDA) {
+            sdiff__free(ctx);
+            return SDIFF_ERR_BACKEND; /* the CUDA backend said why */
+        }
+        if (!ctx->be)
+            sdiff__log(&ctx->log, SDIFF_LOG_WARN, "cuda", "no usable GPU (%s); running on the CPU", sdiff__g_error);
+    } else if (p.backend == SDIFF_BACKEND_CUDA) {
         sdiff__free(ctx);
         return sdiff__err(SDIFF_ERR_UNSUPPORTED, "the CUDA backend is not compiled in (include sdiff_cuda.h)");
     }
-    ctx->be = sdiff__cpu_backend_create(p.n_threads, &ctx->log);
+    if (!ctx->be) ctx->be = sdiff__cpu_backend_create(p.n_threads, &ctx->log);
     if (!ctx->be) {
         sdiff__free(ctx);
         return sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "could not start the CPU backend");

@@ -92,11 +92,13 @@ static void check_unet(sdiff__backend *be, sdiff__arena *ar, const sdiff__unet *
         for (int i = 0; i < B && i < 16; i++) tb[i] = t[0];
         sdiff__run r = {be, ar};
         sdiff__arena_mark mark = sdiff__arena_mark_get(ar);
+        sdiff__tensor *tt = sdiff__new1(ar, SDIFF__F32, B);
+        be->upload(be, tt, tb, SDIFF__F32);
         sdiff__tensor *xt = sdiff__new4(ar, be->act_dtype, B, H, W, C);
         sdiff__tensor *ct = sdiff__new3(ar, be->act_dtype, B, nc / B / u->cfg.cross_dim, u->cfg.cross_dim);
         be->upload(be, xt, xh, SDIFF__F32);
         be->upload(be, ct, ctx, SDIFF__F32);
-        sdiff__tensor *y = sdiff__unet_forward(&r, u, xt, tb, ct);
+        sdiff__tensor *y = sdiff__unet_forward(&r, u, xt, tt, ct);
         be->download(be, y, xh);
         sdiff__arena_release(ar, mark);
         CHECK(be->status == SDIFF_OK);

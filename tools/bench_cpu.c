@@ -67,8 +67,7 @@ static double time_median(bench_fn fn, void *arg, int runs) {
 
 typedef struct unet_job {
     sdiff_model *m;
-    sdiff__tensor *x, *ctx;
-    float t[64];
+    sdiff__tensor *x, *t, *ctx;
     float *out;                 /* NHWC host */
 } unet_job;
 static void run_unet(void *arg) {
@@ -127,8 +126,11 @@ int main(int argc, char **argv) {
         float *t = io_get(&io, "timestep", NULL, &nt), *want = io_get(&io, "out", NULL, &no);
         float *xh = (float *)malloc((size_t)n * sizeof(float)), *got = (float *)malloc((size_t)no * sizeof(float));
         sdiff__nchw_to_nhwc(xh, x, xs[0], xs[1], xs[2] * xs[3]);
-        unet_job j = {m, NULL, NULL, {0}, (float *)malloc((size_t)no * sizeof(float))};
-        for (int b = 0; b < xs[0] && b < 64; b++) j.t[b] = t[0];
+        unet_job j = {m, NULL, NULL, NULL, (float *)malloc((size_t)no * sizeof(float))};
+        float tb[64];
+        for (int b = 0; b < xs[0] && b < 64; b++) tb[b] = t[0];
+        j.t = sdiff__new1(&m->arena, SDIFF__F32, xs[0]);
+        ctx->be->upload(ctx->be, j.t, tb, SDIFF__F32);
         j.x = sdiff__new4(&m->arena, ctx->be->act_dtype, xs[0], xs[2], xs[3], xs[1]);
         j.ctx = sdiff__new3(&m->arena, ctx->be->act_dtype, cs[0], cs[1], cs[2]);
         ctx->be->upload(ctx->be, j.x, xh, SDIFF__F32);
