@@ -20,16 +20,7 @@ N_MERGES = 49152 - 256 - 2
 CHUNK = 8000 // 6 * 6
 
 
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
+from clip_bpe import bytes_to_unicode  # noqa: E402  (tools/ is the script directory)
 
 
 def main():

@@ -102,18 +102,7 @@ def log(*a):
 # --------------------------------------------------------------------------------------------
 # CLIP BPE vocabulary (OpenAI SimpleTokenizer order), truncated
 # --------------------------------------------------------------------------------------------
-def bytes_to_unicode():
-    """OpenAI CLIP / GPT-2 byte -> printable unicode char table, in its canonical order."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
-        list(range(ord("\xae"), ord("\xff") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
+from clip_bpe import bytes_to_unicode  # noqa: E402  (tools/ is the script directory)
 
 
 def build_clip_vocab(bpe_gz_path, n_vocab=CLIP_VOCAB):

@@ -97,16 +97,7 @@ WHITE_SPACE = set([*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 
                    0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
 
 
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
+from clip_bpe import bytes_to_unicode  # noqa: E402  (tools/ is the script directory)
 
 
 def merges_from_builtin_header():
