@@ -7427,6 +7427,10 @@ SDIFF__PRIVATE sdiff_status sdiff__check_parts(const sdiff_model *m, const char 
     if (m->unet.cfg.in_channels != m->vae.cfg.latent || m->unet.cfg.out_channels != m->vae.cfg.latent)
         return sdiff__err(SDIFF_ERR_UNSUPPORTED, "%s: UNet with %d input channels over %d latent channels "
                           "(inpainting UNets are not supported yet)", path, m->unet.cfg.in_channels, m->vae.cfg.latent);
+    if (m->tokenizer->n_vocab > m->clip.cfg.vocab)
+        return sdiff__err(SDIFF_ERR_MODEL, "%s: the tokenizer has %d tokens but the text encoder only %d: a tokenizer of "
+                          "another model (set sdiff_load_params.config_dir or tokenizer_path)",
+                          path, (int)m->tokenizer->n_vocab, m->clip.cfg.vocab);
     if (m->vae.cfg.in_channels != 3 || m->vae.cfg.out_channels != 3)
         return sdiff__err(SDIFF_ERR_UNSUPPORTED, "%s: the VAE must map RGB images", path);
     return SDIFF_OK;
