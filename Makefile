@@ -4,6 +4,8 @@
 #   make           build/sdiff (the CLI), build/minimal, build/run_tests
 #   make demo      generate out/demo.png with the tiny test model
 #   make test      compile checks (clang, C++), then the tests under ASan/UBSan
+#   make gpu-test  build/gpu_tests: every CUDA op against the CPU (run it on a
+#                  machine with an NVIDIA GPU: ./build/gpu_tests)
 #   make bench     build the C programs in tools/ and run the benchmarks
 #   make clean
 #
@@ -26,7 +28,7 @@ CXX := g++
 endif
 CLANG ?= clang
 CFLAGS ?= -O2
-LDLIBS := -lm -lpthread
+LDLIBS := -lm -lpthread -ldl
 
 STD := -std=c11
 WARN := -Wall -Wextra
@@ -39,6 +41,7 @@ TEST_ENV := UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect
 # Every header the programs are built from.
 HEADERS := sdiff.h $(wildcard sdiff_*.h)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+GPU_TEST_SRCS := $(sort $(wildcard tests/gpu/test_*.c))
 TOOL_SRCS := $(sort $(wildcard tools/*.c))
 TOOL_BINS := $(patsubst tools/%.c,build/%,$(TOOL_SRCS))
 
@@ -49,7 +52,7 @@ DEMO_SEED := 42
 
 SETUP_PACKAGES := gcc clang g++ make libstb-dev
 
-.PHONY: all test setup demo bench clean FORCE
+.PHONY: all test gpu-test setup demo bench clean FORCE
 
 all: build/sdiff build/minimal build/run_tests
 
@@ -77,14 +80,28 @@ build/asan/run_tests: tests/run_tests.c tests/tests.h $(TEST_SRCS) build/test_al
 	$(TEST_CC) $(TEST_CFLAGS) -Ibuild $< -o $@ $(LDLIBS)
 
 # sdiff.h as a user compiles it: clang, with and without stb, warnings as
-# errors.
+# errors; then with the CUDA backend (sdiff.h's implementation first).
 build/check_clang.o: sdiff.h $(HEADERS) | build
 	$(CLANG) -std=c11 -Wall -Wextra -Werror -O1 -x c -DSDIFF_IMPLEMENTATION -c sdiff.h -o $@
 	$(CLANG) -std=c11 -Wall -Wextra -Werror -O1 -x c -DSDIFF_IMPLEMENTATION -DSDIFF_NO_STB -c sdiff.h -o build/check_clang_nostb.o
+	printf '#define SDIFF_IMPLEMENTATION\n#include "sdiff.h"\n#include "sdiff_cuda.h"\n' | \
+	    $(CLANG) -std=c11 -Wall -Wextra -Werror -O1 -x c -I. -c - -o build/check_clang_cuda.o
 
 # ... and as C++, the whole implementation.
 build/check_cpp.o: tests/compile_cpp.cpp $(HEADERS) | build
 	$(CXX) -Wall -Wextra -Werror -O1 -c $< -o $@
+
+# The GPU tests: no sanitizers (they and the CUDA driver do not mix), -O2,
+# no stb (not needed, and GPU machines may lack its headers).
+build/gpu_test_all.inc: FORCE | build
+	@printf '#include "../tests/gpu/%s"\n' $(notdir $(GPU_TEST_SRCS)) > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+build/gpu_tests: tests/gpu/run_gpu_tests.c tests/tests.h $(GPU_TEST_SRCS) build/gpu_test_all.inc $(HEADERS) | build
+	$(CC) $(STD) $(WARN) -Werror -O2 -g -DSDIFF_NO_STB -Ibuild $< -o $@ $(LDLIBS)
+
+gpu-test: build/gpu_tests
+	@echo "gpu-test: built build/gpu_tests; run ./build/gpu_tests on a machine with an NVIDIA GPU"
 
 # The compile checks run first, so the test runner's "N passed, M failed"
 # is the last line of the output.

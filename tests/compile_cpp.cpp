@@ -1,10 +1,11 @@
-// compile_cpp.cpp - the whole sdiff implementation compiled as C++
+// compile_cpp.cpp - the whole sdiff implementation (and the CUDA backend) compiled as C++
 // (g++ -Wall -Wextra -Werror, from "make test"), so a C++ program can embed
 // sdiff.h the same way a C program does. Built with the optional built-in
 // vocabulary too, to cover that code path. Compiled, never run.
 #include "../sdiff_clip_vocab.h"
 #define SDIFF_IMPLEMENTATION
 #include "../sdiff.h"
+#include "../sdiff_cuda.h"
 
 // Takes the address of every public function, so a declaration and its
 // definition that disagree (or lose their extern "C") fail here.

@@ -3,6 +3,7 @@
 #include "../sdiff_clip_vocab.h" /* the built-in vocabulary is tested too */
 #define SDIFF_IMPLEMENTATION
 #include "../sdiff.h"
+#include "../sdiff_cuda.h" /* the CUDA backend: NVRTC compile checks, fallback */
 #include "tests.h"
 /* each test file is listed here (see the Makefile) */
 #include "test_all.inc"

@@ -1,0 +1,2311 @@
+/* sdiff_cuda.h - the CUDA backend of sdiff.                         v0.1.0
+   MIT license (see the end of this file).
+
+   Do this, in the one file that builds sdiff's implementation:
+      #define SDIFF_IMPLEMENTATION
+      #include "sdiff.h"
+      #include "sdiff_cuda.h"
+   sdiff_ctx_create() then runs on the GPU (SDIFF_BACKEND_AUTO or _CUDA).
+   Link with -ldl -lm -lpthread. No CUDA headers or libraries are needed to
+   build: the driver (libcuda.so.1), NVRTC and cuBLASLt are opened with dlopen
+   when a context is created. Without them (or without a GPU) the backend
+   reports why and AUTO falls back to the CPU with one log line.
+
+   =========================================================================
+   TABLE OF CONTENTS          (grep for the tag to jump there)
+   =========================================================================
+     1. Manual: what it does, build options, environment ........... below
+     2. Declarations ............................................. >>cuda:api
+   Implementation (SDIFF_IMPLEMENTATION)
+     3. Run-time loading: our own CUDA typedefs, dlopen ....... >>cuda:loader
+     4. Backend state, sticky error checks ..................... >>cuda:state
+     5. Kernel sources (CUDA C++ strings for NVRTC) .......... >>cuda:kernels
+     6. NVRTC: compiling, the cubin disk cache, modules ......... >>cuda:nvrtc
+     7. Memory: alloc, upload, download ........................ >>cuda:memory
+     8. GEMM through cuBLASLt (linear, conv2d) .................. >>cuda:gemm
+     9. Ops ...................................................... >>cuda:ops
+    10. Attention (fallback kernel; routing hook for the fast one) >>cuda:attn
+    11. CUDA graphs ............................................ >>cuda:graph
+    12. Creation, destruction, registration .................... >>cuda:create
+
+   =========================================================================
+   1. MANUAL
+   =========================================================================
+   What runs where
+     Activations and weights are fp16 on the GPU (act_dtype = weight_dtype =
+     F16), every sum is accumulated in fp32 (group norm statistics in fp64).
+     Weights are uploaded straight from the mmapped checkpoint when they are
+     F16; F32/BF16 ones are copied raw to the GPU and converted there.
+     - linear, conv2d: cuBLASLt GEMMs (fp16 in/out, fp32 compute) with the
+       bias in the epilogue and the residual as C (beta = 1); SiLU, GELU and
+       QuickGELU run as one fused elementwise kernel after the GEMM (exact
+       erf GELU, as the CPU backend and PyTorch compute it; cuBLASLt's GELU
+       epilogue is the tanh approximation). conv2d gathers patches with an
+       im2col kernel into a backend-owned scratch buffer (at most
+       SDIFF_CUDA_IM2COL_MAX bytes, the rows split into chunks beyond that);
+       1x1 stride-1 convolutions are plain GEMMs.
+     - attention: sdiff__cuda_attention() routes to a kernel per head dim;
+       this file has an exact fp32 online-softmax fallback for any head dim
+       up to 512.
+     - the rest (norms, GEGLU, add, activations, upsample, concat, embed,
+       timestep features): our own kernels, 16-byte vector loads where sizes
+       and alignment allow.
+     Everything is issued on one stream, so graph capture (graph_begin /
+     graph_end) records a whole denoising step, replayed with graph_launch.
+   Synchronisation
+     upload and download are synchronous: they wait for the stream, copy, and
+     (download) wait again. They fail the backend during graph capture; the
+     pipeline uploads a step's inputs before replaying the graph.
+   Kernels
+     The kernel sources are strings below, compiled by NVRTC on first use for
+     the GPU found (sm_90a on compute capability 9.0, else sm_XY; PTX for the
+     newest architecture NVRTC knows when the GPU is newer than that), with
+     -D specialisations. Compiled code is cached on disk, keyed by a 128-bit
+     hash of (source, options, architecture, NVRTC version, cache format).
+   Build options (define before including the implementation)
+     SDIFF_CUDA_IM2COL_MAX   bytes of im2col scratch (default 256 MiB)
+   Environment variables
+     SDIFF_CACHE_DIR         cubin cache directory; "off" disables the disk
+                             cache. Default $XDG_CACHE_HOME/sdiff, else
+                             ~/.cache/sdiff.
+   Errors
+     Every driver, NVRTC and cuBLASLt call is checked; the first failure sets
+     the backend's sticky status (SDIFF_ERR_BACKEND, or _OUT_OF_MEMORY) with a
+     message naming the call, the file:line and CUDA's error string. NVRTC
+     failures name the kernel and carry NVRTC's whole log (the log callback
+     gets all of it).
+*/
+#ifndef SDIFF_CUDA_H
+#define SDIFF_CUDA_H
+/* >>cuda:api --------------------------------------------------------------
+   No public functions: the backend is reached through sdiff_ctx_create()
+   (backend SDIFF_BACKEND_AUTO or SDIFF_BACKEND_CUDA, device = GPU index). */
+#endif /* SDIFF_CUDA_H */
+
+#ifdef SDIFF_IMPLEMENTATION
+#ifndef SDIFF_CUDA_IMPLEMENTATION_DONE
+#define SDIFF_CUDA_IMPLEMENTATION_DONE
+#ifndef SDIFF_IMPLEMENTATION_DONE
+#  error "sdiff_cuda.h: include sdiff.h (with SDIFF_IMPLEMENTATION defined) before sdiff_cuda.h"
+#endif
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef SDIFF_CUDA_IM2COL_MAX
+#  define SDIFF_CUDA_IM2COL_MAX ((size_t)256 << 20)
+#endif
+
+/* >>cuda:loader ============================================================
+   Run-time loading. The types and enum values are our own copies of the few
+   the public headers (cuda.h, nvrtc.h, cublasLt.h, library_types.h) define,
+   so that nothing from the CUDA toolkit is needed at build time. Symbols are
+   the versioned ones those headers map the plain names to (cuMemAlloc ->
+   cuMemAlloc_v2, ...).
+   ========================================================================= */
+typedef int CUresult;                     /* CUDA_SUCCESS == 0 */
+typedef int CUdevice;
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+typedef struct CUgraph_st *CUgraph;
+typedef struct CUgraphExec_st *CUgraphExec;
+typedef unsigned long long CUdeviceptr;
+#define SDIFF__CUDA_SUCCESS 0
+#define SDIFF__CUDA_ERROR_OUT_OF_MEMORY 2
+#define SDIFF__CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT 16
+#define SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR 75
+#define SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR 76
+#define SDIFF__CU_STREAM_DEFAULT 0        /* blocking: ordered after the legacy stream */
+#define SDIFF__CU_STREAM_CAPTURE_MODE_RELAXED 2
+
+typedef int nvrtcResult;                  /* NVRTC_SUCCESS == 0 */
+typedef struct _nvrtcProgram *nvrtcProgram;
+
+typedef int cublasStatus_t;               /* CUBLAS_STATUS_SUCCESS == 0 */
+typedef struct cublasLtContext *cublasLtHandle_t;
+typedef struct { uint64_t data[32]; } sdiff__lt_desc_opaque;
+typedef sdiff__lt_desc_opaque *cublasLtMatmulDesc_t;
+typedef struct { uint64_t data[8]; } sdiff__lt_layout_opaque;
+typedef sdiff__lt_layout_opaque *cublasLtMatrixLayout_t;
+typedef struct { uint64_t data[8]; } sdiff__lt_pref_opaque;
+typedef sdiff__lt_pref_opaque *cublasLtMatmulPreference_t;
+typedef struct { uint64_t data[8]; } cublasLtMatmulAlgo_t;
+typedef struct {
+    cublasLtMatmulAlgo_t algo;
+    size_t workspaceSize;
+    cublasStatus_t state;
+    float wavesCount;
+    int reserved[4];
+} cublasLtMatmulHeuristicResult_t;
+#define SDIFF__CUDA_R_32F 0
+#define SDIFF__CUDA_R_16F 2
+#define SDIFF__CUBLAS_COMPUTE_32F 68
+#define SDIFF__CUBLAS_OP_N 0
+#define SDIFF__CUBLAS_OP_T 1
+#define SDIFF__CUBLASLT_MATMUL_DESC_TRANSA 3
+#define SDIFF__CUBLASLT_MATMUL_DESC_TRANSB 4
+#define SDIFF__CUBLASLT_MATMUL_DESC_EPILOGUE 7
+#define SDIFF__CUBLASLT_MATMUL_DESC_BIAS_POINTER 8
+#define SDIFF__CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE 26
+#define SDIFF__CUBLASLT_EPILOGUE_DEFAULT 1
+#define SDIFF__CUBLASLT_EPILOGUE_BIAS 4
+#define SDIFF__CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES 1
+#define SDIFF__CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES 5
+#define SDIFF__CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES 6
+#define SDIFF__CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES 7
+#define SDIFF__CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES 8
+
+/* X(return type, name, symbol, parameters) for every function we use. */
+#define SDIFF__CU_FUNCS(X)                                                                                    \
+    X(CUresult, cuInit, "cuInit", (unsigned flags))                                                             \
+    X(CUresult, cuDriverGetVersion, "cuDriverGetVersion", (int *version))                                        \
+    X(CUresult, cuGetErrorString, "cuGetErrorString", (CUresult e, const char **s))                             \
+    X(CUresult, cuGetErrorName, "cuGetErrorName", (CUresult e, const char **s))                                 \
+    X(CUresult, cuDeviceGetCount, "cuDeviceGetCount", (int *n))                                                 \
+    X(CUresult, cuDeviceGet, "cuDeviceGet", (CUdevice * d, int ordinal))                                        \
+    X(CUresult, cuDeviceGetName, "cuDeviceGetName", (char *name, int len, CUdevice d))                           \
+    X(CUresult, cuDeviceGetAttribute, "cuDeviceGetAttribute", (int *v, int attr, CUdevice d))                    \
+    X(CUresult, cuDeviceTotalMem, "cuDeviceTotalMem_v2", (size_t * bytes, CUdevice d))                          \
+    X(CUresult, cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", (CUcontext * c, CUdevice d))              \
+    X(CUresult, cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", (CUdevice d))                        \
+    X(CUresult, cuCtxSetCurrent, "cuCtxSetCurrent", (CUcontext c))                                              \
+    X(CUresult, cuStreamCreate, "cuStreamCreate", (CUstream * s, unsigned flags))                               \
+    X(CUresult, cuStreamDestroy, "cuStreamDestroy_v2", (CUstream s))                                            \
+    X(CUresult, cuStreamSynchronize, "cuStreamSynchronize", (CUstream s))                                       \
+    X(CUresult, cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr * p, size_t bytes))                                   \
+    X(CUresult, cuMemFree, "cuMemFree_v2", (CUdeviceptr p))                                                     \
+    X(CUresult, cuMemcpyHtoD, "cuMemcpyHtoD_v2", (CUdeviceptr dst, const void *src, size_t bytes))              \
+    X(CUresult, cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *dst, CUdeviceptr src, size_t bytes))                    \
+    X(CUresult, cuModuleLoadData, "cuModuleLoadData", (CUmodule * m, const void *image))                        \
+    X(CUresult, cuModuleUnload, "cuModuleUnload", (CUmodule m))                                                 \
+    X(CUresult, cuModuleGetFunction, "cuModuleGetFunction", (CUfunction * f, CUmodule m, const char *name))     \
+    X(CUresult, cuLaunchKernel, "cuLaunchKernel",                                                               \
+      (CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,              \
+       unsigned shmem, CUstream s, void **params, void **extra))                                                \
+    X(CUresult, cuStreamBeginCapture, "cuStreamBeginCapture_v2", (CUstream s, int mode))                        \
+    X(CUresult, cuStreamEndCapture, "cuStreamEndCapture", (CUstream s, CUgraph * g))                            \
+    X(CUresult, cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags",                                     \
+      (CUgraphExec * e, CUgraph g, unsigned long long flags))                                                   \
+    X(CUresult, cuGraphDestroy, "cuGraphDestroy", (CUgraph g))                                                  \
+    X(CUresult, cuGraphLaunch, "cuGraphLaunch", (CUgraphExec e, CUstream s))                                    \
+    X(CUresult, cuGraphExecDestroy, "cuGraphExecDestroy", (CUgraphExec e))
+
+#define SDIFF__NVRTC_FUNCS(X)                                                                                 \
+    X(nvrtcResult, nvrtcVersion, "nvrtcVersion", (int *major, int *minor))                                      \
+    X(const char *, nvrtcGetErrorString, "nvrtcGetErrorString", (nvrtcResult r))                                \
+    X(nvrtcResult, nvrtcGetNumSupportedArchs, "nvrtcGetNumSupportedArchs", (int *n))                            \
+    X(nvrtcResult, nvrtcGetSupportedArchs, "nvrtcGetSupportedArchs", (int *archs))                              \
+    X(nvrtcResult, nvrtcCreateProgram, "nvrtcCreateProgram",                                                    \
+      (nvrtcProgram * p, const char *src, const char *name, int n_headers, const char *const *headers,          \
+       const char *const *include_names))                                                                       \
+    X(nvrtcResult, nvrtcDestroyProgram, "nvrtcDestroyProgram", (nvrtcProgram * p))                              \
+    X(nvrtcResult, nvrtcCompileProgram, "nvrtcCompileProgram", (nvrtcProgram p, int n, const char *const *opts)) \
+    X(nvrtcResult, nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize", (nvrtcProgram p, size_t * n))              \
+    X(nvrtcResult, nvrtcGetProgramLog, "nvrtcGetProgramLog", (nvrtcProgram p, char *log))                       \
+    X(nvrtcResult, nvrtcGetCUBINSize, "nvrtcGetCUBINSize", (nvrtcProgram p, size_t * n))                        \
+    X(nvrtcResult, nvrtcGetCUBIN, "nvrtcGetCUBIN", (nvrtcProgram p, char *out))                                 \
+    X(nvrtcResult, nvrtcGetPTXSize, "nvrtcGetPTXSize", (nvrtcProgram p, size_t * n))                            \
+    X(nvrtcResult, nvrtcGetPTX, "nvrtcGetPTX", (nvrtcProgram p, char *out))
+
+#define SDIFF__LT_FUNCS(X)                                                                                    \
+    X(cublasStatus_t, cublasLtCreate, "cublasLtCreate", (cublasLtHandle_t * h))                                 \
+    X(cublasStatus_t, cublasLtDestroy, "cublasLtDestroy", (cublasLtHandle_t h))                                 \
+    X(size_t, cublasLtGetVersion, "cublasLtGetVersion", (void))                                                 \
+    X(const char *, cublasLtGetStatusString, "cublasLtGetStatusString", (cublasStatus_t s))                     \
+    X(cublasStatus_t, cublasLtMatmulDescCreate, "cublasLtMatmulDescCreate",                                     \
+      (cublasLtMatmulDesc_t * d, int compute, int scale_type))                                                  \
+    X(cublasStatus_t, cublasLtMatmulDescDestroy, "cublasLtMatmulDescDestroy", (cublasLtMatmulDesc_t d))         \
+    X(cublasStatus_t, cublasLtMatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute",                         \
+      (cublasLtMatmulDesc_t d, int attr, const void *buf, size_t size))                                         \
+    X(cublasStatus_t, cublasLtMatrixLayoutCreate, "cublasLtMatrixLayoutCreate",                                 \
+      (cublasLtMatrixLayout_t * l, int type, uint64_t rows, uint64_t cols, int64_t ld))                         \
+    X(cublasStatus_t, cublasLtMatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy", (cublasLtMatrixLayout_t l))   \
+    X(cublasStatus_t, cublasLtMatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate",                         \
+      (cublasLtMatmulPreference_t * p))                                                                         \
+    X(cublasStatus_t, cublasLtMatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy",                       \
+      (cublasLtMatmulPreference_t p))                                                                           \
+    X(cublasStatus_t, cublasLtMatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute",             \
+      (cublasLtMatmulPreference_t p, int attr, const void *buf, size_t size))                                   \
+    X(cublasStatus_t, cublasLtMatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic",                         \
+      (cublasLtHandle_t h, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,          \
+       cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t dd, cublasLtMatmulPreference_t p, int requested,        \
+       cublasLtMatmulHeuristicResult_t *results, int *n_results))                                               \
+    X(cublasStatus_t, cublasLtMatmul, "cublasLtMatmul",                                                         \
+      (cublasLtHandle_t h, cublasLtMatmulDesc_t d, const void *alpha, const void *a, cublasLtMatrixLayout_t la, \
+       const void *b, cublasLtMatrixLayout_t lb, const void *beta, const void *c, cublasLtMatrixLayout_t lc,    \
+       void *dd, cublasLtMatrixLayout_t ld, const cublasLtMatmulAlgo_t *algo, void *ws, size_t ws_size,         \
+       CUstream s))
+
+#define SDIFF__DECL_FN(ret, name, sym, params) ret(*name) params;
+/* The three libraries, opened once per process and kept open (closing the
+   driver while a context may live is never safe). state: 0 untried, 1 loaded,
+   -1 failed with `why`. */
+typedef struct sdiff__cuda_libs {
+    int cu_state, nvrtc_state, lt_state;
+    char cu_why[256], nvrtc_why[256], lt_why[256];
+    void *cu_lib, *nvrtc_lib, *lt_lib;
+    int nvrtc_major, nvrtc_minor;
+    SDIFF__CU_FUNCS(SDIFF__DECL_FN)
+    SDIFF__NVRTC_FUNCS(SDIFF__DECL_FN)
+    SDIFF__LT_FUNCS(SDIFF__DECL_FN)
+} sdiff__cuda_libs;
+#undef SDIFF__DECL_FN
+static sdiff__cuda_libs sdiff__g_cu;
+static pthread_mutex_t sdiff__g_cu_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* dlopen the first of `names` that opens; NULL and `why` when none does. */
+SDIFF__PRIVATE void *sdiff__cuda_dlopen(const char *const *names, int n, char *why, size_t why_size) {
+    for (int i = 0; i < n; i++) {
+        void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (h) return h;
+    }
+    int o = snprintf(why, why_size, "%s not found (tried", names[0]);
+    for (int i = 0; i < n && o > 0 && (size_t)o < why_size; i++)
+        o += snprintf(why + o, why_size - (size_t)o, " %s", names[i]);
+    if (o > 0 && (size_t)o < why_size) snprintf(why + o, why_size - (size_t)o, ")");
+    return NULL;
+}
+/* Resolves one symbol into a function pointer (memcpy: a data pointer
+   converts to a function pointer neither in ISO C nor in C++ casts). */
+SDIFF__PRIVATE bool sdiff__cuda_sym(void *lib, const char *sym, void *fnptr, size_t fnsize, char *why, size_t why_size) {
+    void *p = dlsym(lib, sym);
+    if (!p) { snprintf(why, why_size, "symbol %s is missing (library too old?)", sym); return false; }
+    memcpy(fnptr, &p, fnsize);
+    return true;
+}
+#define SDIFF__LOAD_FN(ret, name, sym, params)                                                             \
+    if (ok) ok = sdiff__cuda_sym(lib, sym, (void *)&L->name, sizeof L->name, why, why_size);
+
+SDIFF__PRIVATE bool sdiff__cuda_load_driver(void) {
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    pthread_mutex_lock(&sdiff__g_cu_mu);
+    if (L->cu_state == 0) {
+        static const char *const names[] = {"libcuda.so.1", "libcuda.so"};
+        char *why = L->cu_why;
+        const size_t why_size = sizeof L->cu_why;
+        void *lib = sdiff__cuda_dlopen(names, 2, why, why_size);
+        bool ok = lib != NULL;
+        SDIFF__CU_FUNCS(SDIFF__LOAD_FN)
+        L->cu_lib = lib;
+        L->cu_state = ok ? 1 : -1;
+    }
+    bool ok = L->cu_state == 1;
+    pthread_mutex_unlock(&sdiff__g_cu_mu);
+    return ok;
+}
+SDIFF__PRIVATE bool sdiff__cuda_load_nvrtc(void) {
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    pthread_mutex_lock(&sdiff__g_cu_mu);
+    if (L->nvrtc_state == 0) {
+        static const char *const names[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so",
+                                            "/usr/local/cuda/lib64/libnvrtc.so"};
+        char *why = L->nvrtc_why;
+        const size_t why_size = sizeof L->nvrtc_why;
+        void *lib = sdiff__cuda_dlopen(names, 4, why, why_size);
+        bool ok = lib != NULL;
+        SDIFF__NVRTC_FUNCS(SDIFF__LOAD_FN)
+        if (ok && L->nvrtcVersion(&L->nvrtc_major, &L->nvrtc_minor) != 0) {
+            snprintf(why, why_size, "nvrtcVersion failed");
+            ok = false;
+        }
+        L->nvrtc_lib = lib;
+        L->nvrtc_state = ok ? 1 : -1;
+    }
+    bool ok = L->nvrtc_state == 1;
+    pthread_mutex_unlock(&sdiff__g_cu_mu);
+    return ok;
+}
+SDIFF__PRIVATE bool sdiff__cuda_load_cublaslt(void) {
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    pthread_mutex_lock(&sdiff__g_cu_mu);
+    if (L->lt_state == 0) {
+        static const char *const names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so",
+                                            "/usr/local/cuda/lib64/libcublasLt.so"};
+        char *why = L->lt_why;
+        const size_t why_size = sizeof L->lt_why;
+        void *lib = sdiff__cuda_dlopen(names, 4, why, why_size);
+        bool ok = lib != NULL;
+        SDIFF__LT_FUNCS(SDIFF__LOAD_FN)
+        L->lt_lib = lib;
+        L->lt_state = ok ? 1 : -1;
+    }
+    bool ok = L->lt_state == 1;
+    pthread_mutex_unlock(&sdiff__g_cu_mu);
+    return ok;
+}
+#undef SDIFF__LOAD_FN
+
+/* >>cuda:state =============================================================
+   Backend state and the sticky error checks.
+   ========================================================================= */
+enum { SDIFF__CP_CONVERT, SDIFF__CP_ELEMENTWISE, SDIFF__CP_NORM, SDIFF__CP_IM2COL, SDIFF__CP_ATTN, SDIFF__CP_FLASH,
+       SDIFF__CP_COUNT };
+#define SDIFF__CUDA_MAX_VARIANTS 4
+#define SDIFF__CUDA_MAX_FNS 64
+#define SDIFF__CUDA_STAGE_BYTES ((size_t)16 << 20)   /* upload/download staging */
+#define SDIFF__CUDA_LT_WS_BYTES ((size_t)32 << 20)   /* cuBLASLt workspace      */
+
+/* One cached GEMM shape: descriptors and the algorithm cuBLASLt chose. */
+typedef struct sdiff__cuda_gemm_plan {
+    int64_t m, n, k, lda;
+    int epilogue, beta, align[4];
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+} sdiff__cuda_gemm_plan;
+
+typedef struct sdiff__cuda_fn_entry { int prog, variant; const char *name; CUfunction fn; } sdiff__cuda_fn_entry;
+
+typedef struct sdiff__cuda {
+    sdiff__backend be;              /* first: a sdiff__backend * is a sdiff__cuda * */
+    CUdevice dev;
+    CUcontext ctx;
+    CUstream stream;
+    int cc_major, cc_minor, n_sm;
+    char arch[32], dev_name[128];
+    bool code_is_ptx;               /* arch is compute_XY: modules are PTX        */
+    bool capturing;                 /* between graph_begin and graph_end          */
+    CUmodule modules[SDIFF__CP_COUNT][SDIFF__CUDA_MAX_VARIANTS];
+    sdiff__cuda_fn_entry fns[SDIFF__CUDA_MAX_FNS];
+    int n_fns;
+    cublasLtHandle_t lt;
+    CUdeviceptr lt_ws, stage, scratch, ids;
+    size_t scratch_size, ids_size;
+    sdiff__cuda_gemm_plan *plans;
+    int n_plans, cap_plans;
+} sdiff__cuda;
+#define SDIFF__CUDA(be) ((sdiff__cuda *)(be))
+
+/* The check macros (one generator, as ggml's CUDA_CHECK_GEN): each records
+   the expression, file and line in the backend's sticky error and evaluates
+   to true when the call succeeded. NVRTC's errors are reported by
+   sdiff__cuda_compile, with the program's log. */
+SDIFF__PRIVATE const char *sdiff__cu_errstr(CUresult r) {
+    const char *name = NULL, *desc = NULL;
+    if (sdiff__g_cu.cuGetErrorName) sdiff__g_cu.cuGetErrorName(r, &name);
+    if (sdiff__g_cu.cuGetErrorString) sdiff__g_cu.cuGetErrorString(r, &desc);
+    static SDIFF__THREAD_LOCAL char buf[256];
+    snprintf(buf, sizeof buf, "%s: %s", name ? name : "CUDA error", desc ? desc : "unknown");
+    return buf;
+}
+SDIFF__PRIVATE const char *sdiff__nvrtc_errstr(nvrtcResult r) {
+    return sdiff__g_cu.nvrtcGetErrorString ? sdiff__g_cu.nvrtcGetErrorString(r) : "NVRTC error";
+}
+SDIFF__PRIVATE const char *sdiff__lt_errstr(cublasStatus_t r) {
+    return sdiff__g_cu.cublasLtGetStatusString ? sdiff__g_cu.cublasLtGetStatusString(r) : "cuBLASLt error";
+}
+SDIFF__PRIVATE bool sdiff__cuda_check(sdiff__backend *be, int code, const char *what, const char *expr,
+                                      const char *file, int line) {
+    if (code == 0) return true;
+    sdiff_status st = SDIFF_ERR_BACKEND;
+    if (what == NULL) { /* a driver call */
+        if (code == SDIFF__CUDA_ERROR_OUT_OF_MEMORY) st = SDIFF_ERR_OUT_OF_MEMORY;
+        what = sdiff__cu_errstr((CUresult)code);
+    }
+    if (be) sdiff__be_fail(be, st, "cuda: %s failed (%s:%d): %s (code %d)", expr, file, line, what, code);
+    else sdiff__err(st, "cuda: %s failed (%s:%d): %s (code %d)", expr, file, line, what, code);
+    return false;
+}
+#define SDIFF__CUDA_CHECK_GEN(be, expr, errstr)                                                          \
+    sdiff__cuda_check((be), (int)(expr), errstr, #expr, __FILE__, __LINE__)
+#define SDIFF__CU(be, expr) SDIFF__CUDA_CHECK_GEN(be, sdiff__g_cu.expr, (const char *)NULL)
+#define SDIFF__LT(be, expr) sdiff__cuda_check_lt((be), (int)(sdiff__g_cu.expr), #expr, __FILE__, __LINE__)
+SDIFF__PRIVATE bool sdiff__cuda_check_lt(sdiff__backend *be, int code, const char *expr, const char *file, int line) {
+    return code == 0 || sdiff__cuda_check(be, code, sdiff__lt_errstr(code), expr, file, line);
+}
+
+/* >>cuda:kernels ===========================================================
+   Kernel sources, CUDA C++ for NVRTC. Each starts with a comment naming it;
+   the prelude is compiled in front of every one. Kernels are extern "C" so
+   their names need no lowering.
+   ========================================================================= */
+static const char sdiff__cuda_src_prelude[] =
+    "/* sdiff_prelude: types and helpers every kernel source starts with. No CUDA\n"
+    "   headers: halves are handled as 16-bit integers through PTX conversions, so\n"
+    "   NVRTC needs no include path. */\n"
+    "typedef unsigned short h16;\n"
+    "typedef long long i64;\n"
+    "typedef unsigned int u32;\n"
+    "#define SDIFF_NEG_INF __int_as_float(0xff800000)\n"
+    "#define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)\n"
+    "__device__ __forceinline__ float h2f(h16 h) { float f; asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h)); return f; }\n"
+    "__device__ __forceinline__ h16 f2h(float f) { h16 h; asm(\"cvt.rn.f16.f32 %0, %1;\" : \"=h\"(h) : \"f\"(f)); return h; }\n"
+    "__device__ __forceinline__ float bf2f(h16 h) { return __uint_as_float(((u32)h) << 16); }\n"
+    "__device__ __forceinline__ void unpack8(uint4 v, float *f) {\n"
+    "    u32 w[4] = {v.x, v.y, v.z, v.w};\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 4; i++) { f[2 * i] = h2f((h16)(w[i] & 0xffffu)); f[2 * i + 1] = h2f((h16)(w[i] >> 16)); }\n"
+    "}\n"
+    "__device__ __forceinline__ uint4 pack8(const float *f) {\n"
+    "    u32 w[4];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 4; i++) w[i] = (u32)f2h(f[2 * i]) | ((u32)f2h(f[2 * i + 1]) << 16);\n"
+    "    uint4 r; r.x = w[0]; r.y = w[1]; r.z = w[2]; r.w = w[3];\n"
+    "    return r;\n"
+    "}\n"
+    "__device__ __forceinline__ uint4 zero4() { uint4 r; r.x = r.y = r.z = r.w = 0u; return r; }\n"
+    "/* The activations of sdiff__act: 0 none, 1 SiLU, 2 exact GELU, 3 QuickGELU. */\n"
+    "__device__ __forceinline__ float act_f(float x, int act) {\n"
+    "    if (act == 1) return x / (1.0f + expf(-x));\n"
+    "    if (act == 2) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));\n"
+    "    if (act == 3) return x / (1.0f + expf(-1.702f * x));\n"
+    "    return x;\n"
+    "}\n"
+    "__device__ __forceinline__ float warp_sum(float v) {\n"
+    "#pragma unroll\n"
+    "    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n"
+    "    return v;\n"
+    "}\n"
+    "__device__ __forceinline__ float warp_max(float v) {\n"
+    "#pragma unroll\n"
+    "    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));\n"
+    "    return v;\n"
+    "}\n";
+
+static const char sdiff__cuda_src_convert[] =
+    "/* sdiff_convert: dtype conversions for upload (F32/BF16 -> F16) and\n"
+    "   download (F16/BF16 -> F32). Element by element: the destination of an\n"
+    "   upload can be any row of a stacked weight, so only 2-byte alignment holds. */\n"
+    "extern \"C\" __global__ void cvt_f32_f16(h16 *d, const float *s, i64 n) { GRID_STRIDE(i, n) d[i] = f2h(s[i]); }\n"
+    "extern \"C\" __global__ void cvt_bf16_f16(h16 *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = f2h(bf2f(s[i])); }\n"
+    "extern \"C\" __global__ void cvt_f16_f32(float *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = h2f(s[i]); }\n"
+    "extern \"C\" __global__ void cvt_bf16_f32(float *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = bf2f(s[i]); }\n";
+
+static const char sdiff__cuda_src_elementwise[] =
+    "/* sdiff_elementwise: activate (also the linear epilogue act + residual),\n"
+    "   add, geglu, upsample, concat, embed, timestep_embedding. Each thread\n"
+    "   handles chunks of 8 halves; `vec` says that every chunk is one aligned\n"
+    "   16-byte vector (sizes multiple of 8, pointers 16-byte aligned), otherwise\n"
+    "   the same chunk goes element by element with bounds checks. */\n"
+    "\n"
+    "/* y = act(x) + r (r may be NULL); y may alias x. */\n"
+    "extern \"C\" __global__ void activate(h16 *y, const h16 *x, const h16 *r, i64 n, int act, int vec) {\n"
+    "    const i64 nc = (n + 7) / 8;\n"
+    "    GRID_STRIDE(c, nc) {\n"
+    "        const i64 e0 = c * 8;\n"
+    "        float v[8], rv[8];\n"
+    "        if (vec) {\n"
+    "            unpack8(((const uint4 *)x)[c], v);\n"
+    "            if (r) unpack8(((const uint4 *)r)[c], rv);\n"
+    "        } else {\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++) {\n"
+    "                v[j] = e0 + j < n ? h2f(x[e0 + j]) : 0.0f;\n"
+    "                rv[j] = r && e0 + j < n ? h2f(r[e0 + j]) : 0.0f;\n"
+    "            }\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < 8; j++) v[j] = act_f(v[j], act) + (r ? rv[j] : 0.0f);\n"
+    "        if (vec) ((uint4 *)y)[c] = pack8(v);\n"
+    "        else\n"
+    "            for (int j = 0; j < 8; j++) if (e0 + j < n) y[e0 + j] = f2h(v[j]);\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "/* y = a + b; b is a's shape (mode 0), [C] (mode 1) or [B, C] (mode 2, with\n"
+    "   rows_per_b rows of a per batch item). */\n"
+    "__device__ __forceinline__ i64 add_bidx(i64 e, i64 c, i64 rows_per_b, int mode) {\n"
+    "    if (mode == 0) return e;\n"
+    "    if (mode == 1) return e % c;\n"
+    "    return e / (rows_per_b * c) * c + e % c;\n"
+    "}\n"
+    "extern \"C\" __global__ void add(h16 *y, const h16 *a, const h16 *b, i64 n, i64 c, i64 rows_per_b, int mode, int vec) {\n"
+    "    const i64 nc = (n + 7) / 8;\n"
+    "    GRID_STRIDE(ch, nc) {\n"
+    "        const i64 e0 = ch * 8;\n"
+    "        if (vec) {\n"
+    "            float va[8], vb[8];\n"
+    "            unpack8(((const uint4 *)a)[ch], va);\n"
+    "            unpack8(*(const uint4 *)(b + add_bidx(e0, c, rows_per_b, mode)), vb);\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++) va[j] += vb[j];\n"
+    "            ((uint4 *)y)[ch] = pack8(va);\n"
+    "        } else {\n"
+    "            for (int j = 0; j < 8; j++) {\n"
+    "                const i64 e = e0 + j;\n"
+    "                if (e < n) y[e] = f2h(h2f(a[e]) + h2f(b[add_bidx(e, c, rows_per_b, mode)]));\n"
+    "            }\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "/* y[M, N] = x[:, :N] * gelu(x[:, N:]) */\n"
+    "extern \"C\" __global__ void geglu(h16 *y, const h16 *x, i64 m, i64 nn, int vec) {\n"
+    "    const i64 n = m * nn, nc = (n + 7) / 8;\n"
+    "    GRID_STRIDE(ch, nc) {\n"
+    "        const i64 e0 = ch * 8;\n"
+    "        if (vec) {\n"
+    "            const i64 r = e0 / nn, col = e0 - r * nn;\n"
+    "            float u[8], g[8];\n"
+    "            unpack8(*(const uint4 *)(x + r * 2 * nn + col), u);\n"
+    "            unpack8(*(const uint4 *)(x + r * 2 * nn + nn + col), g);\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++) u[j] *= act_f(g[j], 2);\n"
+    "            ((uint4 *)y)[ch] = pack8(u);\n"
+    "        } else {\n"
+    "            for (int j = 0; j < 8; j++) {\n"
+    "                const i64 e = e0 + j;\n"
+    "                if (e >= n) break;\n"
+    "                const i64 r = e / nn, col = e - r * nn;\n"
+    "                y[e] = f2h(h2f(x[r * 2 * nn + col]) * act_f(h2f(x[r * 2 * nn + nn + col]), 2));\n"
+    "            }\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "/* PyTorch \"nearest\", exactly as the CPU backend computes it (float scale). */\n"
+    "__device__ __forceinline__ i64 nearest_src(i64 d, i64 in, i64 out) {\n"
+    "    if (out == 2 * in) return d >> 1;\n"
+    "    i64 s = (i64)floorf((float)d * ((float)in / (float)out));\n"
+    "    return s < in - 1 ? s : in - 1;\n"
+    "}\n"
+    "extern \"C\" __global__ void upsample(h16 *y, const h16 *x, i64 bn, i64 h, i64 w, i64 c, i64 ho, i64 wo, int vec) {\n"
+    "    const i64 n = bn * ho * wo * c, nc = (n + 7) / 8;\n"
+    "    GRID_STRIDE(ch, nc) {\n"
+    "        for (int j = 0; j < (vec ? 1 : 8); j++) {\n"
+    "            const i64 e = ch * 8 + j;\n"
+    "            if (e >= n) break;\n"
+    "            const i64 pix = e / c, cc = e - pix * c, ox = pix % wo, t = pix / wo, oy = t % ho, b = t / ho;\n"
+    "            const i64 src = ((b * h + nearest_src(oy, h, ho)) * w + nearest_src(ox, w, wo)) * c + cc;\n"
+    "            if (vec) ((uint4 *)y)[ch] = *(const uint4 *)(x + src);\n"
+    "            else y[e] = x[src];\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "/* y[r, :] = [a[r, :Ca], b[r, :Cb]] */\n"
+    "extern \"C\" __global__ void concat(h16 *y, const h16 *a, const h16 *b, i64 rows, i64 ca, i64 cb, int vec) {\n"
+    "    const i64 ct = ca + cb, n = rows * ct, nc = (n + 7) / 8;\n"
+    "    GRID_STRIDE(ch, nc) {\n"
+    "        for (int j = 0; j < (vec ? 1 : 8); j++) {\n"
+    "            const i64 e = ch * 8 + j;\n"
+    "            if (e >= n) break;\n"
+    "            const i64 r = e / ct, col = e - r * ct;\n"
+    "            const h16 *src = col < ca ? a + r * ca + col : b + r * cb + (col - ca);\n"
+    "            if (vec) ((uint4 *)y)[ch] = *(const uint4 *)src;\n"
+    "            else y[e] = *src;\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "/* y[i, :] = table[ids[i], :] (ids checked on the host) */\n"
+    "extern \"C\" __global__ void embed(h16 *y, const h16 *table, const int *ids, i64 n, i64 c, int vec) {\n"
+    "    const i64 total = n * c, nc = (total + 7) / 8;\n"
+    "    GRID_STRIDE(ch, nc) {\n"
+    "        for (int j = 0; j < (vec ? 1 : 8); j++) {\n"
+    "            const i64 e = ch * 8 + j;\n"
+    "            if (e >= total) break;\n"
+    "            const i64 i = e / c, col = e - i * c;\n"
+    "            const h16 *src = table + (i64)ids[i] * c + col;\n"
+    "            if (vec) ((uint4 *)y)[ch] = *(const uint4 *)src;\n"
+    "            else y[e] = *src;\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "/* sdiff__timestep_features, the same float operations in the same order. */\n"
+    "extern \"C\" __global__ void timestep_embedding(h16 *y, const float *t, i64 bn, int dim, int flip, float shift) {\n"
+    "    const int half = dim / 2;\n"
+    "    GRID_STRIDE(e, bn * dim) {\n"
+    "        const i64 b = e / dim;\n"
+    "        const int j = (int)(e - b * dim);\n"
+    "        float v = 0.0f;\n"
+    "        if (j < 2 * half) {\n"
+    "            const int i = j < half ? j : j - half;\n"
+    "            const bool first = j < half;\n"
+    "            float ex = -9.21034037197618f * (float)i;\n"
+    "            ex = ex / ((float)half - shift);\n"
+    "            const float arg = t[b] * expf(ex);\n"
+    "            v = (first != (flip != 0)) ? sinf(arg) : cosf(arg);\n"
+    "        }\n"
+    "        y[e] = f2h(v);\n"
+    "    }\n"
+    "}\n";
+
+static const char sdiff__cuda_src_norm[] =
+    "/* sdiff_norm: group_norm (one block per (batch item, group): mean, then the\n"
+    "   variance around it, both summed in double, then the normalised output) and\n"
+    "   layer_norm (one warp per row, two passes in float). */\n"
+    "__device__ double block_sum_d(double v, double *red) {\n"
+    "#pragma unroll\n"
+    "    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n"
+    "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;\n"
+    "    __syncthreads(); /* red may still be read from the previous call */\n"
+    "    if (lane == 0) red[warp] = v;\n"
+    "    __syncthreads();\n"
+    "    double s = 0;\n"
+    "    for (int i = 0; i < nw; i++) s += red[i];\n"
+    "    return s;\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(512) group_norm(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
+    "                                                             i64 p, i64 c, int groups, float eps, int silu) {\n"
+    "    __shared__ double red[32];\n"
+    "    const i64 b = blockIdx.x / groups, g = blockIdx.x % groups, cg = c / groups, n = p * cg;\n"
+    "    const h16 *xb = x + b * p * c + g * cg;\n"
+    "    h16 *yb = y + b * p * c + g * cg;\n"
+    "    double s = 0;\n"
+    "    for (i64 e = threadIdx.x; e < n; e += blockDim.x) { const i64 q = e / cg; s += h2f(xb[q * c + (e - q * cg)]); }\n"
+    "    const double mean = block_sum_d(s, red) / (double)n;\n"
+    "    double s2 = 0;\n"
+    "    for (i64 e = threadIdx.x; e < n; e += blockDim.x) {\n"
+    "        const i64 q = e / cg;\n"
+    "        const double d = (double)h2f(xb[q * c + (e - q * cg)]) - mean;\n"
+    "        s2 += d * d;\n"
+    "    }\n"
+    "    const double var = block_sum_d(s2, red) / (double)n;\n"
+    "    const float rstd = (float)(1.0 / sqrt(var + (double)eps)), mf = (float)mean;\n"
+    "    for (i64 e = threadIdx.x; e < n; e += blockDim.x) {\n"
+    "        const i64 q = e / cg, cc = e - q * cg, ch = g * cg + cc;\n"
+    "        const float sc = rstd * (gamma ? h2f(gamma[ch]) : 1.0f);\n"
+    "        float v = (h2f(xb[q * c + cc]) - mf) * sc + (beta ? h2f(beta[ch]) : 0.0f);\n"
+    "        if (silu) v = act_f(v, 1);\n"
+    "        yb[q * c + cc] = f2h(v);\n"
+    "    }\n"
+    "}\n"
+    "extern \"C\" __global__ void layer_norm(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta, i64 rows, i64 c,\n"
+    "                                      float eps) {\n"
+    "    const i64 row = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);\n"
+    "    const int lane = threadIdx.x & 31;\n"
+    "    if (row >= rows) return;\n"
+    "    const h16 *xr = x + row * c;\n"
+    "    h16 *yr = y + row * c;\n"
+    "    float s = 0;\n"
+    "    for (i64 i = lane; i < c; i += 32) s += h2f(xr[i]);\n"
+    "    const float mean = warp_sum(s) / (float)c;\n"
+    "    float s2 = 0;\n"
+    "    for (i64 i = lane; i < c; i += 32) { const float d = h2f(xr[i]) - mean; s2 += d * d; }\n"
+    "    const float rstd = 1.0f / sqrtf(warp_sum(s2) / (float)c + eps);\n"
+    "    for (i64 i = lane; i < c; i += 32)\n"
+    "        yr[i] = f2h((h2f(xr[i]) - mean) * rstd * (gamma ? h2f(gamma[i]) : 1.0f) + (beta ? h2f(beta[i]) : 0.0f));\n"
+    "}\n";
+
+static const char sdiff__cuda_src_im2col[] =
+    "/* sdiff_im2col: rows [m0, m0 + mc) of the convolution's patch matrix\n"
+    "   A[m = (b, oy, ox)][k = (ky, kx, ci)], the order of the weight's\n"
+    "   [Co, KH, KW, Ci] rows, zeros outside x (so y's size sets the bottom/right\n"
+    "   padding, as on the CPU). vec: Ci % 8 == 0 and x 16-byte aligned, so each\n"
+    "   8-channel chunk is one vector that never crosses a (ky, kx) tap. */\n"
+    "extern \"C\" __global__ void im2col(h16 *a, const h16 *x, i64 m0, i64 mc, i64 h, i64 w, i64 ci, int kh, int kw,\n"
+    "                                  i64 ho, i64 wo, int stride, int pad, int vec) {\n"
+    "    const i64 k = (i64)kh * kw * ci, n = mc * k, nc = vec ? n / 8 : n;\n"
+    "    GRID_STRIDE(ch, nc) {\n"
+    "        const i64 e = vec ? ch * 8 : ch;\n"
+    "        const i64 r = e / k, kk = e - r * k, m = m0 + r;\n"
+    "        const i64 ox = m % wo, t = m / wo, oy = t % ho, b = t / ho;\n"
+    "        const i64 cc = kk % ci, tap = kk / ci, kx = tap % kw, ky = tap / kw;\n"
+    "        const i64 iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;\n"
+    "        const bool in = iy >= 0 && iy < h && ix >= 0 && ix < w;\n"
+    "        const i64 src = ((b * h + iy) * w + ix) * ci + cc;\n"
+    "        if (vec) ((uint4 *)a)[ch] = in ? *(const uint4 *)(x + src) : zero4();\n"
+    "        else a[e] = in ? x[src] : (h16)0;\n"
+    "    }\n"
+    "}\n";
+
+static const char sdiff__cuda_src_attention_fallback[] =
+    "/* sdiff_attention_fallback: a simple, exact attention for any head dim up to\n"
+    "   32 * SDIFF_ATTN_DPL (a -D of each variant). One warp per query row: the\n"
+    "   scaled query sits in shared memory as float; keys go 32 at a time, lane j\n"
+    "   computing the score of key j; an online softmax (running max m and sum l,\n"
+    "   fp32) rescales the output accumulator, of which each lane owns the dims\n"
+    "   lane, lane + 32, ... Causal: query i sees keys 0..i. Strides are in\n"
+    "   elements, so q, k and v may be column views. */\n"
+    "#ifndef SDIFF_ATTN_DPL\n"
+    "#define SDIFF_ATTN_DPL 2\n"
+    "#endif\n"
+    "#define ATTN_WARPS 4\n"
+    "extern \"C\" __global__ void __launch_bounds__(32 * ATTN_WARPS)\n"
+    "attention_fallback(h16 *o, const h16 *q, const h16 *k, const h16 *v, i64 lq, i64 lk, int heads, int d, i64 qs, i64 ks,\n"
+    "                   i64 vs, float scale, int causal, int vec) {\n"
+    "    __shared__ float qsh[ATTN_WARPS][32 * SDIFF_ATTN_DPL];\n"
+    "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
+    "    const i64 qi = (i64)blockIdx.x * ATTN_WARPS + warp, b = blockIdx.y / heads, hh = blockIdx.y % heads;\n"
+    "    if (qi >= lq) return; /* whole warps leave; no block-wide barrier follows */\n"
+    "    const h16 *qr = q + (b * lq + qi) * qs + hh * d;\n"
+    "    for (int i = lane; i < d; i += 32) qsh[warp][i] = h2f(qr[i]) * scale;\n"
+    "    __syncwarp();\n"
+    "    const float *qw = qsh[warp];\n"
+    "    const h16 *kb = k + b * lk * ks + hh * d, *vb = v + b * lk * vs + hh * d;\n"
+    "    const i64 kend = causal ? (qi + 1 < lk ? qi + 1 : lk) : lk;\n"
+    "    float acc[SDIFF_ATTN_DPL];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < SDIFF_ATTN_DPL; i++) acc[i] = 0.0f;\n"
+    "    float m = SDIFF_NEG_INF, l = 0.0f;\n"
+    "    for (i64 j0 = 0; j0 < kend; j0 += 32) {\n"
+    "        const i64 j = j0 + lane;\n"
+    "        float s = SDIFF_NEG_INF;\n"
+    "        if (j < kend) {\n"
+    "            const h16 *kr = kb + j * ks;\n"
+    "            float dot = 0.0f;\n"
+    "            if (vec) {\n"
+    "                for (int i = 0; i < d; i += 8) {\n"
+    "                    float kf[8];\n"
+    "                    unpack8(*(const uint4 *)(kr + i), kf);\n"
+    "#pragma unroll\n"
+    "                    for (int t = 0; t < 8; t++) dot += qw[i + t] * kf[t];\n"
+    "                }\n"
+    "            } else {\n"
+    "                for (int i = 0; i < d; i++) dot += qw[i] * h2f(kr[i]);\n"
+    "            }\n"
+    "            s = dot;\n"
+    "        }\n"
+    "        const float mn = fmaxf(m, warp_max(s)); /* finite: key j0 is always valid */\n"
+    "        const float p = j < kend ? expf(s - mn) : 0.0f, alpha = expf(m - mn);\n"
+    "        l = l * alpha + warp_sum(p);\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < SDIFF_ATTN_DPL; i++) acc[i] *= alpha;\n"
+    "        m = mn;\n"
+    "        const int nvalid = kend - j0 < 32 ? (int)(kend - j0) : 32;\n"
+    "        for (int jj = 0; jj < nvalid; jj++) {\n"
+    "            const float pj = __shfl_sync(0xffffffffu, p, jj);\n"
+    "            const h16 *vr = vb + (j0 + jj) * vs;\n"
+    "#pragma unroll\n"
+    "            for (int i = 0; i < SDIFF_ATTN_DPL; i++) {\n"
+    "                const int dd = lane + 32 * i;\n"
+    "                if (dd < d) acc[i] += pj * h2f(vr[dd]);\n"
+    "            }\n"
+    "        }\n"
+    "    }\n"
+    "    h16 *orow = o + (b * lq + qi) * (i64)heads * d + hh * d;\n"
+    "    const float inv = 1.0f / l;\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < SDIFF_ATTN_DPL; i++) {\n"
+    "        const int dd = lane + 32 * i;\n"
+    "        if (dd < d) orow[dd] = f2h(acc[i] * inv);\n"
+    "    }\n"
+    "}\n";
+
+/* BEGIN GENERATED: flash attention (tools/attn/gen_attn_header.py) */
+/* The FlashAttention-2-style kernel (mma.sync m16n8k16, fp16 in, fp32 accumulate).
+   Kernel (compile with NVRTC, no include paths, --gpu-architecture=sm_80/86/89/90a, -DHEAD_DIM=D
+   [-DCAUSAL=1]; name "sdiff_attention_fwd", extern "C"):
+
+     __global__ void sdiff_attention_fwd(const half *q, const half *k, const half *v, half *o,
+         int B, int H, int Lq, int Lk, long long q_stride, long long k_stride,
+         long long v_stride, long long o_stride, float scale_log2e);
+
+   half = 16-bit IEEE fp16 storage (unsigned short in the source). Element (b, i, h, d) of q is
+   q[(b*Lq + i)*q_stride + h*D + d]; k, v likewise with Lk; o likewise with Lq (o_stride = H*D for
+   a contiguous o). Requirements: D % 8 == 0 (SD: 40, 64, 72, 80, 128, 160), all strides multiples
+   of 8 elements, all base pointers 16-byte aligned (cp.async / 16-byte stores), Lq, Lk >= 1.
+   scale_log2e = 1.4426950408889634f / sqrtf((float)D). CAUSAL=1: query i sees keys 0..i.
+
+   Launch: sdiff__cu_attention_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
+   block = (128, 1, 1) and the dynamic shared memory in bytes. When it is above 48 KB
+   (only D in (96, 128]) raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES on the function first
+   (all sizes fit sm_86/89's 99 KB). Tile table (must match the #if table in the source; the
+   module also exports __constant__ int sdiff_attention_cfg[4] = {BM, BN, threads, smem}):
+     padded D (DP)  rows/warp  BM   keys/tile BN   smem (bytes)
+     <= 64          32         128  64             (D=64: 36864, D=40: 28672)
+     <= 96          32         128  32             (D=72, 80: 33792)
+     <= 128         16         64   64             (D=128: 69632)
+     > 128          16         64   32             (D=160: 43008)
+   smem = STAGE + max(STAGE, BM*(DP+8)*2), STAGE = 2*BN*(DP+8)*2 (K and V tiles of one stage). */
+static const char sdiff__cu_attention_src[] =
+    "// sdiff attention forward: FlashAttention-2 style, fp16 in/out, fp32 accumulate (mma.sync m16n8k16)\n"
+    "// Plain NVRTC source: no #include, no CUDA headers. fp16 is carried as 16-bit storage\n"
+    "// (unsigned short) and converted with PTX (cvt.rn.f16x2.f32); tensor cores read it raw.\n"
+    "//\n"
+    "// Defines: HEAD_DIM (multiple of 8, required), CAUSAL (0/1, default 0).\n"
+    "// Optional overrides (defaults below derive them from HEAD_DIM; the host helper\n"
+    "// sdiff__cu_attention_launch_dims mirrors the same table): ATT_MT (16-row m-tiles per\n"
+    "// warp), ATT_WARPS (warps per block), ATT_BN (keys per tile), ATT_MINB (min blocks/SM).\n"
+    "//\n"
+    "// Layout: a block owns BM = ATT_WARPS*16*ATT_MT consecutive queries of one (batch, head);\n"
+    "// warp w owns rows [w*16*MT, (w+1)*16*MT) of them, so softmax rows never leave a warp.\n"
+    "// Shared memory (dynamic, 16-byte aligned): two stages, each a K tile [BN][STR] followed by\n"
+    "// a V tile [BN][STR] (fp16, STR = DP + 8 halves; DP = HEAD_DIM rounded up to 16). The +8\n"
+    "// half (16-byte) row pad makes the 8 row addresses of every ldmatrix fall in different\n"
+    "// 16-byte bank groups: (2*DP+16) mod 128 is an odd multiple of 16. The Q tile [BM][STR] is\n"
+    "// staged in the stage-1 region (it is moved to registers before stage 1 is first filled),\n"
+    "// and at the end the output is staged in the stage-0 region for 16-byte global stores.\n"
+    "// Columns [HEAD_DIM, DP) of Q, K and V are zero-filled (cp.async src-size 0) so the padded\n"
+    "// dot products equal the real ones; rows past Lq / Lk are zero-filled too (a zero V row\n"
+    "// times a zero probability stays 0: stale shared memory could hold NaN/Inf bit patterns).\n"
+    "\n"
+    "typedef unsigned short sd_half;\n"
+    "typedef unsigned int u32;\n"
+    "\n"
+    "#ifndef HEAD_DIM\n"
+    "#error \"HEAD_DIM must be defined\"\n"
+    "#endif\n"
+    "#if (HEAD_DIM % 8) != 0\n"
+    "#error \"HEAD_DIM must be a multiple of 8 (16-byte cp.async chunks)\"\n"
+    "#endif\n"
+    "#ifndef CAUSAL\n"
+    "#define CAUSAL 0\n"
+    "#endif\n"
+    "#define DP (((HEAD_DIM) + 15) / 16 * 16)\n"
+    "/* Default tiles (mirrored by sdiff__cu_attention_launch_dims):\n"
+    "   DP <= 64: 2 m-tiles/warp (32 rows), 64 keys; DP <= 96: 32 rows, 32 keys;\n"
+    "   DP <= 128: 16 rows, 64 keys; larger: 16 rows, 32 keys. Chosen so the fp32 O/S\n"
+    "   accumulators and Q fragments fit in registers with 0 spills at 2 blocks/SM. */\n"
+    "#if DP <= 64\n"
+    "#define ATT_DEF_MT 2\n"
+    "#define ATT_DEF_BN 64\n"
+    "#elif DP <= 96\n"
+    "#define ATT_DEF_MT 2\n"
+    "#define ATT_DEF_BN 32\n"
+    "#elif DP <= 128\n"
+    "#define ATT_DEF_MT 1\n"
+    "#define ATT_DEF_BN 64\n"
+    "#else\n"
+    "#define ATT_DEF_MT 1\n"
+    "#define ATT_DEF_BN 32\n"
+    "#endif\n"
+    "#ifndef ATT_MT\n"
+    "#define ATT_MT ATT_DEF_MT\n"
+    "#endif\n"
+    "#ifndef ATT_BN\n"
+    "#define ATT_BN ATT_DEF_BN\n"
+    "#endif\n"
+    "#ifndef ATT_WARPS\n"
+    "#define ATT_WARPS 4\n"
+    "#endif\n"
+    "#ifndef ATT_MINB\n"
+    "#define ATT_MINB 2\n"
+    "#endif\n"
+    "#define MT ATT_MT\n"
+    "#define BN ATT_BN\n"
+    "#define NT (ATT_WARPS * 32)\n"
+    "#define BM (ATT_WARPS * 16 * MT)\n"
+    "#define STR (DP + 8)\n"
+    "#define CH (DP / 8)\n"
+    "#define DCH (HEAD_DIM / 8)\n"
+    "#define TILE_BYTES (BN * STR * 2)\n"
+    "#define STAGE_BYTES (2 * TILE_BYTES)\n"
+    "#define Q_BYTES (BM * STR * 2)\n"
+    "#define NEG_INF __int_as_float(0xff800000)\n"
+    "\n"
+    "// Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches.\n"
+    "extern \"C\" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT,\n"
+    "    STAGE_BYTES + (Q_BYTES > STAGE_BYTES ? Q_BYTES : STAGE_BYTES)};\n"
+    "\n"
+    "static __device__ __forceinline__ u32 smem_addr(const void *p) {\n"
+    "    u32 r;\n"
+    "    asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(r) : \"l\"(p));\n"
+    "    return r;\n"
+    "}\n"
+    "// 16-byte async copy global -> shared; bytes = 0 writes 16 zero bytes (src not read).\n"
+    "static __device__ __forceinline__ void cp_async16(u32 dst, const void *src, int bytes) {\n"
+    "    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" ::\"r\"(dst), \"l\"(src), \"r\"(bytes) : \"memory\");\n"
+    "}\n"
+    "static __device__ __forceinline__ void cp_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\"); }\n"
+    "template <int N> static __device__ __forceinline__ void cp_wait() {\n"
+    "    asm volatile(\"cp.async.wait_group %0;\\n\" ::\"n\"(N) : \"memory\");\n"
+    "}\n"
+    "static __device__ __forceinline__ void ldsm_x4(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
+    "}\n"
+    "static __device__ __forceinline__ void ldsm_x4_t(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
+    "}\n"
+    "// d += a(16x16 row-major fp16) * b(16x8, k-major \"col\" fp16), fp32 accumulators.\n"
+    "static __device__ __forceinline__ void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {\n"
+    "    asm(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
+    "        \"{%0,%1,%2,%3};\\n\"\n"
+    "        : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
+    "        : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
+    "}\n"
+    "static __device__ __forceinline__ float ex2(float x) {\n"
+    "    float y;\n"
+    "    asm(\"ex2.approx.ftz.f32 %0, %1;\" : \"=f\"(y) : \"f\"(x));\n"
+    "    return y;\n"
+    "}\n"
+    "// Two floats -> packed fp16x2, lo in the low 16 bits (the lower column / k index).\n"
+    "static __device__ __forceinline__ u32 pack_h2(float lo, float hi) {\n"
+    "    u32 r;\n"
+    "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+    "    return r;\n"
+    "}\n"
+    "\n"
+    "// K/V tile t -> stage st (the caller commits the group). Rows >= Lk and columns >= HEAD_DIM\n"
+    "// are zero-filled.\n"
+    "static __device__ __forceinline__ void load_kv(u32 ks, const sd_half *kb, const sd_half *vb, const sd_half *k,\n"
+    "                                               const sd_half *v, int kbase, int Lk, long long k_stride,\n"
+    "                                               long long v_stride, int tid) {\n"
+    "#pragma unroll\n"
+    "    for (int it = 0; it < (BN * CH + NT - 1) / NT; ++it) {\n"
+    "        const int i = tid + it * NT;\n"
+    "        if ((BN * CH) % NT == 0 || i < BN * CH) {\n"
+    "            const int r = i / CH, c = i - (i / CH) * CH;\n"
+    "            const int kr = kbase + r;\n"
+    "            const bool ok = kr < Lk && c < DCH;\n"
+    "            const u32 off = (r * STR + c * 8) * 2;\n"
+    "            cp_async16(ks + off, ok ? (const void *)(kb + (long long)kr * k_stride + c * 8) : (const void *)k,\n"
+    "                       ok ? 16 : 0);\n"
+    "            cp_async16(ks + TILE_BYTES + off, ok ? (const void *)(vb + (long long)kr * v_stride + c * 8) : (const void *)v,\n"
+    "                       ok ? 16 : 0);\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "// Launch: grid (ceil(Lq/BM), B*H, 1), block (NT, 1, 1), dynamic shared memory\n"
+    "// sdiff_attention_cfg[3] bytes (> 48 KB needs the function attribute raised).\n"
+    "// q/k/v/o: base pointers of the [B, L, *] row views; element (b, i, h, d) of q is at\n"
+    "// q[(b*Lq + i)*q_stride + h*HEAD_DIM + d] (k, v with Lk; o with Lq). Pointers 16-byte\n"
+    "// aligned, strides multiples of 8 elements. scale_log2e = log2(e) / sqrt(HEAD_DIM).\n"
+    "extern \"C\" __global__ void __launch_bounds__(NT, ATT_MINB)\n"
+    "sdiff_attention_fwd(const sd_half *__restrict__ q, const sd_half *__restrict__ k, const sd_half *__restrict__ v,\n"
+    "                    sd_half *__restrict__ o, int B, int H, int Lq, int Lk, long long q_stride, long long k_stride,\n"
+    "                    long long v_stride, long long o_stride, float scale_log2e) {\n"
+    "    extern __shared__ __align__(16) unsigned char smem[];\n"
+    "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;\n"
+    "    const int bh = blockIdx.y, b = bh / H, h = bh - b * H;\n"
+    "    const int q0 = blockIdx.x * BM;\n"
+    "    const int wrow = warp * 16 * MT; // first row of this warp inside the block\n"
+    "    const sd_half *qb = q + (long long)b * Lq * q_stride + h * HEAD_DIM;\n"
+    "    const sd_half *kb = k + (long long)b * Lk * k_stride + h * HEAD_DIM;\n"
+    "    const sd_half *vb = v + (long long)b * Lk * v_stride + h * HEAD_DIM;\n"
+    "    sd_half *ob = o + (long long)b * Lq * o_stride + h * HEAD_DIM;\n"
+    "    const u32 sbase = smem_addr(smem);\n"
+    "    const u32 qsm = sbase + STAGE_BYTES;\n"
+    "\n"
+    "    // ---- Q tile -> shared (stage-1 region), one commit group.\n"
+    "#pragma unroll\n"
+    "    for (int it = 0; it < (BM * CH + NT - 1) / NT; ++it) {\n"
+    "        const int i = tid + it * NT;\n"
+    "        if ((BM * CH) % NT == 0 || i < BM * CH) {\n"
+    "            const int r = i / CH, c = i - (i / CH) * CH;\n"
+    "            const int qi = q0 + r;\n"
+    "            const bool ok = qi < Lq && c < DCH;\n"
+    "            cp_async16(qsm + (r * STR + c * 8) * 2, ok ? (const void *)(qb + (long long)qi * q_stride + c * 8) : (const void *)q,\n"
+    "                       ok ? 16 : 0);\n"
+    "        }\n"
+    "    }\n"
+    "    cp_commit();\n"
+    "\n"
+    "    int n_tiles = (Lk + BN - 1) / BN;\n"
+    "#if CAUSAL\n"
+    "    {\n"
+    "        const int last = (q0 + BM < Lq ? q0 + BM : Lq); // rows < last; row i sees keys <= i\n"
+    "        const int nt2 = (last + BN - 1) / BN;\n"
+    "        n_tiles = nt2 < n_tiles ? nt2 : n_tiles;\n"
+    "    }\n"
+    "#endif\n"
+    "\n"
+    "\n"
+    "    load_kv(sbase, kb, vb, k, v, 0, Lk, k_stride, v_stride, tid);\n"
+    "    cp_commit();\n"
+    "    cp_wait<1>(); // Q landed (K/V tile 0 may still be in flight)\n"
+    "    __syncthreads();\n"
+    "\n"
+    "    // ---- Q fragments (mma A operand, row-major 16x16 per (mt, kk)) -> registers.\n"
+    "    // ldmatrix.x4: lanes 0-15 address rows 0-15 at column kk*16, lanes 16-31 rows 0-15 at\n"
+    "    // column kk*16+8; matrices 0..3 = (rows 0-7, c0-7), (rows 8-15, c0-7), (rows 0-7, c8-15),\n"
+    "    // (rows 8-15, c8-15) = a0..a3 of the m16n8k16 A fragment.\n"
+    "    u32 qf[MT][DP / 16][4];\n"
+    "#pragma unroll\n"
+    "    for (int mt = 0; mt < MT; ++mt)\n"
+    "#pragma unroll\n"
+    "        for (int kk = 0; kk < DP / 16; ++kk)\n"
+    "            ldsm_x4(qsm + ((wrow + mt * 16 + (lane & 15)) * STR + kk * 16 + (lane >> 4) * 8) * 2, qf[mt][kk][0],\n"
+    "                    qf[mt][kk][1], qf[mt][kk][2], qf[mt][kk][3]);\n"
+    "    __syncthreads(); // all warps hold Q before stage 1 is overwritten\n"
+    "\n"
+    "    float oacc[MT][DP / 8][4];\n"
+    "    float mrow[MT][2], lrow[MT][2];\n"
+    "#pragma unroll\n"
+    "    for (int mt = 0; mt < MT; ++mt) {\n"
+    "#pragma unroll\n"
+    "        for (int dt = 0; dt < DP / 8; ++dt)\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 4; ++e) oacc[mt][dt][e] = 0.f;\n"
+    "        mrow[mt][0] = mrow[mt][1] = NEG_INF;\n"
+    "        lrow[mt][0] = lrow[mt][1] = 0.f;\n"
+    "    }\n"
+    "    const int g = lane >> 2, t4 = lane & 3; // mma fragment coordinates: row g / g+8, cols 2*t4, 2*t4+1\n"
+    "\n"
+    "    // One barrier per tile: after it, tile j is visible to all warps and every warp has\n"
+    "    // finished tile j-1, so stage (j+1)&1 (= that of tile j-1) can be refilled while tile j\n"
+    "    // is computed.\n"
+    "    for (int j = 0; j < n_tiles; ++j) {\n"
+    "        cp_wait<0>(); // this thread's copies of tile j have landed\n"
+    "        __syncthreads();\n"
+    "        if (j + 1 < n_tiles) {\n"
+    "            load_kv(sbase + ((j + 1) & 1) * STAGE_BYTES, kb, vb, k, v, (j + 1) * BN, Lk, k_stride, v_stride, tid);\n"
+    "            cp_commit();\n"
+    "        }\n"
+    "        const u32 ks = sbase + (j & 1) * STAGE_BYTES, vs = ks + TILE_BYTES;\n"
+    "\n"
+    "        // ---- S = Q K^T for this warp's rows: s[mt][nt] is the 16x8 block (rows mt*16.., keys nt*8..).\n"
+    "        // B operand (16 d x 8 keys, k-major) = rows of K as stored. ldmatrix.x4 (no trans):\n"
+    "        // matrices (keys 0-7, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 0-7), (keys 8-15, d 8-15)\n"
+    "        // = b0,b1 of key n-tile 2np and b0,b1 of n-tile 2np+1.\n"
+    "        float s[MT][BN / 8][4];\n"
+    "#pragma unroll\n"
+    "        for (int mt = 0; mt < MT; ++mt)\n"
+    "#pragma unroll\n"
+    "            for (int nt = 0; nt < BN / 8; ++nt)\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int kk = 0; kk < DP / 16; ++kk) {\n"
+    "#pragma unroll\n"
+    "            for (int np = 0; np < BN / 16; ++np) {\n"
+    "                u32 b0, b1, b2, b3;\n"
+    "                ldsm_x4(ks + ((np * 16 + (lane & 7) + ((lane >> 4) << 3)) * STR + kk * 16 + ((lane >> 3) & 1) * 8) * 2,\n"
+    "                        b0, b1, b2, b3);\n"
+    "#pragma unroll\n"
+    "                for (int mt = 0; mt < MT; ++mt) {\n"
+    "                    mma16816(s[mt][2 * np], qf[mt][kk], b0, b1);\n"
+    "                    mma16816(s[mt][2 * np + 1], qf[mt][kk], b2, b3);\n"
+    "                }\n"
+    "            }\n"
+    "        }\n"
+    "\n"
+    "        // ---- Masking (only on tiles that cross Lk or, causal, the diagonal of this warp).\n"
+    "        const int kbase = j * BN;\n"
+    "        bool need = kbase + BN > Lk;\n"
+    "#if CAUSAL\n"
+    "        need = need || (kbase + BN - 1 > q0 + wrow);\n"
+    "#endif\n"
+    "        if (need) {\n"
+    "#pragma unroll\n"
+    "            for (int mt = 0; mt < MT; ++mt)\n"
+    "#pragma unroll\n"
+    "                for (int nt = 0; nt < BN / 8; ++nt)\n"
+    "#pragma unroll\n"
+    "                    for (int e = 0; e < 4; ++e) {\n"
+    "                        const int key = kbase + nt * 8 + 2 * t4 + (e & 1);\n"
+    "                        bool off = key >= Lk;\n"
+    "#if CAUSAL\n"
+    "                        const int row = q0 + wrow + mt * 16 + g + 8 * (e >> 1);\n"
+    "                        off = off || key > row;\n"
+    "#endif\n"
+    "                        if (off) s[mt][nt][e] = NEG_INF;\n"
+    "                    }\n"
+    "        }\n"
+    "\n"
+    "        // ---- Online softmax in the log2 domain. Each row lives in the 4 lanes of a quad.\n"
+    "        // m: running max of scaled scores; l: this lane's partial row sum (quad-reduced at\n"
+    "        // the end; alpha is quad-uniform so partial sums rescale correctly).\n"
+    "#pragma unroll\n"
+    "        for (int mt = 0; mt < MT; ++mt)\n"
+    "#pragma unroll\n"
+    "            for (int r = 0; r < 2; ++r) {\n"
+    "                float mx = NEG_INF;\n"
+    "#pragma unroll\n"
+    "                for (int nt = 0; nt < BN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));\n"
+    "                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));\n"
+    "                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));\n"
+    "                const float mnew = fmaxf(mrow[mt][r], mx * scale_log2e);\n"
+    "                const float muse = mnew == NEG_INF ? 0.f : mnew; // fully masked so far: avoid inf-inf\n"
+    "                const float alpha = ex2(mrow[mt][r] - muse);      // first tile: ex2(-inf) = 0\n"
+    "                mrow[mt][r] = mnew;\n"
+    "                float ls = 0.f;\n"
+    "#pragma unroll\n"
+    "                for (int nt = 0; nt < BN / 8; ++nt) {\n"
+    "                    const float p0 = ex2(fmaf(s[mt][nt][2 * r], scale_log2e, -muse));\n"
+    "                    const float p1 = ex2(fmaf(s[mt][nt][2 * r + 1], scale_log2e, -muse));\n"
+    "                    s[mt][nt][2 * r] = p0;\n"
+    "                    s[mt][nt][2 * r + 1] = p1;\n"
+    "                    ls += p0 + p1;\n"
+    "                }\n"
+    "                lrow[mt][r] = lrow[mt][r] * alpha + ls;\n"
+    "#pragma unroll\n"
+    "                for (int dt = 0; dt < DP / 8; ++dt) {\n"
+    "                    oacc[mt][dt][2 * r] *= alpha;\n"
+    "                    oacc[mt][dt][2 * r + 1] *= alpha;\n"
+    "                }\n"
+    "            }\n"
+    "\n"
+    "        // ---- O += P V. The C fragments of key n-tiles 2kj, 2kj+1 are exactly the A fragment\n"
+    "        // of k-step kj (a0 = rows g keys 2t4.., a1 = rows g+8, a2/a3 = keys +8), so P never\n"
+    "        // touches shared memory. B operand (16 keys x 8 d) from V stored [key][d] (row-major\n"
+    "        // B) needs ldmatrix.trans: matrices (keys 0-7, d 0-7), (keys 8-15, d 0-7),\n"
+    "        // (keys 0-7, d 8-15), (keys 8-15, d 8-15) = b0,b1 of d-tile 2dp, b0,b1 of 2dp+1.\n"
+    "#pragma unroll\n"
+    "        for (int kj = 0; kj < BN / 16; ++kj) {\n"
+    "            u32 pa[MT][4];\n"
+    "#pragma unroll\n"
+    "            for (int mt = 0; mt < MT; ++mt) {\n"
+    "                pa[mt][0] = pack_h2(s[mt][2 * kj][0], s[mt][2 * kj][1]);\n"
+    "                pa[mt][1] = pack_h2(s[mt][2 * kj][2], s[mt][2 * kj][3]);\n"
+    "                pa[mt][2] = pack_h2(s[mt][2 * kj + 1][0], s[mt][2 * kj + 1][1]);\n"
+    "                pa[mt][3] = pack_h2(s[mt][2 * kj + 1][2], s[mt][2 * kj + 1][3]);\n"
+    "            }\n"
+    "#pragma unroll\n"
+    "            for (int dp = 0; dp < DP / 16; ++dp) {\n"
+    "                u32 b0, b1, b2, b3;\n"
+    "                ldsm_x4_t(vs + ((kj * 16 + (lane & 15)) * STR + dp * 16 + (lane >> 4) * 8) * 2, b0, b1, b2, b3);\n"
+    "#pragma unroll\n"
+    "                for (int mt = 0; mt < MT; ++mt) {\n"
+    "                    mma16816(oacc[mt][2 * dp], pa[mt], b0, b1);\n"
+    "                    mma16816(oacc[mt][2 * dp + 1], pa[mt], b2, b3);\n"
+    "                }\n"
+    "            }\n"
+    "        }\n"
+    "    }\n"
+    "    __syncthreads(); // the epilogue reuses the stage-0 region, which other warps may still read\n"
+    "\n"
+    "    // ---- Epilogue: O / l -> fp16 -> this warp's rows of the stage-0 region -> 16-byte stores.\n"
+    "    // (No copies are pending: the last tile's wait drained them.)\n"
+    "#pragma unroll\n"
+    "    for (int mt = 0; mt < MT; ++mt)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < 2; ++r) {\n"
+    "            float l = lrow[mt][r];\n"
+    "            l += __shfl_xor_sync(0xffffffffu, l, 1);\n"
+    "            l += __shfl_xor_sync(0xffffffffu, l, 2);\n"
+    "            const float inv = l > 0.f ? 1.f / l : 0.f;\n"
+    "            const u32 rowaddr = sbase + ((wrow + mt * 16 + g + 8 * r) * STR + 2 * t4) * 2;\n"
+    "#pragma unroll\n"
+    "            for (int dt = 0; dt < DP / 8; ++dt) {\n"
+    "                const u32 val = pack_h2(oacc[mt][dt][2 * r] * inv, oacc[mt][dt][2 * r + 1] * inv);\n"
+    "                asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(rowaddr + dt * 16), \"r\"(val) : \"memory\");\n"
+    "            }\n"
+    "        }\n"
+    "    __syncwarp();\n"
+    "#pragma unroll\n"
+    "    for (int it = 0; it < (16 * MT * DCH + 31) / 32; ++it) {\n"
+    "        const int i = lane + it * 32;\n"
+    "        if ((16 * MT * DCH) % 32 == 0 || i < 16 * MT * DCH) {\n"
+    "            const int r = i / DCH, c = i - (i / DCH) * DCH;\n"
+    "            const int row = q0 + wrow + r;\n"
+    "            if (row < Lq) {\n"
+    "                u32 x0, x1, x2, x3;\n"
+    "                asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                             : \"=r\"(x0), \"=r\"(x1), \"=r\"(x2), \"=r\"(x3)\n"
+    "                             : \"r\"(sbase + ((wrow + r) * STR + c * 8) * 2) : \"memory\");\n"
+    "                asm volatile(\"st.global.v4.b32 [%0], {%1,%2,%3,%4};\\n\" ::\"l\"(ob + (long long)row * o_stride + c * 8),\n"
+    "                             \"r\"(x0), \"r\"(x1), \"r\"(x2), \"r\"(x3) : \"memory\");\n"
+    "            }\n"
+    "        }\n"
+    "    }\n"
+    "}\n";
+
+/* Launch configuration for sdiff_attention_fwd compiled with -DHEAD_DIM=head_dim. */
+SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B, int H, unsigned grid[3], unsigned block[3],
+                                            unsigned *smem) {
+    int dp = (head_dim + 15) / 16 * 16, mt, bn, warps = 4, bm, str;
+    unsigned stage, qbytes;
+    if (dp <= 64) { mt = 2; bn = 64; }
+    else if (dp <= 96) { mt = 2; bn = 32; }
+    else if (dp <= 128) { mt = 1; bn = 64; }
+    else { mt = 1; bn = 32; }
+    bm = warps * 16 * mt;
+    str = dp + 8;
+    stage = (unsigned)(2 * bn * str * 2);
+    qbytes = (unsigned)(bm * str * 2);
+    grid[0] = (unsigned)((Lq + bm - 1) / bm);
+    grid[1] = (unsigned)(B * H);
+    grid[2] = 1;
+    block[0] = (unsigned)(warps * 32);
+    block[1] = block[2] = 1;
+    *smem = stage + (qbytes > stage ? qbytes : stage);
+}
+
+/* END GENERATED: flash attention */
+
+/* >>cuda:nvrtc =============================================================
+   NVRTC compilation, the on-disk cubin cache and the per-backend modules.
+   ========================================================================= */
+typedef struct sdiff__cuda_program {
+    const char *name;               /* for messages and NVRTC's program name */
+    const char *src;
+    int n_variants;
+    const char *variant_opts[SDIFF__CUDA_MAX_VARIANTS];   /* a -D per variant */
+} sdiff__cuda_program;
+
+/* Attention fallback variants: per-lane accumulators for head dims up to
+   64, 128, 256 and 512. */
+static const int sdiff__cuda_attn_dmax[SDIFF__CUDA_MAX_VARIANTS] = {64, 128, 256, 512};
+static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
+    {"sdiff_convert", sdiff__cuda_src_convert, 1, {""}},
+    {"sdiff_elementwise", sdiff__cuda_src_elementwise, 1, {""}},
+    {"sdiff_norm", sdiff__cuda_src_norm, 1, {""}},
+    {"sdiff_im2col", sdiff__cuda_src_im2col, 1, {""}},
+    {"sdiff_attention_fallback", sdiff__cuda_src_attention_fallback, 4,
+     {"-DSDIFF_ATTN_DPL=2", "-DSDIFF_ATTN_DPL=4", "-DSDIFF_ATTN_DPL=8", "-DSDIFF_ATTN_DPL=16"}},
+    {"sdiff_attention", sdiff__cu_attention_src, 4, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80", "-DHEAD_DIM=160"}},
+};
+/* The head dims the tensor-core kernel is built for (SD 1.x: 40, 80, 160;
+   SD 2.x and CLIP: 64), in the order of its variants above. */
+static const int sdiff__cuda_flash_dims[SDIFF__CUDA_MAX_VARIANTS] = {40, 64, 80, 160};
+#define SDIFF__CUDA_CACHE_FORMAT 1
+
+/* Two independent 64-bit FNV-1a style hashes (different bases and a final
+   mix) make the 128-bit cache key. */
+typedef struct sdiff__cuda_hash { uint64_t a, b; } sdiff__cuda_hash;
+SDIFF__PRIVATE void sdiff__cuda_hash_add(sdiff__cuda_hash *h, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t i = 0; i < n; i++) {
+        h->a = (h->a ^ p[i]) * 0x100000001b3ull;
+        h->b = (h->b ^ p[i]) * 0x9E3779B97F4A7C15ull;
+        h->b ^= h->b >> 29;
+    }
+    /* a separator, so ("ab","c") and ("a","bc") differ */
+    h->a = (h->a ^ 0xff) * 0x100000001b3ull;
+    h->b = (h->b ^ 0xff) * 0x9E3779B97F4A7C15ull;
+}
+SDIFF__PRIVATE uint64_t sdiff__cuda_mix(uint64_t x) {
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull; x ^= x >> 33;
+    return x;
+}
+
+/* The compiler options of (program, variant) for arch: argv-style. */
+typedef struct sdiff__cuda_opts { const char *argv[8]; int n; char arch_opt[48]; } sdiff__cuda_opts;
+SDIFF__PRIVATE void sdiff__cuda_make_opts(sdiff__cuda_opts *o, const char *arch, int prog, int variant) {
+    o->n = 0;
+    snprintf(o->arch_opt, sizeof o->arch_opt, "--gpu-architecture=%s", arch);
+    o->argv[o->n++] = o->arch_opt;
+    o->argv[o->n++] = "--std=c++17";
+    o->argv[o->n++] = "-default-device";
+    const char *v = sdiff__cuda_programs[prog].variant_opts[variant];
+    if (v && v[0]) o->argv[o->n++] = v;
+}
+
+/* The cache directory (created), or false when the cache is off/unusable. */
+SDIFF__PRIVATE bool sdiff__cuda_cache_dir(char *dir, size_t size) {
+    const char *env = getenv("SDIFF_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (env && env[0]) {
+        if (!strcmp(env, "off")) return false;
+        n = snprintf(dir, size, "%s", env);
+    } else if (xdg && xdg[0]) n = snprintf(dir, size, "%s/sdiff", xdg);
+    else if (home && home[0]) n = snprintf(dir, size, "%s/.cache/sdiff", home);
+    else return false;
+    if (n <= 0 || (size_t)n >= size) return false;
+    for (char *p = dir + 1;; p++) { /* mkdir -p */
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(dir, 0755) != 0 && errno != EEXIST) return false;
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return true;
+}
+
+/* Cache file: magic, the key, the payload size, the payload. The key inside
+   guards against a hash-named file that some other writer truncated. */
+#define SDIFF__CUDA_CACHE_MAGIC "sdiffcu1"
+SDIFF__PRIVATE char *sdiff__cuda_cache_read(const char *path, sdiff__cuda_hash key, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char magic[8];
+    uint64_t k[2], n = 0;
+    char *data = NULL;
+    if (fread(magic, 1, 8, f) == 8 && !memcmp(magic, SDIFF__CUDA_CACHE_MAGIC, 8) && fread(k, 8, 2, f) == 2 &&
+        k[0] == key.a && k[1] == key.b && fread(&n, 8, 1, f) == 1 && n > 0 && n < ((uint64_t)1 << 31)) {
+        data = (char *)sdiff__malloc((size_t)n + 1);
+        if (data && fread(data, 1, (size_t)n, f) != (size_t)n) { sdiff__free(data); data = NULL; }
+        if (data) { data[n] = 0; *size = (size_t)n; }
+    }
+    fclose(f);
+    return data;
+}
+/* Written to a unique temporary name, then renamed over the final one:
+   rename is atomic, so a racing process reads the old file or the new one,
+   never a half-written one. Failures only cost the cache. */
+SDIFF__PRIVATE void sdiff__cuda_cache_write(const char *path, sdiff__cuda_hash key, const char *data, size_t n) {
+    static int counter;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%d", path, (long)getpid(), __sync_fetch_and_add(&counter, 1));
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return;
+    uint64_t k[2] = {key.a, key.b}, nn = n;
+    bool ok = fwrite(SDIFF__CUDA_CACHE_MAGIC, 1, 8, f) == 8 && fwrite(k, 8, 2, f) == 2 && fwrite(&nn, 8, 1, f) == 1 &&
+              fwrite(data, 1, n, f) == n;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) remove(tmp);
+}
+
+/* Sends a long text (NVRTC's log) to the log callback whole, or to stderr:
+   sdiff__log's buffer would cut it at 1 KB. */
+SDIFF__PRIVATE void sdiff__cuda_log_long(const sdiff__logger *lg, sdiff_log_level level, const char *text) {
+    if (lg && level > lg->level) return;
+    if (lg && lg->fn) lg->fn(level, "cuda", text, lg->user);
+    else fprintf(stderr, "sdiff [cuda] %s\n", text);
+}
+
+/* Compiles (program, variant) for arch: the code (cubin, or NUL-terminated
+   PTX for a compute_XY arch) in *out (sdiff__malloc'd). Uses and fills the
+   disk cache. On failure: SDIFF_ERR_BACKEND with the program's name and
+   NVRTC's log in sdiff_last_error, the whole log also to `lg`. */
+SDIFF__PRIVATE sdiff_status sdiff__cuda_compile(const char *arch, int prog, int variant, bool use_cache,
+                                               const sdiff__logger *lg, char **out, size_t *out_size) {
+    const sdiff__cuda_program *P = &sdiff__cuda_programs[prog];
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    const bool ptx = !strncmp(arch, "compute_", 8);
+    sdiff__cuda_opts o;
+    sdiff__cuda_make_opts(&o, arch, prog, variant);
+    *out = NULL;
+    /* the key: format version, arch, NVRTC version, options, sources */
+    sdiff__cuda_hash key = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull};
+    char ver[64];
+    snprintf(ver, sizeof ver, "fmt%d nvrtc%d.%d", SDIFF__CUDA_CACHE_FORMAT, L->nvrtc_major, L->nvrtc_minor);
+    sdiff__cuda_hash_add(&key, ver, strlen(ver));
+    sdiff__cuda_hash_add(&key, arch, strlen(arch));
+    for (int i = 0; i < o.n; i++) sdiff__cuda_hash_add(&key, o.argv[i], strlen(o.argv[i]));
+    sdiff__cuda_hash_add(&key, sdiff__cuda_src_prelude, strlen(sdiff__cuda_src_prelude));
+    sdiff__cuda_hash_add(&key, P->src, strlen(P->src));
+    key.a = sdiff__cuda_mix(key.a);
+    key.b = sdiff__cuda_mix(key.b ^ key.a);
+    char dir[900], path[1024];
+    bool cached = use_cache && sdiff__cuda_cache_dir(dir, sizeof dir);
+    if (cached) {
+        snprintf(path, sizeof path, "%s/%s-%016llx%016llx.%s", dir, P->name, (unsigned long long)key.a,
+                 (unsigned long long)key.b, ptx ? "ptx" : "cubin");
+        if ((*out = sdiff__cuda_cache_read(path, key, out_size)) != NULL) return SDIFF_OK;
+    }
+    /* the prelude in front of the kernel source */
+    size_t n1 = strlen(sdiff__cuda_src_prelude), n2 = strlen(P->src);
+    char *src = (char *)sdiff__malloc(n1 + n2 + 2);
+    if (!src) return sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory compiling %s", P->name);
+    memcpy(src, sdiff__cuda_src_prelude, n1);
+    src[n1] = '\n';
+    memcpy(src + n1 + 1, P->src, n2 + 1);
+    nvrtcProgram pr = NULL;
+    nvrtcResult r = L->nvrtcCreateProgram(&pr, src, P->name, 0, NULL, NULL);
+    sdiff__free(src);
+    if (r != 0) return sdiff__err(SDIFF_ERR_BACKEND, "cuda: nvrtcCreateProgram(%s) failed: %s", P->name, sdiff__nvrtc_errstr(r));
+    r = L->nvrtcCompileProgram(pr, o.n, o.argv);
+    if (r != 0) {
+        size_t ln = 0;
+        char *log = NULL;
+        if (L->nvrtcGetProgramLogSize(pr, &ln) == 0 && ln > 0 && (log = (char *)sdiff__malloc(ln + 1)) != NULL) {
+            if (L->nvrtcGetProgramLog(pr, log) != 0) log[0] = 0;
+            log[ln] = 0;
+        }
+        char head[256];
+        snprintf(head, sizeof head, "NVRTC could not compile kernel %s (%s, %s): %s", P->name, arch,
+                 P->variant_opts[variant][0] ? P->variant_opts[variant] : "no -D", sdiff__nvrtc_errstr(r));
+        size_t hl = strlen(head), ll = log ? strlen(log) : 0;
+        char *full = (char *)sdiff__malloc(hl + ll + 4);
+        if (full) {
+            snprintf(full, hl + ll + 4, "%s\n%s", head, log ? log : "");
+            sdiff__cuda_log_long(lg, SDIFF_LOG_ERROR, full);
+        }
+        sdiff__err(SDIFF_ERR_BACKEND, "%s\n%s", head, log ? log : "");
+        sdiff__free(full);
+        sdiff__free(log);
+        L->nvrtcDestroyProgram(&pr);
+        return SDIFF_ERR_BACKEND;
+    }
+    size_t n = 0;
+    r = ptx ? L->nvrtcGetPTXSize(pr, &n) : L->nvrtcGetCUBINSize(pr, &n);
+    char *code = r == 0 && n > 0 ? (char *)sdiff__malloc(n + 1) : NULL;
+    if (code) r = ptx ? L->nvrtcGetPTX(pr, code) : L->nvrtcGetCUBIN(pr, code);
+    L->nvrtcDestroyProgram(&pr);
+    if (!code || r != 0) {
+        sdiff__free(code);
+        return sdiff__err(SDIFF_ERR_BACKEND, "cuda: NVRTC produced no code for %s (%s): %s", P->name, arch,
+                          r ? sdiff__nvrtc_errstr(r) : "empty output");
+    }
+    code[n] = 0;
+    if (cached) sdiff__cuda_cache_write(path, key, code, n);
+    *out = code;
+    *out_size = n;
+    return SDIFF_OK;
+}
+
+/* Compiles every kernel source and variant for arch ("sm_80", "sm_90a",
+   "compute_90", ...) without a GPU and without the disk cache: CI's check
+   that the sources build. Loads only NVRTC. */
+SDIFF__INTERNAL sdiff_status sdiff__cuda_compile_all(const char *arch) {
+    if (!sdiff__cuda_load_nvrtc()) return sdiff__err(SDIFF_ERR_BACKEND, "cuda: %s", sdiff__g_cu.nvrtc_why);
+    for (int p = 0; p < SDIFF__CP_COUNT; p++)
+        for (int v = 0; v < sdiff__cuda_programs[p].n_variants; v++) {
+            char *code = NULL;
+            size_t n = 0;
+            SDIFF__TRY(sdiff__cuda_compile(arch, p, v, false, NULL, &code, &n));
+            sdiff__free(code);
+        }
+    return SDIFF_OK;
+}
+
+/* The function `name` of (program, variant), compiling and loading the
+   module on first use. NULL (backend failed) on error. */
+SDIFF__PRIVATE CUfunction sdiff__cuda_fn(sdiff__cuda *cb, int prog, int variant, const char *name) {
+    for (int i = 0; i < cb->n_fns; i++)
+        if (cb->fns[i].prog == prog && cb->fns[i].variant == variant && !strcmp(cb->fns[i].name, name))
+            return cb->fns[i].fn;
+    sdiff__backend *be = &cb->be;
+    if (!cb->modules[prog][variant]) {
+        char *code = NULL;
+        size_t n = 0;
+        if (sdiff__cuda_compile(cb->arch, prog, variant, true, be->log, &code, &n) != SDIFF_OK) {
+            char msg[sizeof sdiff__g_error];
+            memcpy(msg, sdiff__g_error, sizeof msg);
+            sdiff__be_fail(be, SDIFF_ERR_BACKEND, "%s", msg);
+            return NULL;
+        }
+        CUresult r = sdiff__g_cu.cuModuleLoadData(&cb->modules[prog][variant], code);
+        if (r != 0) {
+            /* a stale or damaged cache entry: compile afresh once */
+            sdiff__free(code);
+            code = NULL;
+            if (sdiff__cuda_compile(cb->arch, prog, variant, false, be->log, &code, &n) != SDIFF_OK) {
+                char msg[sizeof sdiff__g_error];
+                memcpy(msg, sdiff__g_error, sizeof msg);
+                sdiff__be_fail(be, SDIFF_ERR_BACKEND, "%s", msg);
+                return NULL;
+            }
+            bool ok = SDIFF__CU(be, cuModuleLoadData(&cb->modules[prog][variant], code));
+            if (!ok) { sdiff__free(code); cb->modules[prog][variant] = NULL; return NULL; }
+        }
+        sdiff__free(code);
+    }
+    CUfunction f = NULL;
+    if (!SDIFF__CU(be, cuModuleGetFunction(&f, cb->modules[prog][variant], name))) return NULL;
+    if (cb->n_fns < SDIFF__CUDA_MAX_FNS) {
+        sdiff__cuda_fn_entry e = {prog, variant, name, f};
+        cb->fns[cb->n_fns++] = e;
+    }
+    return f;
+}
+
+/* Grid for a grid-stride loop over n items, 256 threads a block. */
+SDIFF__PRIVATE unsigned sdiff__cuda_grid(const sdiff__cuda *cb, int64_t n) {
+    int64_t blocks = (n + 255) / 256, cap = (int64_t)cb->n_sm * 16;
+    if (blocks < 1) blocks = 1;
+    return (unsigned)(blocks < cap ? blocks : cap);
+}
+SDIFF__PRIVATE void sdiff__cuda_launch(sdiff__cuda *cb, int prog, int variant, const char *name, unsigned gx,
+                                       unsigned gy, unsigned block, void **args) {
+    if (cb->be.status != SDIFF_OK) return;
+    CUfunction f = sdiff__cuda_fn(cb, prog, variant, name);
+    if (!f) return;
+    SDIFF__CU(&cb->be, cuLaunchKernel(f, gx, gy, 1, block, 1, 1, 0, cb->stream, args, NULL));
+}
+#define SDIFF__DPTR(p) ((CUdeviceptr)(uintptr_t)(p))
+/* 16-byte aligned (for the kernels' vector paths). */
+SDIFF__PRIVATE bool sdiff__cuda_al16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+/* Makes the context current on the calling thread (ops may come from any
+   thread, one at a time) and says whether the backend may go on. */
+SDIFF__PRIVATE bool sdiff__cuda_enter(sdiff__backend *be) {
+    if (be->status != SDIFF_OK) return false;
+    return SDIFF__CU(be, cuCtxSetCurrent(SDIFF__CUDA(be)->ctx));
+}
+/* Validation, as the CPU backend does it, with the GPU's dtype. */
+SDIFF__PRIVATE bool sdiff__cuda_ok(sdiff__backend *be, const sdiff__tensor *t, const char *op, const char *name,
+                                   bool contiguous, sdiff__dtype dt) {
+    if (!t || !t->data || t->nd < 1 || t->nd > SDIFF__MAX_DIMS || t->dtype != dt) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s is missing, empty or not %s", op, name,
+                       dt == SDIFF__F16 ? "F16" : dt == SDIFF__F32 ? "F32" : "BF16");
+        return false;
+    }
+    for (int i = 0; i < t->nd; i++)
+        if (t->ne[i] < 1) {
+            sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has shape dimension %d = %lld", op, name, i,
+                           (long long)t->ne[i]);
+            return false;
+        }
+    if (contiguous ? !sdiff__is_contiguous(t) : t->row_stride < sdiff__cols(t)) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has row_stride %lld for %lld columns", op, name,
+                       (long long)t->row_stride, (long long)sdiff__cols(t));
+        return false;
+    }
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__cuda_ok_vec(sdiff__backend *be, const sdiff__tensor *t, int64_t n, const char *op,
+                                       const char *name) {
+    if (!t) return true;
+    if (!sdiff__cuda_ok(be, t, op, name, true, SDIFF__F16)) return false;
+    if (sdiff__numel(t) != n) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has %lld elements, want %lld", op, name,
+                       (long long)sdiff__numel(t), (long long)n);
+        return false;
+    }
+    return true;
+}
+/* Ops that must not run inside a capture (they copy from the host). */
+SDIFF__PRIVATE bool sdiff__cuda_not_capturing(sdiff__backend *be, const char *op) {
+    if (!SDIFF__CUDA(be)->capturing) return true;
+    sdiff__be_fail(be, SDIFF_ERR_BACKEND, "%s: called during CUDA graph capture (it copies from the host); "
+                   "do it before graph_begin", op);
+    return false;
+}
+
+/* >>cuda:memory ============================================================
+   alloc/free, upload/download. upload and download are synchronous: the
+   stream is drained before a host copy (so an earlier kernel is done with the
+   staging buffer, and the data the host reads is complete), copies use the
+   plain (legacy-stream) cuMemcpy calls, and the blocking stream orders every
+   later kernel after them. Pageable host memory is read in place (the mmap of
+   a checkpoint): no extra host copy.
+   ========================================================================= */
+SDIFF__PRIVATE void *sdiff__cuda_alloc(sdiff__backend *be, size_t bytes) {
+    if (!sdiff__cuda_enter(be)) return NULL;
+    CUdeviceptr p = 0;
+    CUresult r = sdiff__g_cu.cuMemAlloc(&p, bytes ? bytes : 256);
+    if (r == SDIFF__CUDA_ERROR_OUT_OF_MEMORY) return NULL; /* the caller reports it */
+    if (!SDIFF__CUDA_CHECK_GEN(be, r, (const char *)NULL)) return NULL;
+    return (void *)(uintptr_t)p;
+}
+SDIFF__PRIVATE void sdiff__cuda_free(sdiff__backend *be, void *ptr) {
+    if (!ptr) return;
+    /* frees must happen even on a failed backend (teardown) */
+    sdiff__g_cu.cuCtxSetCurrent(SDIFF__CUDA(be)->ctx);
+    sdiff__g_cu.cuMemFree(SDIFF__DPTR(ptr));
+}
+SDIFF__PRIVATE bool sdiff__cuda_sync(sdiff__backend *be) {
+    return SDIFF__CU(be, cuStreamSynchronize(SDIFF__CUDA(be)->stream));
+}
+
+SDIFF__PRIVATE void sdiff__cuda_upload(sdiff__backend *be, sdiff__tensor *t, const void *src, sdiff__dtype src_dt) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, "upload")) return;
+    if (!t || (t->dtype != SDIFF__F16 && t->dtype != SDIFF__F32)) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "upload: t must be an F16 or F32 tensor");
+        return;
+    }
+    if (!sdiff__cuda_ok(be, t, "upload", "t", true, t->dtype)) return;
+    if (!src) { sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "upload: NULL source"); return; }
+    const size_t n = (size_t)sdiff__numel(t), ss = sdiff__dtype_size(src_dt);
+    if (!sdiff__cuda_sync(be)) return;
+    if ((sdiff__dtype)t->dtype == src_dt) { /* straight from the caller's memory */
+        SDIFF__CU(be, cuMemcpyHtoD(SDIFF__DPTR(t->data), src, n * ss));
+        return;
+    }
+    const char *kname = t->dtype == SDIFF__F16 ? (src_dt == SDIFF__F32 ? "cvt_f32_f16" : "cvt_bf16_f16")
+                                               : (src_dt == SDIFF__F16 ? "cvt_f16_f32" : "cvt_bf16_f32");
+    const size_t ds = sdiff__dtype_size(t->dtype), chunk = SDIFF__CUDA_STAGE_BYTES / 4;
+    for (size_t i = 0; i < n && be->status == SDIFF_OK; i += chunk) {
+        int64_t cnt = (int64_t)SDIFF__MIN(chunk, n - i);
+        if (i && !sdiff__cuda_sync(be)) return; /* the last chunk's kernel is done with the stage */
+        if (!SDIFF__CU(be, cuMemcpyHtoD(cb->stage, (const char *)src + i * ss, (size_t)cnt * ss))) return;
+        CUdeviceptr d = SDIFF__DPTR((char *)t->data + i * ds), s = cb->stage;
+        void *args[] = {&d, &s, &cnt};
+        sdiff__cuda_launch(cb, SDIFF__CP_CONVERT, 0, kname, sdiff__cuda_grid(cb, cnt), 1, 256, args);
+    }
+}
+
+SDIFF__PRIVATE void sdiff__cuda_download(sdiff__backend *be, const sdiff__tensor *t, float *dst) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, "download")) return;
+    if (!t || (t->dtype != SDIFF__F16 && t->dtype != SDIFF__F32)) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "download: t must be an F16 or F32 tensor");
+        return;
+    }
+    if (!sdiff__cuda_ok(be, t, "download", "t", true, t->dtype)) return;
+    if (!dst) { sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "download: NULL destination"); return; }
+    const size_t n = (size_t)sdiff__numel(t);
+    if (t->dtype == SDIFF__F32) {
+        if (sdiff__cuda_sync(be)) SDIFF__CU(be, cuMemcpyDtoH(dst, SDIFF__DPTR(t->data), n * 4));
+        return;
+    }
+    const size_t chunk = SDIFF__CUDA_STAGE_BYTES / 4;
+    for (size_t i = 0; i < n && be->status == SDIFF_OK; i += chunk) {
+        int64_t cnt = (int64_t)SDIFF__MIN(chunk, n - i);
+        CUdeviceptr d = cb->stage, s = SDIFF__DPTR((const char *)t->data + i * 2);
+        void *args[] = {&d, &s, &cnt};
+        sdiff__cuda_launch(cb, SDIFF__CP_CONVERT, 0, "cvt_f16_f32", sdiff__cuda_grid(cb, cnt), 1, 256, args);
+        if (be->status == SDIFF_OK && sdiff__cuda_sync(be))
+            SDIFF__CU(be, cuMemcpyDtoH(dst + i, cb->stage, (size_t)cnt * 4));
+    }
+}
+
+/* >>cuda:gemm ==============================================================
+   y[M,N] = x[M,K] . w[N,K]^T through cuBLASLt. cuBLASLt is column-major, so
+   it computes y^T[N,M] = w . x^T: A = w seen as a column-major [K,N] matrix
+   (ld K) transposed, B = x seen as [K,M] (ld = x's row stride, so a column
+   view works), C = D = y^T with ld N. The bias rides in the epilogue
+   (a vector over D's rows = N), the residual is C with beta = 1. Each shape
+   (and pointer alignment, which cuBLASLt's choice depends on) gets its
+   descriptors and a heuristic algorithm once; later calls reuse them.
+   ========================================================================= */
+SDIFF__PRIVATE int sdiff__cuda_align(const void *p) {
+    uintptr_t u = (uintptr_t)p;
+    int a = 256;
+    while (a > 2 && (u % (uintptr_t)a)) a >>= 1;
+    return a;
+}
+SDIFF__PRIVATE void sdiff__cuda_plan_destroy(sdiff__cuda_gemm_plan *p) {
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    if (p->desc) L->cublasLtMatmulDescDestroy(p->desc);
+    if (p->la) L->cublasLtMatrixLayoutDestroy(p->la);
+    if (p->lb) L->cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->lc) L->cublasLtMatrixLayoutDestroy(p->lc);
+    memset(p, 0, sizeof *p);
+}
+SDIFF__PRIVATE sdiff__cuda_gemm_plan *sdiff__cuda_plan_get(sdiff__cuda *cb, const char *op, int64_t m, int64_t n,
+                                                         int64_t k, int64_t lda, int epilogue, int beta,
+                                                         const int align[4]) {
+    for (int i = 0; i < cb->n_plans; i++) {
+        sdiff__cuda_gemm_plan *p = &cb->plans[i];
+        if (p->m == m && p->n == n && p->k == k && p->lda == lda && p->epilogue == epilogue && p->beta == beta &&
+            !memcmp(p->align, align, sizeof p->align))
+            return p;
+    }
+    sdiff__backend *be = &cb->be;
+    if (cb->n_plans == cb->cap_plans) {
+        int cap = cb->cap_plans ? 2 * cb->cap_plans : 64;
+        sdiff__cuda_gemm_plan *np = (sdiff__cuda_gemm_plan *)sdiff__realloc(cb->plans, (size_t)cap * sizeof *np);
+        if (!np) { sdiff__be_fail(be, SDIFF_ERR_OUT_OF_MEMORY, "%s: out of host memory for GEMM plans", op); return NULL; }
+        cb->plans = np;
+        cb->cap_plans = cap;
+    }
+    sdiff__cuda_gemm_plan p;
+    memset(&p, 0, sizeof p);
+    p.m = m; p.n = n; p.k = k; p.lda = lda; p.epilogue = epilogue; p.beta = beta;
+    memcpy(p.align, align, sizeof p.align);
+    const int32_t opt = SDIFF__CUBLAS_OP_T, opn = SDIFF__CUBLAS_OP_N, bias_type = SDIFF__CUDA_R_16F;
+    const uint32_t epi = (uint32_t)epilogue;
+    const uint64_t ws = SDIFF__CUDA_LT_WS_BYTES;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t res;
+    int n_res = 0;
+    memset(&res, 0, sizeof res);
+    bool ok = SDIFF__LT(be, cublasLtMatmulDescCreate(&p.desc, SDIFF__CUBLAS_COMPUTE_32F, SDIFF__CUDA_R_32F)) &&
+              SDIFF__LT(be, cublasLtMatmulDescSetAttribute(p.desc, SDIFF__CUBLASLT_MATMUL_DESC_TRANSA, &opt, sizeof opt)) &&
+              SDIFF__LT(be, cublasLtMatmulDescSetAttribute(p.desc, SDIFF__CUBLASLT_MATMUL_DESC_TRANSB, &opn, sizeof opn)) &&
+              SDIFF__LT(be, cublasLtMatmulDescSetAttribute(p.desc, SDIFF__CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)) &&
+              (epilogue != SDIFF__CUBLASLT_EPILOGUE_BIAS ||
+               SDIFF__LT(be, cublasLtMatmulDescSetAttribute(p.desc, SDIFF__CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                                           &bias_type, sizeof bias_type))) &&
+              SDIFF__LT(be, cublasLtMatrixLayoutCreate(&p.la, SDIFF__CUDA_R_16F, (uint64_t)k, (uint64_t)n, k)) &&
+              SDIFF__LT(be, cublasLtMatrixLayoutCreate(&p.lb, SDIFF__CUDA_R_16F, (uint64_t)k, (uint64_t)m, lda)) &&
+              SDIFF__LT(be, cublasLtMatrixLayoutCreate(&p.lc, SDIFF__CUDA_R_16F, (uint64_t)n, (uint64_t)m, n)) &&
+              SDIFF__LT(be, cublasLtMatmulPreferenceCreate(&pref)) &&
+              SDIFF__LT(be, cublasLtMatmulPreferenceSetAttribute(pref, SDIFF__CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                                  &ws, sizeof ws));
+    for (int i = 0; ok && i < 4; i++) {
+        const uint32_t a = (uint32_t)align[i];
+        ok = SDIFF__LT(be, cublasLtMatmulPreferenceSetAttribute(pref, SDIFF__CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES + i,
+                                                                &a, sizeof a));
+    }
+    if (ok) ok = SDIFF__LT(be, cublasLtMatmulAlgoGetHeuristic(cb->lt, p.desc, p.la, p.lb, p.lc, p.lc, pref, 1, &res, &n_res));
+    if (pref) sdiff__g_cu.cublasLtMatmulPreferenceDestroy(pref);
+    if (ok && n_res < 1) {
+        sdiff__be_fail(be, SDIFF_ERR_BACKEND, "%s: cuBLASLt has no algorithm for M=%lld N=%lld K=%lld lda=%lld "
+                       "(alignments %d/%d/%d/%d bytes)", op, (long long)m, (long long)n, (long long)k,
+                       (long long)lda, align[0], align[1], align[2], align[3]);
+        ok = false;
+    }
+    if (!ok) { sdiff__cuda_plan_destroy(&p); return NULL; }
+    p.algo = res.algo;
+    cb->plans[cb->n_plans] = p;
+    return &cb->plans[cb->n_plans++];
+}
+/* d[M,N] = a[M,K] (row stride lda) . w[N,K]^T + bias[N] + c[M,N]; bias and c
+   optional; d may be c. All F16 device pointers. */
+SDIFF__PRIVATE void sdiff__cuda_gemm(sdiff__cuda *cb, const char *op, void *d, const void *a, int64_t lda,
+                                     const void *w, const void *bias, const void *c, int64_t m, int64_t n, int64_t k) {
+    sdiff__backend *be = &cb->be;
+    if (be->status != SDIFF_OK) return;
+    const int epilogue = bias ? SDIFF__CUBLASLT_EPILOGUE_BIAS : SDIFF__CUBLASLT_EPILOGUE_DEFAULT;
+    /* cuBLASLt's A is w, its B is x */
+    const int align[4] = {sdiff__cuda_align(w), sdiff__cuda_align(a), sdiff__cuda_align(c ? c : d), sdiff__cuda_align(d)};
+    sdiff__cuda_gemm_plan *p = sdiff__cuda_plan_get(cb, op, m, n, k, lda, epilogue, c != NULL, align);
+    if (!p) return;
+    if (bias) {
+        const void *bp = bias;
+        if (!SDIFF__LT(be, cublasLtMatmulDescSetAttribute(p->desc, SDIFF__CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp)))
+            return;
+    }
+    const float alpha = 1.0f, beta = c ? 1.0f : 0.0f;
+    SDIFF__LT(be, cublasLtMatmul(cb->lt, p->desc, &alpha, w, p->la, a, p->lb, &beta, c ? c : d, p->lc, d, p->lc,
+                                 &p->algo, (void *)(uintptr_t)cb->lt_ws, SDIFF__CUDA_LT_WS_BYTES, cb->stream));
+}
+
+/* >>cuda:ops ===============================================================
+   The op table. Each validates like the CPU backend (same messages), then
+   launches. Elementwise kernels take `vec` = every 8-element chunk is an
+   aligned 16-byte vector.
+   ========================================================================= */
+SDIFF__PRIVATE void sdiff__cuda_act_launch(sdiff__cuda *cb, void *y, const void *x, const void *r, int64_t n,
+                                           sdiff__act act) {
+    CUdeviceptr dy = SDIFF__DPTR(y), dx = SDIFF__DPTR(x), dr = SDIFF__DPTR(r);
+    int a = (int)act, vec = n % 8 == 0 && sdiff__cuda_al16(y) && sdiff__cuda_al16(x) && (!r || sdiff__cuda_al16(r));
+    void *args[] = {&dy, &dx, &dr, &n, &a, &vec};
+    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "activate", sdiff__cuda_grid(cb, (n + 7) / 8), 1, 256, args);
+}
+
+SDIFF__PRIVATE void sdiff__cuda_linear(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
+                                       const sdiff__tensor *w, const sdiff__tensor *bias, sdiff__act act,
+                                       const sdiff__tensor *residual) {
+    const char *op = "linear";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", false, SDIFF__F16) ||
+        !sdiff__cuda_ok(be, w, op, "w", true, SDIFF__F16))
+        return;
+    int64_t m = sdiff__rows(x), k = sdiff__cols(x);
+    if (w->nd != 2 || w->ne[1] != k) { sdiff__cpu_shape_fail(be, op, "w is not [N, K]", w, x); return; }
+    int64_t n = w->ne[0];
+    if (sdiff__rows(y) != m || sdiff__cols(y) != n) { sdiff__cpu_shape_fail(be, op, "y is not [M, N]", y, x); return; }
+    if (!sdiff__cuda_ok_vec(be, bias, n, op, "bias")) return;
+    if (residual) {
+        if (!sdiff__cuda_ok(be, residual, op, "residual", true, SDIFF__F16)) return;
+        if (sdiff__numel(residual) != m * n) { sdiff__cpu_shape_fail(be, op, "residual is not y's size", residual, y); return; }
+    }
+    if (act < SDIFF__ACT_NONE || act > SDIFF__ACT_QUICK_GELU) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "linear: unknown activation %d", (int)act);
+        return;
+    }
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    const void *bp = bias ? bias->data : NULL;
+    if (act == SDIFF__ACT_NONE) {
+        sdiff__cuda_gemm(cb, op, y->data, x->data, x->row_stride, w->data, bp, residual ? residual->data : NULL, m, n, k);
+        return;
+    }
+    /* act(x.w + b) + residual: the GEMM writes y, then one fused pass
+       applies the activation and adds the residual (which therefore must
+       not be y itself) */
+    if (residual && residual->data == y->data) {
+        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "linear: an activation with a residual that aliases y");
+        return;
+    }
+    sdiff__cuda_gemm(cb, op, y->data, x->data, x->row_stride, w->data, bp, NULL, m, n, k);
+    sdiff__cuda_act_launch(cb, y->data, y->data, residual ? residual->data : NULL, m * n, act);
+}
+
+/* The im2col scratch: grown only outside a capture (a capture must find it
+   big enough already: the first, eager step sizes it). */
+SDIFF__PRIVATE bool sdiff__cuda_reserve(sdiff__cuda *cb, CUdeviceptr *buf, size_t *size, size_t need, const char *op) {
+    if (*size >= need) return true;
+    sdiff__backend *be = &cb->be;
+    if (cb->capturing) {
+        sdiff__be_fail(be, SDIFF_ERR_BACKEND, "%s: needs %zu bytes of scratch during CUDA graph capture but only %zu "
+                       "are allocated (run the same shapes once outside a capture first)", op, need, *size);
+        return false;
+    }
+    if (!sdiff__cuda_sync(be)) return false;
+    if (*buf) sdiff__g_cu.cuMemFree(*buf);
+    *buf = 0;
+    *size = 0;
+    CUresult r = sdiff__g_cu.cuMemAlloc(buf, need);
+    if (r != SDIFF__CUDA_SUCCESS) {
+        *buf = 0;
+        sdiff__be_fail(be, r == SDIFF__CUDA_ERROR_OUT_OF_MEMORY ? SDIFF_ERR_OUT_OF_MEMORY : SDIFF_ERR_BACKEND,
+                       "%s: could not allocate %zu MiB of scratch: %s", op, need >> 20, sdiff__cu_errstr(r));
+        return false;
+    }
+    *size = need;
+    return true;
+}
+
+SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
+                                       const sdiff__tensor *w, const sdiff__tensor *bias, int stride, int pad,
+                                       const sdiff__tensor *residual) {
+    const char *op = "conv2d";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16) ||
+        !sdiff__cuda_ok(be, w, op, "w", true, SDIFF__F16))
+        return;
+    if (x->nd != 4 || w->nd != 4 || y->nd != 4) { sdiff__cpu_shape_fail(be, op, "x, w and y must be 4-D", x, w); return; }
+    if (stride < 1 || pad < 0) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "conv2d: stride %d / pad %d out of range", stride, pad);
+        return;
+    }
+    int64_t bn = x->ne[0], h = x->ne[1], wd = x->ne[2], ci = x->ne[3];
+    int64_t co = w->ne[0], kh = w->ne[1], kw = w->ne[2], ho = y->ne[1], wo = y->ne[2];
+    if (w->ne[3] != ci) { sdiff__cpu_shape_fail(be, op, "w's input channels differ from x's", w, x); return; }
+    if (y->ne[0] != bn || y->ne[3] != co) { sdiff__cpu_shape_fail(be, op, "y's batch or channels are wrong", y, w); return; }
+    if ((ho - 1) * stride > h - 1 + 2 * (int64_t)pad || (wo - 1) * stride > wd - 1 + 2 * (int64_t)pad) {
+        sdiff__cpu_shape_fail(be, op, "y is larger than the padded input allows", y, x);
+        return;
+    }
+    if (!sdiff__cuda_ok_vec(be, bias, co, op, "bias")) return;
+    if (residual) {
+        if (!sdiff__cuda_ok(be, residual, op, "residual", true, SDIFF__F16)) return;
+        if (!sdiff__cpu_same_shape(residual, y)) { sdiff__cpu_shape_fail(be, op, "residual is not y's shape", residual, y); return; }
+    }
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    const void *bp = bias ? bias->data : NULL;
+    const int64_t m = bn * ho * wo, k = kh * kw * ci;
+    if (kh == 1 && kw == 1 && stride == 1 && pad == 0 && ho == h && wo == wd) { /* a plain GEMM */
+        sdiff__cuda_gemm(cb, op, y->data, x->data, ci, w->data, bp, residual ? residual->data : NULL, m, co, k);
+        return;
+    }
+    /* rows per im2col chunk: all of them, or as many as the cap allows
+       (a multiple of 64, to keep the chunks' output pointers aligned) */
+    int64_t rows = (int64_t)(SDIFF_CUDA_IM2COL_MAX / (size_t)(k * 2));
+    if (rows >= m) rows = m;
+    else rows = rows >= 64 ? rows / 64 * 64 : SDIFF__MAX(rows, (int64_t)1);
+    if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(rows * k * 2), op)) return;
+    int vec = ci % 8 == 0 && sdiff__cuda_al16(x->data);
+    int khi = (int)kh, kwi = (int)kw;
+    for (int64_t m0 = 0; m0 < m && be->status == SDIFF_OK; m0 += rows) {
+        int64_t mc = SDIFF__MIN(rows, m - m0);
+        CUdeviceptr da = cb->scratch, dx = SDIFF__DPTR(x->data);
+        void *args[] = {&da, &dx, &m0, &mc, &h, &wd, &ci, &khi, &kwi, &ho, &wo, &stride, &pad, &vec};
+        sdiff__cuda_launch(cb, SDIFF__CP_IM2COL, 0, "im2col", sdiff__cuda_grid(cb, vec ? mc * k / 8 : mc * k), 1, 256, args);
+        const size_t off = (size_t)(m0 * co) * 2;
+        sdiff__cuda_gemm(cb, op, (char *)y->data + off, (const void *)(uintptr_t)cb->scratch, k, w->data, bp,
+                         residual ? (const char *)residual->data + off : NULL, mc, co, k);
+    }
+}
+
+SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
+                                           const sdiff__tensor *gamma, const sdiff__tensor *beta, int groups, float eps,
+                                           bool silu) {
+    const char *op = "group_norm";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
+    if (!sdiff__cpu_same_shape(x, y) || x->nd < 2) { sdiff__cpu_shape_fail(be, op, "y must be x's shape, [B, ..., C]", y, x); return; }
+    int64_t bn = x->ne[0], c = sdiff__cols(x), p = sdiff__numel(x) / (bn * c);
+    if (groups < 1 || c % groups) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "group_norm: %lld channels do not split into %d groups",
+                       (long long)c, groups);
+        return;
+    }
+    if (!sdiff__cuda_ok_vec(be, gamma, c, op, "gamma") || !sdiff__cuda_ok_vec(be, beta, c, op, "beta")) return;
+    CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
+                db = SDIFF__DPTR(beta ? beta->data : NULL);
+    int s = silu;
+    void *args[] = {&dy, &dx, &dg, &db, &p, &c, &groups, &eps, &s};
+    sdiff__cuda_launch(SDIFF__CUDA(be), SDIFF__CP_NORM, 0, "group_norm", (unsigned)(bn * groups), 1, 512, args);
+}
+
+SDIFF__PRIVATE void sdiff__cuda_layer_norm(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
+                                           const sdiff__tensor *gamma, const sdiff__tensor *beta, float eps) {
+    const char *op = "layer_norm";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
+    if (!sdiff__cpu_same_shape(x, y)) { sdiff__cpu_shape_fail(be, op, "y must be x's shape", y, x); return; }
+    int64_t c = sdiff__cols(x), rows = sdiff__rows(x);
+    if (!sdiff__cuda_ok_vec(be, gamma, c, op, "gamma") || !sdiff__cuda_ok_vec(be, beta, c, op, "beta")) return;
+    CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
+                db = SDIFF__DPTR(beta ? beta->data : NULL);
+    void *args[] = {&dy, &dx, &dg, &db, &rows, &c, &eps};
+    sdiff__cuda_launch(SDIFF__CUDA(be), SDIFF__CP_NORM, 0, "layer_norm", (unsigned)((rows + 7) / 8), 1, 256, args);
+}
+
+SDIFF__PRIVATE void sdiff__cuda_geglu(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {
+    const char *op = "geglu";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
+    int64_t n = sdiff__cols(y), m = sdiff__rows(y);
+    if (sdiff__cols(x) != 2 * n || sdiff__rows(x) != m) {
+        sdiff__cpu_shape_fail(be, op, "x must be [M, 2N] for y [M, N]", x, y);
+        return;
+    }
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data);
+    int vec = n % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(x->data);
+    void *args[] = {&dy, &dx, &m, &n, &vec};
+    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "geglu", sdiff__cuda_grid(cb, (m * n + 7) / 8), 1, 256, args);
+}
+
+SDIFF__PRIVATE void sdiff__cuda_add(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a, const sdiff__tensor *b) {
+    const char *op = "add";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, a, op, "a", true, SDIFF__F16) ||
+        !sdiff__cuda_ok(be, b, op, "b", true, SDIFF__F16))
+        return;
+    if (!sdiff__cpu_same_shape(a, y)) { sdiff__cpu_shape_fail(be, op, "y must be a's shape", y, a); return; }
+    int64_t c = sdiff__cols(a), rows = sdiff__rows(a), n = sdiff__numel(a), rows_per_b = 1;
+    int mode;
+    if (sdiff__cpu_same_shape(a, b)) mode = 0;
+    else if (b->nd == 1 && b->ne[0] == c) mode = 1;
+    else if (b->nd == 2 && b->ne[0] == a->ne[0] && b->ne[1] == c && a->nd >= 2) {
+        mode = 2;
+        rows_per_b = rows / a->ne[0];
+    } else {
+        sdiff__cpu_shape_fail(be, op, "b must be a's shape, [C] or [B, C]", a, b);
+        return;
+    }
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    CUdeviceptr dy = SDIFF__DPTR(y->data), da = SDIFF__DPTR(a->data), db = SDIFF__DPTR(b->data);
+    int vec = c % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(a->data) && sdiff__cuda_al16(b->data);
+    void *args[] = {&dy, &da, &db, &n, &c, &rows_per_b, &mode, &vec};
+    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "add", sdiff__cuda_grid(cb, (n + 7) / 8), 1, 256, args);
+}
+
+SDIFF__PRIVATE void sdiff__cuda_activate(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, sdiff__act act) {
+    const char *op = "activate";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
+    if (sdiff__numel(x) != sdiff__numel(y)) { sdiff__cpu_shape_fail(be, op, "y must be x's size", y, x); return; }
+    if (act < SDIFF__ACT_NONE || act > SDIFF__ACT_QUICK_GELU) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "activate: unknown activation %d", (int)act);
+        return;
+    }
+    sdiff__cuda_act_launch(SDIFF__CUDA(be), y->data, x->data, NULL, sdiff__numel(x), act);
+}
+
+SDIFF__PRIVATE void sdiff__cuda_upsample(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {
+    const char *op = "upsample";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
+    if (x->nd != 4 || y->nd != 4 || y->ne[0] != x->ne[0] || y->ne[3] != x->ne[3]) {
+        sdiff__cpu_shape_fail(be, op, "y must be [B, Ho, Wo, C] for x [B, H, W, C]", y, x);
+        return;
+    }
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    int64_t bn = x->ne[0], h = x->ne[1], w = x->ne[2], c = x->ne[3], ho = y->ne[1], wo = y->ne[2];
+    CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data);
+    int vec = c % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(x->data);
+    void *args[] = {&dy, &dx, &bn, &h, &w, &c, &ho, &wo, &vec};
+    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "upsample", sdiff__cuda_grid(cb, (sdiff__numel(y) + 7) / 8), 1, 256, args);
+}
+
+SDIFF__PRIVATE void sdiff__cuda_concat(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a, const sdiff__tensor *b) {
+    const char *op = "concat";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, a, op, "a", true, SDIFF__F16) ||
+        !sdiff__cuda_ok(be, b, op, "b", true, SDIFF__F16))
+        return;
+    bool ok = a->nd == b->nd && a->nd == y->nd && sdiff__cols(y) == sdiff__cols(a) + sdiff__cols(b);
+    for (int i = 0; ok && i < a->nd - 1; i++) ok = a->ne[i] == b->ne[i] && a->ne[i] == y->ne[i];
+    if (!ok) { sdiff__cpu_shape_fail(be, op, "a and b must agree but in the last dim, y hold both", a, b); return; }
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    int64_t rows = sdiff__rows(y), ca = sdiff__cols(a), cbn = sdiff__cols(b);
+    CUdeviceptr dy = SDIFF__DPTR(y->data), da = SDIFF__DPTR(a->data), db = SDIFF__DPTR(b->data);
+    int vec = ca % 8 == 0 && cbn % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(a->data) &&
+              sdiff__cuda_al16(b->data);
+    void *args[] = {&dy, &da, &db, &rows, &ca, &cbn, &vec};
+    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "concat", sdiff__cuda_grid(cb, (sdiff__numel(y) + 7) / 8), 1, 256, args);
+}
+
+/* The ids come from the host: copied into a backend-owned device buffer
+   (synchronously, so not inside a capture). */
+SDIFF__PRIVATE void sdiff__cuda_embed(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *table,
+                                      const int32_t *ids, int n) {
+    const char *op = "embed";
+    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, op)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, table, op, "table", true, SDIFF__F16)) return;
+    if (!ids || n < 1 || table->nd != 2 || sdiff__rows(y) != n || sdiff__cols(y) != table->ne[1]) {
+        sdiff__cpu_shape_fail(be, op, "y must be [n, C] for a [rows, C] table and n ids", y, table);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= table->ne[0]) {
+            sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "embed: id %d at %d is outside the table's %lld rows", (int)ids[i],
+                           i, (long long)table->ne[0]);
+            return;
+        }
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!sdiff__cuda_reserve(cb, &cb->ids, &cb->ids_size, (size_t)n * 4, op)) return;
+    if (!sdiff__cuda_sync(be) || !SDIFF__CU(be, cuMemcpyHtoD(cb->ids, ids, (size_t)n * 4))) return;
+    int64_t nn = n, c = table->ne[1];
+    CUdeviceptr dy = SDIFF__DPTR(y->data), dt = SDIFF__DPTR(table->data), di = cb->ids;
+    int vec = c % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(table->data);
+    void *args[] = {&dy, &dt, &di, &nn, &c, &vec};
+    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "embed", sdiff__cuda_grid(cb, (nn * c + 7) / 8), 1, 256, args);
+}
+
+SDIFF__PRIVATE void sdiff__cuda_timestep_embedding(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *t,
+                                                   bool flip_sin_to_cos, float freq_shift) {
+    const char *op = "timestep_embedding";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, t, op, "t", true, SDIFF__F32)) return;
+    if (y->nd != 2 || sdiff__numel(t) != y->ne[0]) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "timestep_embedding: y must be [B, dim] and t [B] f32");
+        return;
+    }
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    int64_t bn = y->ne[0];
+    int dim = (int)y->ne[1], flip = flip_sin_to_cos;
+    CUdeviceptr dy = SDIFF__DPTR(y->data), dt = SDIFF__DPTR(t->data);
+    void *args[] = {&dy, &dt, &bn, &dim, &flip, &freq_shift};
+    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "timestep_embedding", sdiff__cuda_grid(cb, bn * dim), 1, 256, args);
+}
+
+/* >>cuda:attn ==============================================================
+   Attention. sdiff__cuda_attention validates and routes by head dim; the
+   tensor-core flash-attention kernel plugs in here for the head dims it
+   supports, everything else (and every head dim until then) goes to the
+   exact fallback kernel.
+   ========================================================================= */
+SDIFF__PRIVATE void sdiff__cuda_attention_fallback(sdiff__cuda *cb, sdiff__tensor *o, const sdiff__tensor *q,
+                                                   const sdiff__tensor *k, const sdiff__tensor *v, int heads,
+                                                   bool causal) {
+    sdiff__backend *be = &cb->be;
+    int64_t bn = q->ne[0], lq = q->ne[1], lk = k->ne[1], qs = q->row_stride, ks = k->row_stride, vs = v->row_stride;
+    int d = (int)(q->ne[2] / heads), variant = -1;
+    for (int i = 0; i < SDIFF__CUDA_MAX_VARIANTS && variant < 0; i++)
+        if (d <= sdiff__cuda_attn_dmax[i]) variant = i;
+    if (variant < 0) {
+        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "attention: head dim %d is above the %d the CUDA backend supports", d,
+                       sdiff__cuda_attn_dmax[SDIFF__CUDA_MAX_VARIANTS - 1]);
+        return;
+    }
+    if (bn * heads > 65535) {
+        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "attention: %lld batch x heads is above 65535", (long long)(bn * heads));
+        return;
+    }
+    float scale = 1.0f / sqrtf((float)d);
+    int c = causal, vec = d % 8 == 0 && ks % 8 == 0 && sdiff__cuda_al16(k->data);
+    CUdeviceptr d_o = SDIFF__DPTR(o->data), dq = SDIFF__DPTR(q->data), dk = SDIFF__DPTR(k->data), dv = SDIFF__DPTR(v->data);
+    void *args[] = {&d_o, &dq, &dk, &dv, &lq, &lk, &heads, &d, &qs, &ks, &vs, &scale, &c, &vec};
+    sdiff__cuda_launch(cb, SDIFF__CP_ATTN, variant, "attention_fallback", (unsigned)((lq + 3) / 4), (unsigned)(bn * heads),
+                       128, args);
+}
+SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, const sdiff__tensor *q,
+                                          const sdiff__tensor *k, const sdiff__tensor *v, int heads, bool causal) {
+    const char *op = "attention";
+    if (!sdiff__cuda_enter(be)) return;
+    if (!sdiff__cuda_ok(be, o, op, "o", true, SDIFF__F16) || !sdiff__cuda_ok(be, q, op, "q", false, SDIFF__F16) ||
+        !sdiff__cuda_ok(be, k, op, "k", false, SDIFF__F16) || !sdiff__cuda_ok(be, v, op, "v", false, SDIFF__F16))
+        return;
+    if (q->nd != 3 || k->nd != 3 || v->nd != 3 || !sdiff__cpu_same_shape(o, q)) {
+        sdiff__cpu_shape_fail(be, op, "q, k, v must be [B, L, H*D] and o q's shape", q, k);
+        return;
+    }
+    if (!sdiff__cpu_same_shape(k, v) || k->ne[0] != q->ne[0] || k->ne[2] != q->ne[2]) {
+        sdiff__cpu_shape_fail(be, op, "k and v must be [B, Lk, H*D] like q", q, k);
+        return;
+    }
+    if (heads < 1 || q->ne[2] % heads) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "attention: %lld columns do not split into %d heads",
+                       (long long)q->ne[2], heads);
+        return;
+    }
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    const int d = (int)(q->ne[2] / heads);
+    int variant = -1;
+    for (int i = 0; i < SDIFF__CUDA_MAX_VARIANTS; i++)
+        if (sdiff__cuda_flash_dims[i] == d) variant = i;
+    /* the tensor-core kernel copies 16-byte chunks: it needs aligned bases
+       and strides in multiples of 8 halves (the packed q/k/v views of SD's
+       projections are) */
+    bool flash = variant >= 0 && !causal && sdiff__cuda_al16(q->data) && sdiff__cuda_al16(k->data) &&
+                 sdiff__cuda_al16(v->data) && sdiff__cuda_al16(o->data) && q->row_stride % 8 == 0 &&
+                 k->row_stride % 8 == 0 && v->row_stride % 8 == 0 && q->ne[0] * heads <= 65535;
+    if (!flash) {
+        sdiff__cuda_attention_fallback(cb, o, q, k, v, heads, causal);
+        return;
+    }
+    CUfunction f = sdiff__cuda_fn(cb, SDIFF__CP_FLASH, variant, "sdiff_attention_fwd");
+    if (!f) return;
+    int B = (int)q->ne[0], lq = (int)q->ne[1], lk = (int)k->ne[1];
+    long long qs = q->row_stride, ks = k->row_stride, vs = v->row_stride, os = o->row_stride;
+    float scale_log2e = 1.4426950408889634f / sqrtf((float)d);
+    unsigned grid[3], block[3], smem;
+    sdiff__cu_attention_launch_dims(d, lq, B, heads, grid, block, &smem);
+    CUdeviceptr dq = SDIFF__DPTR(q->data), dk = SDIFF__DPTR(k->data), dv = SDIFF__DPTR(v->data), d_o = SDIFF__DPTR(o->data);
+    void *args[] = {&dq, &dk, &dv, &d_o, &B, &heads, &lq, &lk, &qs, &ks, &vs, &os, &scale_log2e};
+    SDIFF__CU(be, cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream, args, NULL));
+}
+
+/* >>cuda:graph =============================================================
+   Graphs: the ops between graph_begin and graph_end are captured from the
+   stream (relaxed mode, so host-side work such as cuBLASLt's descriptor
+   setup may run meanwhile) and instantiated; graph_launch replays them.
+   While capturing, ops neither allocate nor synchronise: scratch that would
+   have to grow fails the backend instead (see sdiff__cuda_reserve).
+   ========================================================================= */
+SDIFF__PRIVATE bool sdiff__cuda_graph_begin(sdiff__backend *be) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!sdiff__cuda_enter(be) || cb->capturing) return false;
+    CUresult r = sdiff__g_cu.cuStreamBeginCapture(cb->stream, SDIFF__CU_STREAM_CAPTURE_MODE_RELAXED);
+    if (r != SDIFF__CUDA_SUCCESS) {
+        sdiff__log(be->log, SDIFF_LOG_DEBUG, "cuda", "graph capture unavailable (%s); running eagerly", sdiff__cu_errstr(r));
+        return false;
+    }
+    cb->capturing = true;
+    return true;
+}
+SDIFF__PRIVATE void *sdiff__cuda_graph_end(sdiff__backend *be) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!cb->capturing) {
+        sdiff__be_fail(be, SDIFF_ERR_BACKEND, "cuda: graph_end without graph_begin");
+        return NULL;
+    }
+    cb->capturing = false;
+    sdiff__g_cu.cuCtxSetCurrent(cb->ctx);
+    CUgraph g = NULL;
+    CUgraphExec exec = NULL;
+    if (!SDIFF__CU(be, cuStreamEndCapture(cb->stream, &g))) return NULL;
+    if (be->status == SDIFF_OK) SDIFF__CU(be, cuGraphInstantiateWithFlags(&exec, g, 0));
+    sdiff__g_cu.cuGraphDestroy(g);
+    if (be->status != SDIFF_OK) {
+        if (exec) sdiff__g_cu.cuGraphExecDestroy(exec);
+        return NULL;
+    }
+    return (void *)exec;
+}
+SDIFF__PRIVATE void sdiff__cuda_graph_launch(sdiff__backend *be, void *graph) {
+    if (!sdiff__cuda_enter(be)) return;
+    if (!graph) { sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "cuda: graph_launch of a NULL graph"); return; }
+    SDIFF__CU(be, cuGraphLaunch((CUgraphExec)graph, SDIFF__CUDA(be)->stream));
+}
+SDIFF__PRIVATE void sdiff__cuda_graph_free(sdiff__backend *be, void *graph) {
+    if (!graph) return;
+    sdiff__g_cu.cuCtxSetCurrent(SDIFF__CUDA(be)->ctx);
+    sdiff__g_cu.cuGraphExecDestroy((CUgraphExec)graph);
+}
+
+/* >>cuda:create ============================================================
+   Creation (returns NULL with the reason in sdiff_last_error), destruction,
+   and the registration with sdiff.h.
+   ========================================================================= */
+SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
+    if (!be) return;
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    if (cb->ctx) {
+        L->cuCtxSetCurrent(cb->ctx);
+        if (cb->capturing) {
+            CUgraph g = NULL;
+            if (L->cuStreamEndCapture(cb->stream, &g) == 0 && g) L->cuGraphDestroy(g);
+        }
+        if (cb->stream) L->cuStreamSynchronize(cb->stream);
+        for (int i = 0; i < cb->n_plans; i++) sdiff__cuda_plan_destroy(&cb->plans[i]);
+        if (cb->lt) L->cublasLtDestroy(cb->lt);
+        if (cb->lt_ws) L->cuMemFree(cb->lt_ws);
+        if (cb->stage) L->cuMemFree(cb->stage);
+        if (cb->scratch) L->cuMemFree(cb->scratch);
+        if (cb->ids) L->cuMemFree(cb->ids);
+        for (int p = 0; p < SDIFF__CP_COUNT; p++)
+            for (int v = 0; v < SDIFF__CUDA_MAX_VARIANTS; v++)
+                if (cb->modules[p][v]) L->cuModuleUnload(cb->modules[p][v]);
+        if (cb->stream) L->cuStreamDestroy(cb->stream);
+        L->cuDevicePrimaryCtxRelease(cb->dev);
+    }
+    sdiff__free(cb->plans);
+    sdiff__free(cb);
+}
+
+/* The architecture to compile for: sm_90a on 9.0 (wgmma/TMA available),
+   sm_XY otherwise; PTX for NVRTC's newest when the GPU is newer than that. */
+SDIFF__PRIVATE bool sdiff__cuda_pick_arch(sdiff__cuda *cb) {
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    int cc = cb->cc_major * 10 + cb->cc_minor, n = 0, archs[128], best = 0;
+    bool listed = false;
+    if (L->nvrtcGetNumSupportedArchs(&n) == 0 && n > 0 && n <= 128 && L->nvrtcGetSupportedArchs(archs) == 0) {
+        for (int i = 0; i < n; i++) {
+            if (archs[i] == cc) listed = true;
+            if (archs[i] <= cc && archs[i] > best) best = archs[i];
+        }
+    } else {
+        listed = true; /* cannot ask: try the GPU's own */
+    }
+    if (listed) {
+        snprintf(cb->arch, sizeof cb->arch, cc == 90 ? "sm_90a" : "sm_%d", cc);
+        return true;
+    }
+    if (!best) {
+        sdiff__err(SDIFF_ERR_UNSUPPORTED, "cuda: NVRTC %d.%d cannot compile for compute capability %d.%d",
+                   L->nvrtc_major, L->nvrtc_minor, cb->cc_major, cb->cc_minor);
+        return false;
+    }
+    snprintf(cb->arch, sizeof cb->arch, "compute_%d", best);
+    cb->code_is_ptx = true;
+    return true;
+}
+
+SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdiff__logger *log) {
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    if (!sdiff__cuda_load_driver()) {
+        sdiff__err(SDIFF_ERR_BACKEND, "%s: no NVIDIA driver", L->cu_why);
+        return NULL;
+    }
+    CUresult r = L->cuInit(0);
+    if (r != SDIFF__CUDA_SUCCESS) {
+        sdiff__err(SDIFF_ERR_BACKEND, "%s (cuInit: %s)", r == 100 ? "no CUDA device" : "the CUDA driver failed to start",
+                   sdiff__cu_errstr(r));
+        return NULL;
+    }
+    int count = 0;
+    if ((r = L->cuDeviceGetCount(&count)) != SDIFF__CUDA_SUCCESS || count < 1) {
+        sdiff__err(SDIFF_ERR_BACKEND, "no CUDA device%s%s", r ? ": " : "", r ? sdiff__cu_errstr(r) : "");
+        return NULL;
+    }
+    if (device < 0 || device >= count) {
+        sdiff__err(SDIFF_ERR_INVALID_ARG, "CUDA device %d requested, but %d found", device, count);
+        return NULL;
+    }
+    if (!sdiff__cuda_load_nvrtc()) {
+        sdiff__err(SDIFF_ERR_BACKEND, "NVRTC: %s (the CUDA toolkit's runtime compiler is needed)", L->nvrtc_why);
+        return NULL;
+    }
+    if (!sdiff__cuda_load_cublaslt()) {
+        sdiff__err(SDIFF_ERR_BACKEND, "cuBLASLt: %s", L->lt_why);
+        return NULL;
+    }
+    sdiff__cuda *cb = (sdiff__cuda *)sdiff__calloc(1, sizeof *cb);
+    if (!cb) { sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory"); return NULL; }
+    sdiff__backend *be = &cb->be;
+    be->name = "cuda";
+    be->status = SDIFF_OK;
+    be->act_dtype = SDIFF__F16;
+    be->weight_dtype = SDIFF__F16;
+    be->log = log;
+    be->destroy = sdiff__cuda_destroy;
+    be->alloc = sdiff__cuda_alloc;
+    be->free = sdiff__cuda_free;
+    be->upload = sdiff__cuda_upload;
+    be->download = sdiff__cuda_download;
+    be->linear = sdiff__cuda_linear;
+    be->conv2d = sdiff__cuda_conv2d;
+    be->group_norm = sdiff__cuda_group_norm;
+    be->layer_norm = sdiff__cuda_layer_norm;
+    be->attention = sdiff__cuda_attention;
+    be->geglu = sdiff__cuda_geglu;
+    be->add = sdiff__cuda_add;
+    be->activate = sdiff__cuda_activate;
+    be->upsample = sdiff__cuda_upsample;
+    be->concat = sdiff__cuda_concat;
+    be->embed = sdiff__cuda_embed;
+    be->timestep_embedding = sdiff__cuda_timestep_embedding;
+    be->graph_begin = sdiff__cuda_graph_begin;
+    be->graph_end = sdiff__cuda_graph_end;
+    be->graph_launch = sdiff__cuda_graph_launch;
+    be->graph_free = sdiff__cuda_graph_free;
+    size_t total_mem = 0;
+    bool ok = SDIFF__CU(be, cuDeviceGet(&cb->dev, device)) &&
+              SDIFF__CU(be, cuDeviceGetAttribute(&cb->cc_major, SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, cb->dev)) &&
+              SDIFF__CU(be, cuDeviceGetAttribute(&cb->cc_minor, SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, cb->dev)) &&
+              SDIFF__CU(be, cuDeviceGetAttribute(&cb->n_sm, SDIFF__CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, cb->dev)) &&
+              SDIFF__CU(be, cuDeviceGetName(cb->dev_name, (int)sizeof cb->dev_name, cb->dev)) &&
+              SDIFF__CU(be, cuDeviceTotalMem(&total_mem, cb->dev));
+    if (ok && cb->cc_major < 7) {
+        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "cuda: %s has compute capability %d.%d; sdiff needs 7.0 or newer",
+                       cb->dev_name, cb->cc_major, cb->cc_minor);
+        ok = false;
+    }
+    if (ok && !sdiff__cuda_pick_arch(cb)) { be->status = SDIFF_ERR_UNSUPPORTED; ok = false; }
+    if (ok) ok = SDIFF__CU(be, cuDevicePrimaryCtxRetain(&cb->ctx, cb->dev));
+    if (!ok) cb->ctx = NULL; /* nothing to release */
+    ok = ok && SDIFF__CU(be, cuCtxSetCurrent(cb->ctx)) &&
+         SDIFF__CU(be, cuStreamCreate(&cb->stream, SDIFF__CU_STREAM_DEFAULT)) &&
+         SDIFF__LT(be, cublasLtCreate(&cb->lt)) && SDIFF__CU(be, cuMemAlloc(&cb->lt_ws, SDIFF__CUDA_LT_WS_BYTES)) &&
+         SDIFF__CU(be, cuMemAlloc(&cb->stage, SDIFF__CUDA_STAGE_BYTES));
+    if (!ok) {
+        /* the message is already in sdiff_last_error (be_fail or sdiff__err
+           wrote it); destroy leaves it alone */
+        sdiff__cuda_destroy(be);
+        return NULL;
+    }
+    int dv = 0;
+    L->cuDriverGetVersion(&dv);
+    sdiff__log(log, SDIFF_LOG_INFO, "cuda", "%s (compute %d.%d, %d SMs, %zu MiB), driver %d.%d, NVRTC %d.%d, cuBLASLt %zu, "
+               "kernels for %s", cb->dev_name, cb->cc_major, cb->cc_minor, cb->n_sm, total_mem >> 20, dv / 1000,
+               dv % 1000 / 10, L->nvrtc_major, L->nvrtc_minor, L->cublasLtGetVersion(), cb->arch);
+    return be;
+}
+
+/* sdiff.h calls sdiff__g_cuda_backend_create when it is set: set it before
+   main, so including this file is all it takes. */
+__attribute__((constructor)) static void sdiff__cuda_register(void) {
+    sdiff__g_cuda_backend_create = sdiff__cuda_backend_create;
+}
+
+#endif /* SDIFF_CUDA_IMPLEMENTATION_DONE */
+#endif /* SDIFF_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 the sdiff authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+*/

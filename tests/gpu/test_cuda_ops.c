@@ -1,0 +1,421 @@
+/* test_cuda_ops.c - every CUDA op against the CPU backend's op, on fresh
+   random inputs at SD 1.5's real shapes and at odd sizes. Inputs are rounded
+   to fp16 first, so both backends see the same values; the CPU computes in
+   fp32, the GPU in fp16 with fp32 accumulation. Pass: relative L2 error
+   <= 1e-2 and no NaN/Inf (outputs start as NaN on both sides, so an element
+   an op forgets to write fails). One line per case: op, shape, rel err. */
+
+typedef struct gt_env {
+    sdiff__backend *cpu, *gpu;
+    sdiff__logger log;
+    int n_fail;
+} gt_env;
+static gt_env g_gt;
+
+/* A tensor on both backends with the same (fp16-representable) values. */
+typedef struct gt_t { sdiff__tensor c, g; float *h; } gt_t;
+
+static bool gt_setup(void) {
+    if (g_gt.gpu) return true;
+    g_gt.log.level = SDIFF_LOG_INFO;
+    g_gt.gpu = sdiff__cuda_backend_create(0, &g_gt.log);
+    if (!g_gt.gpu) { printf("  no CUDA backend: %s\n", sdiff_last_error()); return false; }
+    g_gt.cpu = sdiff__cpu_backend_create(0, &g_gt.log);
+    return g_gt.cpu != NULL;
+}
+static float gt_round(float v) { return sdiff__f16_to_f32(sdiff__f32_to_f16(v)); }
+
+static void gt_shape(sdiff__tensor *t, sdiff__dtype dt, int nd, const int64_t *ne) {
+    memset(t, 0, sizeof *t);
+    t->dtype = dt;
+    t->nd = nd;
+    for (int i = 0; i < 4; i++) t->ne[i] = i < nd ? ne[i] : 1;
+    t->row_stride = ne[nd - 1];
+}
+/* fill: 0 = NaN (an output), 1 = random * scale */
+static gt_t gt_new(int nd, int64_t n0, int64_t n1, int64_t n2, int64_t n3, int fill, float scale) {
+    gt_t t;
+    int64_t ne[4] = {n0, n1, n2, n3};
+    gt_shape(&t.c, SDIFF__F32, nd, ne);
+    gt_shape(&t.g, SDIFF__F16, nd, ne);
+    size_t n = (size_t)sdiff__numel(&t.c);
+    t.h = (float *)malloc(n * 4);
+    for (size_t i = 0; i < n; i++) t.h[i] = fill ? gt_round(test_randf() * scale) : NAN;
+    t.c.data = g_gt.cpu->alloc(g_gt.cpu, n * 4);
+    t.g.data = g_gt.gpu->alloc(g_gt.gpu, n * 2);
+    memcpy(t.c.data, t.h, n * 4);
+    g_gt.gpu->upload(g_gt.gpu, &t.g, t.h, SDIFF__F32);
+    return t;
+}
+#define gt_in(nd, a, b, c, d) gt_new(nd, a, b, c, d, 1, 1.0f)
+#define gt_out(nd, a, b, c, d) gt_new(nd, a, b, c, d, 0, 0.0f)
+static void gt_reload(gt_t *t, float scale) { /* new random contents, same memory */
+    size_t n = (size_t)sdiff__numel(&t->c);
+    for (size_t i = 0; i < n; i++) t->h[i] = gt_round(test_randf() * scale);
+    memcpy(t->c.data, t->h, n * 4);
+    g_gt.gpu->upload(g_gt.gpu, &t->g, t->h, SDIFF__F32);
+}
+static void gt_free(gt_t *t) {
+    g_gt.cpu->free(g_gt.cpu, t->c.data);
+    g_gt.gpu->free(g_gt.gpu, t->g.data);
+    free(t->h);
+}
+/* A column view [.., col : col + ncols) of both tensors. */
+static void gt_view(const gt_t *t, int64_t col, int64_t ncols, sdiff__tensor *vc, sdiff__tensor *vg) {
+    *vc = t->c; *vg = t->g;
+    vc->ne[t->c.nd - 1] = ncols; vg->ne[t->g.nd - 1] = ncols;
+    vc->data = (float *)t->c.data + col;
+    vg->data = (char *)t->g.data + col * 2;
+}
+
+/* Compares y's GPU result with the CPU one and prints the table line. */
+static void gt_check(const char *op, const char *shape, gt_t *y, double tol) {
+    size_t n = (size_t)sdiff__numel(&y->c);
+    float *got = (float *)malloc(n * 4);
+    for (size_t i = 0; i < n; i++) got[i] = NAN;
+    double e = INFINITY;
+    const char *why = "";
+    if (g_gt.cpu->status != SDIFF_OK) why = "CPU op failed";
+    else if (g_gt.gpu->status != SDIFF_OK) why = "GPU op failed";
+    else {
+        g_gt.gpu->download(g_gt.gpu, &y->g, got);
+        if (g_gt.gpu->status != SDIFF_OK) why = "download failed";
+        else e = test_rel_err(got, (const float *)y->c.data, n);
+    }
+    bool ok = e <= tol;
+    printf("  %-20s %-40s %10.3g  %s%s%s\n", op, shape, e, ok ? "ok" : "FAIL", why[0] ? " - " : "", why);
+    if (!ok) {
+        g_test_failed++;
+        if (why[0]) printf("      %s\n", sdiff_last_error());
+        else { /* where it goes wrong: the first bad element */
+            const float *want = (const float *)y->c.data;
+            for (size_t i = 0; i < n; i++)
+                if (!isfinite(got[i]) || fabs(got[i] - want[i]) > 0.05 + 0.05 * fabs(want[i])) {
+                    printf("      first mismatch at %zu: got %g want %g\n", i, (double)got[i], (double)want[i]);
+                    break;
+                }
+        }
+        /* a failed backend stays failed: start the next case afresh */
+        g_gt.gpu->status = SDIFF_OK;
+        g_gt.cpu->status = SDIFF_OK;
+    }
+    free(got);
+}
+#define GT_TOL 1e-2
+
+/* --- linear, conv2d ---------------------------------------------------- */
+static void gt_linear(int64_t m, int64_t k, int64_t n, bool bias, sdiff__act act, bool residual, int64_t x_extra) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    float ws = 1.0f / sqrtf((float)k);
+    gt_t x = gt_in(2, m, k + x_extra, 1, 1), w = gt_new(2, n, k, 1, 1, 1, ws), b = gt_in(1, n, 1, 1, 1);
+    gt_t r = gt_in(2, m, n, 1, 1), y = gt_out(2, m, n, 1, 1);
+    sdiff__tensor xc = x.c, xg = x.g;
+    if (x_extra) gt_view(&x, x_extra / 2, k, &xc, &xg);
+    g_gt.cpu->linear(g_gt.cpu, &y.c, &xc, &w.c, bias ? &b.c : NULL, act, residual ? &r.c : NULL);
+    g_gt.gpu->linear(g_gt.gpu, &y.g, &xg, &w.g, bias ? &b.g : NULL, act, residual ? &r.g : NULL);
+    char s[128];
+    snprintf(s, sizeof s, "%lldx%lld.%lldx%lld%s%s%s%s", (long long)m, (long long)k, (long long)n, (long long)k,
+             bias ? " +b" : "", act == SDIFF__ACT_GELU ? " gelu" : act == SDIFF__ACT_SILU ? " silu" : act ? " qgelu" : "",
+             residual ? " +res" : "", x_extra ? " xview" : "");
+    gt_check("linear", s, &y, GT_TOL);
+    gt_free(&x); gt_free(&w); gt_free(&b); gt_free(&r); gt_free(&y);
+}
+SDIFF_TEST(cuda_linear) {
+    gt_linear(8192, 320, 320, true, SDIFF__ACT_NONE, false, 0);
+    gt_linear(8192, 320, 320, true, SDIFF__ACT_NONE, true, 0);
+    gt_linear(77, 768, 768, true, SDIFF__ACT_NONE, true, 0);
+    gt_linear(77, 768, 3072, true, SDIFF__ACT_QUICK_GELU, false, 0);
+    gt_linear(77, 320, 1280, true, SDIFF__ACT_GELU, false, 0);
+    gt_linear(2, 320, 1280, true, SDIFF__ACT_SILU, false, 0);
+    gt_linear(2, 1280, 1280, true, SDIFF__ACT_SILU, true, 0);
+    gt_linear(4096, 320, 320, false, SDIFF__ACT_NONE, false, 640);   /* x a column view */
+    gt_linear(33, 17, 29, true, SDIFF__ACT_NONE, true, 0);           /* odd, non-tile */
+    gt_linear(7, 24, 5, false, SDIFF__ACT_GELU, true, 2);
+}
+
+static void gt_conv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, int k, int stride, int pad, int64_t ho,
+                    int64_t wo, bool residual) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    gt_t x = gt_in(4, bn, h, w, ci), wt = gt_new(4, co, k, k, ci, 1, 1.0f / sqrtf((float)(k * k * ci)));
+    gt_t b = gt_in(1, co, 1, 1, 1), r = gt_in(4, bn, ho, wo, co), y = gt_out(4, bn, ho, wo, co);
+    g_gt.cpu->conv2d(g_gt.cpu, &y.c, &x.c, &wt.c, &b.c, stride, pad, residual ? &r.c : NULL);
+    g_gt.gpu->conv2d(g_gt.gpu, &y.g, &x.g, &wt.g, &b.g, stride, pad, residual ? &r.g : NULL);
+    char s[128];
+    snprintf(s, sizeof s, "%lldx%lldx%lldx%lld k%d s%d p%d ->%lldx%lldx%lld%s", (long long)bn, (long long)h, (long long)w,
+             (long long)ci, k, stride, pad, (long long)ho, (long long)wo, (long long)co, residual ? " +res" : "");
+    gt_check("conv2d", s, &y, GT_TOL);
+    gt_free(&x); gt_free(&wt); gt_free(&b); gt_free(&r); gt_free(&y);
+}
+SDIFF_TEST(cuda_conv2d) {
+    gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, true);
+    gt_conv(2, 32, 32, 640, 640, 3, 1, 1, 32, 32, false);
+    gt_conv(2, 8, 8, 1280, 1280, 3, 1, 1, 8, 8, true);
+    gt_conv(2, 64, 64, 4, 320, 3, 1, 1, 64, 64, false);      /* conv_in */
+    gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, false);      /* conv_out */
+    gt_conv(2, 64, 64, 320, 320, 3, 2, 1, 32, 32, false);    /* downsample */
+    gt_conv(1, 128, 128, 128, 128, 3, 2, 0, 63, 63, false);  /* VAE encoder: pad 0, bottom/right by y's size */
+    gt_conv(2, 32, 32, 640, 320, 1, 1, 0, 32, 32, true);     /* 1x1 shortcut: plain GEMM */
+    gt_conv(1, 7, 9, 13, 11, 3, 1, 1, 7, 9, true);           /* odd */
+    gt_conv(1, 9, 7, 5, 3, 3, 2, 1, 5, 4, false);
+    gt_conv(1, 256, 256, 128, 128, 3, 1, 1, 256, 256, false); /* VAE decoder scale */
+}
+
+/* --- norms, elementwise ------------------------------------------------ */
+SDIFF_TEST(cuda_norms) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    struct { int64_t b, h, w, c; int g; bool silu; } gn[] = {
+        {2, 64, 64, 320, 32, true}, {2, 8, 8, 1280, 32, false}, {1, 128, 128, 128, 32, true}, {1, 5, 7, 12, 4, true}};
+    for (int i = 0; i < 4; i++) {
+        gt_t x = gt_new(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c, 1, 3.0f), y = gt_out(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c);
+        gt_t ga = gt_in(1, gn[i].c, 1, 1, 1), be = gt_in(1, gn[i].c, 1, 1, 1);
+        for (int64_t j = 0; j < gn[i].c; j++) { ga.h[j] = gt_round(1.0f + 0.5f * ga.h[j]); ((float *)ga.c.data)[j] = ga.h[j]; }
+        g_gt.gpu->upload(g_gt.gpu, &ga.g, ga.h, SDIFF__F32);
+        g_gt.cpu->group_norm(g_gt.cpu, &y.c, &x.c, &ga.c, &be.c, gn[i].g, 1e-5f, gn[i].silu);
+        g_gt.gpu->group_norm(g_gt.gpu, &y.g, &x.g, &ga.g, &be.g, gn[i].g, 1e-5f, gn[i].silu);
+        char s[96];
+        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld g%d%s", (long long)gn[i].b, (long long)gn[i].h, (long long)gn[i].w,
+                 (long long)gn[i].c, gn[i].g, gn[i].silu ? " +silu" : "");
+        gt_check("group_norm", s, &y, GT_TOL);
+        gt_free(&x); gt_free(&y); gt_free(&ga); gt_free(&be);
+    }
+    int64_t ln[][2] = {{8192, 320}, {77, 768}, {13, 37}};
+    for (int i = 0; i < 3; i++) {
+        gt_t x = gt_new(2, ln[i][0], ln[i][1], 1, 1, 1, 2.0f), y = gt_out(2, ln[i][0], ln[i][1], 1, 1);
+        gt_t ga = gt_in(1, ln[i][1], 1, 1, 1), be = gt_in(1, ln[i][1], 1, 1, 1);
+        g_gt.cpu->layer_norm(g_gt.cpu, &y.c, &x.c, &ga.c, i == 2 ? NULL : &be.c, 1e-5f);
+        g_gt.gpu->layer_norm(g_gt.gpu, &y.g, &x.g, &ga.g, i == 2 ? NULL : &be.g, 1e-5f);
+        char s[64];
+        snprintf(s, sizeof s, "%lldx%lld%s", (long long)ln[i][0], (long long)ln[i][1], i == 2 ? " no beta" : "");
+        gt_check("layer_norm", s, &y, GT_TOL);
+        gt_free(&x); gt_free(&y); gt_free(&ga); gt_free(&be);
+    }
+}
+
+SDIFF_TEST(cuda_elementwise) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    char s[96];
+    int64_t gg[][2] = {{8192, 1280}, {7, 13}};
+    for (int i = 0; i < 2; i++) {
+        gt_t x = gt_new(2, gg[i][0], 2 * gg[i][1], 1, 1, 1, 3.0f), y = gt_out(2, gg[i][0], gg[i][1], 1, 1);
+        g_gt.cpu->geglu(g_gt.cpu, &y.c, &x.c);
+        g_gt.gpu->geglu(g_gt.gpu, &y.g, &x.g);
+        snprintf(s, sizeof s, "%lldx%lld -> %lld", (long long)gg[i][0], (long long)(2 * gg[i][1]), (long long)gg[i][1]);
+        gt_check("geglu", s, &y, GT_TOL);
+        gt_free(&x); gt_free(&y);
+    }
+    /* add: full, [C], [B, C], in place */
+    int64_t ad[][4] = {{2, 64, 64, 320}, {3, 5, 7, 13}};
+    for (int i = 0; i < 2; i++) {
+        int64_t B = ad[i][0], H = ad[i][1], W = ad[i][2], C = ad[i][3];
+        gt_t a = gt_in(4, B, H, W, C), bf = gt_in(4, B, H, W, C), bc = gt_in(1, C, 1, 1, 1), bb = gt_in(2, B, C, 1, 1);
+        gt_t y = gt_out(4, B, H, W, C);
+        const char *names[3] = {"full", "[C]", "[B,C]"};
+        gt_t *bs[3] = {&bf, &bc, &bb};
+        for (int m = 0; m < 3; m++) {
+            g_gt.cpu->add(g_gt.cpu, &y.c, &a.c, &bs[m]->c);
+            g_gt.gpu->add(g_gt.gpu, &y.g, &a.g, &bs[m]->g);
+            snprintf(s, sizeof s, "%lldx%lldx%lldx%lld + %s", (long long)B, (long long)H, (long long)W, (long long)C, names[m]);
+            gt_check("add", s, &y, GT_TOL);
+        }
+        g_gt.cpu->add(g_gt.cpu, &a.c, &a.c, &bb.c); /* y aliases a */
+        g_gt.gpu->add(g_gt.gpu, &a.g, &a.g, &bb.g);
+        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld in place", (long long)B, (long long)H, (long long)W, (long long)C);
+        gt_check("add", s, &a, GT_TOL);
+        gt_free(&a); gt_free(&bf); gt_free(&bc); gt_free(&bb); gt_free(&y);
+    }
+    int64_t an[] = {2 * 64 * 64 * 320, 1001};
+    for (int i = 0; i < 2; i++)
+        for (int act = 1; act <= 3; act++) {
+            gt_t x = gt_new(1, an[i], 1, 1, 1, 1, 6.0f), y = gt_out(1, an[i], 1, 1, 1);
+            g_gt.cpu->activate(g_gt.cpu, &y.c, &x.c, (sdiff__act)act);
+            g_gt.gpu->activate(g_gt.gpu, &y.g, &x.g, (sdiff__act)act);
+            snprintf(s, sizeof s, "%lld %s", (long long)an[i], act == 1 ? "silu" : act == 2 ? "gelu" : "quick_gelu");
+            gt_check("activate", s, &y, GT_TOL);
+            gt_free(&x); gt_free(&y);
+        }
+    int64_t up[][6] = {{2, 32, 32, 640, 64, 64}, {2, 8, 8, 1280, 16, 16}, {1, 5, 7, 3, 11, 13}, {1, 3, 3, 16, 7, 5},
+                       {1, 6, 6, 8, 4, 9}};
+    for (int i = 0; i < 5; i++) {
+        gt_t x = gt_in(4, up[i][0], up[i][1], up[i][2], up[i][3]), y = gt_out(4, up[i][0], up[i][4], up[i][5], up[i][3]);
+        g_gt.cpu->upsample(g_gt.cpu, &y.c, &x.c);
+        g_gt.gpu->upsample(g_gt.gpu, &y.g, &x.g);
+        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld -> %lldx%lld", (long long)up[i][0], (long long)up[i][1],
+                 (long long)up[i][2], (long long)up[i][3], (long long)up[i][4], (long long)up[i][5]);
+        gt_check("upsample", s, &y, 0);   /* a copy: exact */
+        gt_free(&x); gt_free(&y);
+    }
+    int64_t cc[][3] = {{2 * 64 * 64, 320, 320}, {2 * 16 * 16, 1280, 640}, {15, 3, 5}};
+    for (int i = 0; i < 3; i++) {
+        gt_t a = gt_in(2, cc[i][0], cc[i][1], 1, 1), b = gt_in(2, cc[i][0], cc[i][2], 1, 1);
+        gt_t y = gt_out(2, cc[i][0], cc[i][1] + cc[i][2], 1, 1);
+        g_gt.cpu->concat(g_gt.cpu, &y.c, &a.c, &b.c);
+        g_gt.gpu->concat(g_gt.gpu, &y.g, &a.g, &b.g);
+        snprintf(s, sizeof s, "%lldx(%lld+%lld)", (long long)cc[i][0], (long long)cc[i][1], (long long)cc[i][2]);
+        gt_check("concat", s, &y, 0);
+        gt_free(&a); gt_free(&b); gt_free(&y);
+    }
+    int64_t em[][3] = {{49408, 768, 77}, {100, 13, 9}};
+    for (int i = 0; i < 2; i++) {
+        gt_t t = gt_in(2, em[i][0], em[i][1], 1, 1), y = gt_out(2, em[i][2], em[i][1], 1, 1);
+        int32_t ids[77];
+        for (int j = 0; j < em[i][2]; j++) ids[j] = (int32_t)((j * 7919 + 3) % em[i][0]);
+        ids[0] = (int32_t)em[i][0] - 1;
+        g_gt.cpu->embed(g_gt.cpu, &y.c, &t.c, ids, (int)em[i][2]);
+        g_gt.gpu->embed(g_gt.gpu, &y.g, &t.g, ids, (int)em[i][2]);
+        snprintf(s, sizeof s, "%lld ids of %lldx%lld", (long long)em[i][2], (long long)em[i][0], (long long)em[i][1]);
+        gt_check("embed", s, &y, 0);
+        gt_free(&t); gt_free(&y);
+    }
+    /* timestep_embedding: t is F32 on both */
+    struct { int b, dim; bool flip; float shift; } te[] = {{2, 320, true, 0.0f}, {3, 7, false, 1.0f}, {1, 256, false, 1.0f}};
+    for (int i = 0; i < 3; i++) {
+        float tv[3] = {999.0f, 1.0f, 500.5f};
+        sdiff__tensor tc, tg;
+        int64_t ne[1] = {te[i].b};
+        gt_shape(&tc, SDIFF__F32, 1, ne);
+        gt_shape(&tg, SDIFF__F32, 1, ne);
+        tc.data = g_gt.cpu->alloc(g_gt.cpu, 16);
+        tg.data = g_gt.gpu->alloc(g_gt.gpu, 16);
+        memcpy(tc.data, tv, 12);
+        g_gt.gpu->upload(g_gt.gpu, &tg, tv, SDIFF__F32);
+        gt_t y = gt_out(2, te[i].b, te[i].dim, 1, 1);
+        g_gt.cpu->timestep_embedding(g_gt.cpu, &y.c, &tc, te[i].flip, te[i].shift);
+        g_gt.gpu->timestep_embedding(g_gt.gpu, &y.g, &tg, te[i].flip, te[i].shift);
+        snprintf(s, sizeof s, "B%d dim %d flip %d shift %g", te[i].b, te[i].dim, te[i].flip, (double)te[i].shift);
+        gt_check("timestep_embedding", s, &y, 1e-3);
+        gt_free(&y);
+        g_gt.cpu->free(g_gt.cpu, tc.data);
+        g_gt.gpu->free(g_gt.gpu, tg.data);
+    }
+}
+
+/* --- attention --------------------------------------------------------- */
+/* fused: q, k, v are column views of one [B, L, 3*H*D] tensor (as the UNet's
+   fused qkv projection makes them); else separate tensors. */
+static void gt_attn(int64_t bn, int64_t lq, int64_t lk, int heads, int64_t d, bool causal, bool fused) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    int64_t hd = heads * d;
+    gt_t o = gt_out(3, bn, lq, hd, 1);
+    gt_t qkv = gt_new(3, bn, lq, 3 * hd, 1, fused, 2.0f);
+    gt_t q = gt_new(3, bn, lq, hd, 1, !fused, 2.0f), k = gt_new(3, bn, lk, hd, 1, !fused, 2.0f), v = gt_in(3, bn, lk, hd, 1);
+    sdiff__tensor qc = q.c, qg = q.g, kc = k.c, kg = k.g, vc = v.c, vg = v.g;
+    if (fused) {
+        gt_view(&qkv, 0, hd, &qc, &qg);
+        gt_view(&qkv, hd, hd, &kc, &kg);
+        gt_view(&qkv, 2 * hd, hd, &vc, &vg);
+    }
+    g_gt.cpu->attention(g_gt.cpu, &o.c, &qc, &kc, &vc, heads, causal);
+    g_gt.gpu->attention(g_gt.gpu, &o.g, &qg, &kg, &vg, heads, causal);
+    char s[128];
+    snprintf(s, sizeof s, "B%lld Lq%lld Lk%lld H%d D%lld%s%s", (long long)bn, (long long)lq, (long long)lk, heads,
+             (long long)d, causal ? " causal" : "", fused ? " qkv-views" : "");
+    gt_check("attention", s, &o, GT_TOL);
+    gt_free(&o); gt_free(&qkv); gt_free(&q); gt_free(&k); gt_free(&v);
+}
+SDIFF_TEST(cuda_attention) {
+    gt_attn(2, 4096, 4096, 8, 40, false, true);   /* SD 1.5 self-attention, 64x64 */
+    gt_attn(2, 4096, 77, 8, 40, false, false);    /* cross-attention */
+    gt_attn(2, 1024, 77, 8, 80, false, false);
+    gt_attn(2, 256, 256, 8, 160, false, true);
+    gt_attn(2, 64, 77, 8, 160, false, false);
+    gt_attn(2, 1024, 1024, 5, 64, false, true);   /* SD 2.x head dim */
+    gt_attn(1, 4096, 4096, 1, 512, false, false); /* VAE mid-block, one head */
+    gt_attn(2, 77, 77, 12, 64, true, true);       /* CLIP, causal */
+    gt_attn(1, 37, 53, 3, 24, false, false);      /* odd */
+    gt_attn(1, 33, 33, 2, 100, true, true);
+    gt_attn(1, 5, 300, 1, 200, false, false);
+}
+
+/* --- upload/download and graphs ---------------------------------------- */
+SDIFF_TEST(cuda_upload_dtypes) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    const int64_t n = 5000003; /* 20 MB of f32: two staging chunks when converting */
+    float *src = (float *)malloc((size_t)n * 4), *back = (float *)malloc((size_t)n * 4);
+    uint16_t *h16 = (uint16_t *)malloc((size_t)n * 2), *b16 = (uint16_t *)malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) {
+        src[i] = gt_round(test_randf() * 100.0f);
+        h16[i] = sdiff__f32_to_f16(src[i]);
+        b16[i] = sdiff__f32_to_bf16(src[i]);
+    }
+    sdiff__tensor t, tf;
+    int64_t ne[1] = {n};
+    gt_shape(&t, SDIFF__F16, 1, ne);
+    gt_shape(&tf, SDIFF__F32, 1, ne);
+    t.data = g_gt.gpu->alloc(g_gt.gpu, (size_t)n * 2);
+    tf.data = g_gt.gpu->alloc(g_gt.gpu, (size_t)n * 4);
+    const char *names[] = {"F32 -> F16", "F16 -> F16", "BF16 -> F16", "F32 -> F32", "F16 -> F32", "BF16 -> F32"};
+    const void *srcs[] = {src, h16, b16, src, h16, b16};
+    const sdiff__dtype dts[] = {SDIFF__F32, SDIFF__F16, SDIFF__BF16, SDIFF__F32, SDIFF__F16, SDIFF__BF16};
+    for (int c = 0; c < 6; c++) {
+        sdiff__tensor *tt = c < 3 ? &t : &tf;
+        g_gt.gpu->upload(g_gt.gpu, tt, srcs[c], dts[c]);
+        for (int64_t i = 0; i < n; i++) back[i] = NAN;
+        g_gt.gpu->download(g_gt.gpu, tt, back);
+        double e = g_gt.gpu->status == SDIFF_OK ? 0 : INFINITY;
+        for (int64_t i = 0; i < n && e == 0; i++) {
+            float want = dts[c] == SDIFF__BF16 ? sdiff__bf16_to_f32(b16[i]) : src[i];
+            if (c < 3) want = sdiff__f16_to_f32(sdiff__f32_to_f16(want));
+            if (!(back[i] == want)) { e = INFINITY; printf("      at %lld: got %g want %g\n", (long long)i, (double)back[i], (double)want); }
+        }
+        printf("  %-20s %-40s %10.3g  %s\n", "upload/download", names[c], e, e == 0 ? "ok" : "FAIL");
+        if (e != 0) { g_test_failed++; if (g_gt.gpu->status) printf("      %s\n", sdiff_last_error()); g_gt.gpu->status = SDIFF_OK; }
+    }
+    g_gt.gpu->free(g_gt.gpu, t.data);
+    g_gt.gpu->free(g_gt.gpu, tf.data);
+    free(src); free(back); free(h16); free(b16);
+}
+
+SDIFF_TEST(cuda_graph) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    sdiff__backend *gb = g_gt.gpu, *cpu = g_gt.cpu;
+    const int64_t B = 2, H = 16, W = 16, C = 320;
+    gt_t x = gt_in(4, B, H, W, C), w = gt_new(4, C, 3, 3, C, 1, 1.0f / sqrtf(9.0f * C)), b = gt_in(1, C, 1, 1, 1);
+    gt_t ga = gt_in(1, C, 1, 1, 1), be = gt_in(1, C, 1, 1, 1), lw = gt_new(2, C, C, 1, 1, 1, 1.0f / sqrtf((float)C));
+    gt_t h1 = gt_out(4, B, H, W, C), h2 = gt_out(4, B, H, W, C), y = gt_out(4, B, H, W, C);
+    /* eager once (sizes the scratch), then capture, then replay with new x */
+    void *graph = NULL;
+    for (int step = 0; step < 3; step++) {
+        if (step) gt_reload(&x, 1.0f);
+        bool cap = step == 1 && gb->graph_begin(gb);
+        if (step == 1 && !cap) printf("      graph_begin returned false\n");
+        if (step < 2 || !graph) {
+            gb->group_norm(gb, &h1.g, &x.g, &ga.g, &be.g, 32, 1e-5f, true);
+            gb->conv2d(gb, &h2.g, &h1.g, &w.g, &b.g, 1, 1, &x.g);
+            sdiff__tensor h2r = h2.g, yr = y.g;
+            h2r.nd = 2; h2r.ne[0] = B * H * W; h2r.ne[1] = C; h2r.row_stride = C;
+            yr.nd = 2; yr.ne[0] = B * H * W; yr.ne[1] = C; yr.row_stride = C;
+            gb->linear(gb, &yr, &h2r, &lw.g, &b.g, SDIFF__ACT_SILU, NULL);
+        }
+        if (cap) graph = gb->graph_end(gb);
+        if (graph) gb->graph_launch(gb, graph);
+        cpu->group_norm(cpu, &h1.c, &x.c, &ga.c, &be.c, 32, 1e-5f, true);
+        cpu->conv2d(cpu, &h2.c, &h1.c, &w.c, &b.c, 1, 1, &x.c);
+        sdiff__tensor h2r = h2.c, yr = y.c;
+        h2r.nd = 2; h2r.ne[0] = B * H * W; h2r.ne[1] = C; h2r.row_stride = C;
+        yr.nd = 2; yr.ne[0] = B * H * W; yr.ne[1] = C; yr.row_stride = C;
+        cpu->linear(cpu, &yr, &h2r, &lw.c, &b.c, SDIFF__ACT_SILU, NULL);
+        const char *names[] = {"eager", "captured + launched", "replay, new input"};
+        gt_check("graph gn+conv+linear", names[step], &y, GT_TOL);
+    }
+    CHECK(graph != NULL);
+    if (graph) gb->graph_free(gb, graph);
+    gt_free(&x); gt_free(&w); gt_free(&b); gt_free(&ga); gt_free(&be); gt_free(&lw);
+    gt_free(&h1); gt_free(&h2); gt_free(&y);
+}
+
+/* Last (tests run in file order): the error paths stay sticky and clear. */
+SDIFF_TEST(cuda_zz_errors) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    sdiff__backend *gb = g_gt.gpu;
+    gt_t a = gt_in(2, 4, 8, 1, 1), y = gt_out(2, 4, 9, 1, 1);
+    gb->add(gb, &y.g, &a.g, &a.g);
+    CHECK(gb->status == SDIFF_ERR_INVALID_ARG);
+    printf("  shape error message: %s\n", sdiff_last_error());
+    gb->status = SDIFF_OK;
+    void *p = gb->alloc(gb, (size_t)1 << 50); /* 1 PiB: out of memory, NULL, backend not failed */
+    CHECK(p == NULL && gb->status == SDIFF_OK);
+    gt_free(&a); gt_free(&y);
+    gb->destroy(gb);
+    g_gt.cpu->destroy(g_gt.cpu);
+    g_gt.gpu = g_gt.cpu = NULL;
+}

@@ -1,0 +1,259 @@
+// bench_attn.cu - checks and times sdiff's NVRTC attention kernel (tools/attn/attn_kernel.h).
+// Build and run (H100):
+//   nvcc -O2 -gencode=arch=compute_90a,code=sm_90a tools/attn/bench_attn.cu -o /tmp/bench_attn -lnvrtc -lcuda
+//   /tmp/bench_attn
+// The kernel string is compiled by NVRTC for the device's own arch (sm_90a on Hopper), exactly
+// as the library will. Each case: fresh random fp16 inputs laid out as the library passes them
+// (self-attention: q, k, v column views of one packed [B, L, 3*H*D] tensor; cross-attention: q
+// contiguous, k and v column views of a packed [B, Lk, 2*H*D] tensor), output poisoned with
+// NaN first, compared with a simple fp32 reference kernel (rel = ||o - ref|| / ||ref||, must be
+// <= 1e-2, NaN fails), then timed with CUDA events (5 warm-ups, median of 20), and rerun once to
+// check the output is bit-identical (a moving result would mean a race).
+#include <cuda.h>
+#include <cuda_runtime.h>
+#include <nvrtc.h>
+#include <cuda_fp16.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <vector>
+#include <algorithm>
+#include <string>
+
+#include "attn_kernel.h"
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(1); } } while (0)
+#define CU(x) do { CUresult e_ = (x); if (e_ != CUDA_SUCCESS) { const char *s_ = 0; cuGetErrorString(e_, &s_); fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, s_ ? s_ : "?"); exit(1); } } while (0)
+#define NV(x) do { nvrtcResult e_ = (x); if (e_ != NVRTC_SUCCESS) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, nvrtcGetErrorString(e_)); exit(1); } } while (0)
+
+typedef unsigned short h16;
+
+static float h2f(h16 h) {
+    unsigned s = (h >> 15) & 1, e = (h >> 10) & 31, m = h & 1023;
+    float f;
+    if (e == 0) f = ldexpf((float)m, -24);
+    else if (e == 31) f = m ? NAN : INFINITY;
+    else f = ldexpf((float)(m | 1024), (int)e - 25);
+    return s ? -f : f;
+}
+
+// Random fp16 in [-amp, amp] from a hash (fresh seed per case).
+__global__ void fill_rand(__half *p, size_t n, unsigned seed, float amp) {
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    unsigned x = (unsigned)i * 2654435761u ^ seed;
+    x ^= x >> 16; x *= 0x7feb352du; x ^= x >> 15; x *= 0x846ca68bu; x ^= x >> 16;
+    float f = ((x >> 8) * (1.0f / 16777216.0f) * 2.f - 1.f) * amp;
+    p[i] = __float2half_rn(f);
+}
+
+// fp32 reference: one block per (query, b*H + h); scores in shared memory.
+__global__ void ref_attn(const __half *q, const __half *k, const __half *v, float *o, int B, int H, int Lq, int Lk,
+                         int D, long long qs, long long ks, long long vs, int causal) {
+    extern __shared__ float sc[];
+    __shared__ float red[32];
+    const int i = blockIdx.x, bh = blockIdx.y, b = bh / H, h = bh % H;
+    const __half *qr = q + ((long long)b * Lq + i) * qs + h * D;
+    const float scale = 1.f / sqrtf((float)D);
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < Lk; j += blockDim.x) {
+        const __half *kr = k + ((long long)b * Lk + j) * ks + h * D;
+        float acc = 0.f;
+        for (int d = 0; d < D; ++d) acc += __half2float(qr[d]) * __half2float(kr[d]);
+        acc *= scale;
+        if (causal && j > i) acc = -INFINITY;
+        sc[j] = acc;
+        mx = fmaxf(mx, acc);
+    }
+    for (int off = 16; off; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int w = 0; w < (int)blockDim.x / 32; ++w) mx = fmaxf(mx, red[w]);
+    __syncthreads();
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < Lk; j += blockDim.x) { float p = expf(sc[j] - mx); sc[j] = p; sum += p; }
+    for (int off = 16; off; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = sum;
+    __syncthreads();
+    sum = 0.f;
+    for (int w = 0; w < (int)blockDim.x / 32; ++w) sum += red[w];
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.f;
+        for (int j = 0; j < Lk; ++j) acc += sc[j] * __half2float(v[((long long)b * Lk + j) * vs + h * D + d]);
+        o[((long long)b * Lq + i) * (H * D) + h * D + d] = acc / sum;
+    }
+}
+
+struct Mod { int D, causal; CUmodule mod; CUfunction fn; int regs, local, cfg[4]; };
+static std::vector<Mod> mods;
+static int g_arch;
+static const char *g_extra[8]; static int g_nextra; // tuning sweeps: extra -D options (then tiles come from the module)
+
+static Mod &get_mod(int D, int causal) {
+    for (auto &m : mods) if (m.D == D && m.causal == causal) return m;
+    char arch[64], hd[64], cs[64];
+    snprintf(arch, sizeof arch, "--gpu-architecture=sm_%d%s", g_arch, g_arch == 90 ? "a" : "");
+    snprintf(hd, sizeof hd, "-DHEAD_DIM=%d", D);
+    snprintf(cs, sizeof cs, "-DCAUSAL=%d", causal);
+    const char *opts[12] = {arch, hd, cs};
+    for (int i = 0; i < g_nextra; ++i) opts[3 + i] = g_extra[i];
+    nvrtcProgram prog;
+    NV(nvrtcCreateProgram(&prog, sdiff__cu_attention_src, "sdiff_attention.cu", 0, 0, 0));
+    nvrtcResult r = nvrtcCompileProgram(prog, 3 + g_nextra, opts);
+    size_t ls; nvrtcGetProgramLogSize(prog, &ls);
+    if (r != NVRTC_SUCCESS || ls > 1) { std::string log(ls, 0); nvrtcGetProgramLog(prog, &log[0]); fprintf(stderr, "NVRTC log (D=%d causal=%d):\n%s\n", D, causal, log.c_str()); }
+    NV(r);
+    size_t n; NV(nvrtcGetCUBINSize(prog, &n));
+    std::vector<char> cubin(n); NV(nvrtcGetCUBIN(prog, cubin.data()));
+    nvrtcDestroyProgram(&prog);
+    Mod m; m.D = D; m.causal = causal;
+    CU(cuModuleLoadData(&m.mod, cubin.data()));
+    CU(cuModuleGetFunction(&m.fn, m.mod, "sdiff_attention_fwd"));
+    CU(cuFuncGetAttribute(&m.regs, CU_FUNC_ATTRIBUTE_NUM_REGS, m.fn));
+    CU(cuFuncGetAttribute(&m.local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, m.fn));
+    CUdeviceptr cp; size_t cb;
+    CU(cuModuleGetGlobal(&cp, &cb, m.mod, "sdiff_attention_cfg"));
+    CU(cuMemcpyDtoH(m.cfg, cp, sizeof m.cfg));
+    unsigned grid[3], block[3], smem;
+    sdiff__cu_attention_launch_dims(D, 4096, 1, 1, grid, block, &smem);
+    if (!g_nextra && (grid[0] != (unsigned)((4096 + m.cfg[0] - 1) / m.cfg[0]) || (unsigned)m.cfg[2] != block[0] || (unsigned)m.cfg[3] != smem)) {
+        fprintf(stderr, "D=%d: kernel cfg {BM %d, BN %d, threads %d, smem %d} disagrees with launch_dims (grid.x %u, block %u, smem %u)\n",
+                D, m.cfg[0], m.cfg[1], m.cfg[2], m.cfg[3], grid[0], block[0], smem);
+        exit(1);
+    }
+    CU(cuFuncSetAttribute(m.fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, m.cfg[3]));
+    mods.push_back(m);
+    return mods.back();
+}
+
+struct Case { const char *name; int B, H, Lq, Lk, D, causal, cross; };
+
+int main(int argc, char **argv) {
+    // usage: bench_attn [--only N] [-DATT_...=x ...]  (no arguments: the full table)
+    int only = -1;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "--only") && i + 1 < argc) only = atoi(argv[++i]);
+        else if (g_nextra < 8) g_extra[g_nextra++] = argv[i];
+    }
+    CK(cudaFree(0));
+    int dev; CK(cudaGetDevice(&dev));
+    cudaDeviceProp prop; CK(cudaGetDeviceProperties(&prop, dev));
+    g_arch = prop.major * 10 + prop.minor;
+    printf("device: %s (sm_%d, %d SMs)\n", prop.name, g_arch, prop.multiProcessorCount);
+    Case cases[] = {
+        {"self  SD2 64x64 lat", 2, 8, 4096, 4096, 64, 0, 0},
+        {"self  SD1 64x64 lat", 2, 8, 4096, 4096, 40, 0, 0},
+        {"cross SD1 64x64 lat", 2, 8, 4096, 77, 40, 0, 1},
+        {"cross SD2 64x64 lat", 2, 5, 4096, 77, 64, 0, 1},
+        {"self  32x32 H10", 2, 10, 1024, 1024, 64, 0, 0},
+        {"self  16x16 H20", 2, 20, 256, 256, 64, 0, 0},
+        {"self  SD1 32x32 D80", 2, 8, 1024, 1024, 80, 0, 0},
+        {"cross SD1 32x32 D80", 2, 8, 1024, 77, 80, 0, 1},
+        {"self  SD1 16x16 D160", 2, 8, 256, 256, 160, 0, 0},
+        {"cross SD1 16x16 D160", 2, 8, 256, 77, 160, 0, 1},
+        {"self  odd L=1000", 2, 8, 1000, 1000, 64, 0, 0},
+        {"self  odd D72 L=1000", 2, 8, 1000, 1000, 72, 0, 0},
+        {"self  D128 L=2048", 2, 8, 2048, 2048, 128, 0, 0},
+        {"causal CLIP L=77", 1, 12, 77, 77, 64, 1, 0},
+        {"causal L=1000 D64", 2, 8, 1000, 1000, 64, 1, 0},
+        {"causal L=300 D40", 1, 4, 300, 300, 40, 1, 0},
+    };
+    const int ncases = sizeof cases / sizeof cases[0];
+    struct Row { double rel, ms, tf; int ok, stable; };
+    std::vector<Row> rows(ncases);
+    cudaEvent_t e0, e1; CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+    unsigned seed = 12345u ^ (unsigned)time(0);
+    int fails = 0;
+    for (int ci = 0; ci < ncases; ++ci) {
+        const Case &c = cases[ci];
+        if (only >= 0 && ci != only) { rows[ci].ok = rows[ci].stable = 1; rows[ci].rel = rows[ci].ms = rows[ci].tf = 0; continue; }
+        const int HD = c.H * c.D;
+        Mod &m = get_mod(c.D, c.causal);
+        // Layout as the library passes it.
+        size_t nq, nkv; long long qs, ks, vs;
+        __half *qbuf, *kvbuf, *qp, *kp, *vp;
+        if (!c.cross) {
+            qs = ks = vs = 3LL * HD;
+            nq = (size_t)c.B * c.Lq * 3 * HD; nkv = 0;
+            CK(cudaMalloc(&qbuf, nq * 2)); kvbuf = 0;
+            qp = qbuf; kp = qbuf + HD; vp = qbuf + 2 * HD;
+        } else {
+            qs = HD; ks = vs = 2LL * HD;
+            nq = (size_t)c.B * c.Lq * HD; nkv = (size_t)c.B * c.Lk * 2 * HD;
+            CK(cudaMalloc(&qbuf, nq * 2)); CK(cudaMalloc(&kvbuf, nkv * 2));
+            qp = qbuf; kp = kvbuf; vp = kvbuf + HD;
+        }
+        seed = seed * 1664525u + 1013904223u;
+        fill_rand<<<(unsigned)((nq + 255) / 256), 256>>>(qbuf, nq, seed, 2.0f);
+        if (nkv) fill_rand<<<(unsigned)((nkv + 255) / 256), 256>>>(kvbuf, nkv, seed ^ 0x9e3779b9u, 2.0f);
+        CK(cudaGetLastError());
+        const size_t no = (size_t)c.B * c.Lq * HD;
+        __half *o; float *ref;
+        CK(cudaMalloc(&o, no * 2)); CK(cudaMalloc(&ref, no * 4));
+        CK(cudaMemset(o, 0xff, no * 2)); // NaN poison: unwritten outputs fail the check
+        ref_attn<<<dim3(c.Lq, c.B * c.H), 128, c.Lk * 4>>>(qp, kp, vp, ref, c.B, c.H, c.Lq, c.Lk, c.D, qs, ks, vs, c.causal);
+        CK(cudaGetLastError());
+        unsigned grid[3], block[3], smem;
+        sdiff__cu_attention_launch_dims(c.D, c.Lq, c.B, c.H, grid, block, &smem);
+        if (g_nextra) { grid[0] = (c.Lq + m.cfg[0] - 1) / m.cfg[0]; block[0] = m.cfg[2]; smem = m.cfg[3]; }
+        int B = c.B, H = c.H, Lq = c.Lq, Lk = c.Lk;
+        long long os = HD;
+        float sl2e = 1.4426950408889634f / sqrtf((float)c.D);
+        void *args[] = {&qp, &kp, &vp, &o, &B, &H, &Lq, &Lk, &qs, &ks, &vs, &os, &sl2e};
+        auto launch = [&]() { CU(cuLaunchKernel(m.fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, 0, args, 0)); };
+        launch();
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+        std::vector<h16> ho(no), ho2(no);
+        std::vector<float> hr(no);
+        CK(cudaMemcpy(ho.data(), o, no * 2, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(hr.data(), ref, no * 4, cudaMemcpyDeviceToHost));
+        double num = 0, den = 0; int nan = 0;
+        for (size_t i = 0; i < no; ++i) {
+            float a = h2f(ho[i]);
+            if (a != a || hr[i] != hr[i]) { nan++; continue; }
+            double d = (double)a - hr[i];
+            num += d * d; den += (double)hr[i] * hr[i];
+        }
+        Row &R = rows[ci];
+        R.rel = nan ? NAN : sqrt(num / (den > 0 ? den : 1));
+        R.ok = !nan && R.rel <= 1e-2;
+        // timing
+        for (int w = 0; w < 5; ++w) launch();
+        std::vector<float> ts;
+        for (int it = 0; it < 20; ++it) {
+            CK(cudaEventRecord(e0));
+            launch();
+            CK(cudaEventRecord(e1));
+            CK(cudaEventSynchronize(e1));
+            float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
+            ts.push_back(ms);
+        }
+        CK(cudaGetLastError());
+        std::sort(ts.begin(), ts.end());
+        R.ms = ts[ts.size() / 2];
+        R.tf = 4.0 * c.B * c.H * (double)c.Lq * c.Lk * c.D / (R.ms * 1e-3) / 1e12;
+        CK(cudaMemcpy(ho2.data(), o, no * 2, cudaMemcpyDeviceToHost));
+        R.stable = memcmp(ho.data(), ho2.data(), no * 2) == 0;
+        if (!R.ok || !R.stable) fails++;
+        printf("%-22s B=%d H=%-2d Lq=%-4d Lk=%-4d D=%-3d causal=%d  rel=%.2e%s  %.4f ms  %.1f TFLOP/s%s\n", c.name, c.B,
+               c.H, c.Lq, c.Lk, c.D, c.causal, R.rel, nan ? " (NaN)" : "", R.ms, R.tf, R.stable ? "" : "  UNSTABLE");
+        fflush(stdout);
+        CK(cudaFree(qbuf)); if (kvbuf) CK(cudaFree(kvbuf)); CK(cudaFree(o)); CK(cudaFree(ref));
+    }
+    printf("\nkernels (NVRTC, sm_%d%s):\n", g_arch, g_arch == 90 ? "a" : "");
+    for (auto &m : mods)
+        printf("  HEAD_DIM=%-3d CAUSAL=%d  regs=%d local(spill)=%dB  BM=%d BN=%d threads=%d smem=%dB\n", m.D, m.causal,
+               m.regs, m.local, m.cfg[0], m.cfg[1], m.cfg[2], m.cfg[3]);
+    printf("\n| case | B | H | Lq | Lk | D | causal | rel err | ok | ms (median/20) | TFLOP/s |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int ci = 0; ci < ncases; ++ci) {
+        const Case &c = cases[ci]; const Row &R = rows[ci];
+        printf("| %s | %d | %d | %d | %d | %d | %d | %.2e | %s | %.4f | %.1f |\n", c.name, c.B, c.H, c.Lq, c.Lk, c.D,
+               c.causal, R.rel, R.ok && R.stable ? "PASS" : "FAIL", R.ms, R.tf);
+    }
+    printf("\n%s (%d failing)\n", fails ? "FAILED" : "ALL PASS", fails);
+    return fails ? 1 : 0;
+}
