@@ -187,6 +187,13 @@ SDIFF_API const char *sdiff_sampler_name(sdiff_sampler sampler);      /* "euler_
    for an unknown name. */
 SDIFF_API sdiff_sampler sdiff_sampler_from_name(const char *name);
 
+/* diffusers draws its noise with torch.randn on the CPU generator in the
+   pipeline's dtype, and float16 draws differ from float32 ones (another
+   ATen kernel). AUTO follows the backend's precision: fp16 noise on the
+   CUDA backend (the image of a diffusers pipeline in torch.float16), fp32
+   noise on the CPU (a float32 pipeline). */
+typedef enum sdiff_noise { SDIFF_NOISE_AUTO = 0, SDIFF_NOISE_FP32, SDIFF_NOISE_FP16 } sdiff_noise;
+
 typedef struct sdiff_image {
     int width, height, channels;   /* channels: 3 (RGB) or 4 (RGBA)           */
     uint8_t *data;                 /* width*height*channels bytes, row-major */
@@ -210,6 +217,7 @@ typedef struct sdiff_gen_params {
                                       width x height                          */
     float strength;                /* img2img: 0..1, how much to change        */
     float eta;                     /* DDIM eta (0 == deterministic)           */
+    sdiff_noise noise;             /* which torch.randn to reproduce          */
     sdiff_progress_fn progress;
     void *progress_user;
 } sdiff_gen_params;
@@ -5848,10 +5856,11 @@ typedef struct sdiff__rng {
     bool has_cached_normal;  /* at::normal_distribution<double>'s kept value   */
     double cached_normal;
     sdiff__rng_path path;
+    bool half;               /* draws as torch.randn(dtype=float16) does      */
 } sdiff__rng;
 
 /* torch.Generator().manual_seed(seed): mt19937 seeded with (uint32)seed, the
-   kept normal dropped. Keeps the chosen path. */
+   kept normal dropped, float32 draws. Keeps the chosen path. */
 SDIFF__PRIVATE void sdiff__rng_seed(sdiff__rng *r, uint64_t seed) {
     r->mt[0] = (uint32_t)seed;
     for (int i = 1; i < SDIFF__MT_N; i++)
@@ -5859,6 +5868,7 @@ SDIFF__PRIVATE void sdiff__rng_seed(sdiff__rng *r, uint64_t seed) {
     r->next = SDIFF__MT_N;
     r->has_cached_normal = false;
     r->cached_normal = 0.0;
+    r->half = false;
 }
 
 /* One tempered 32-bit output (generator->random()). */
@@ -6016,12 +6026,42 @@ SDIFF__PRIVATE double sdiff__rng_normal_f64(sdiff__rng *r) {
     return radius * cos(theta);
 }
 
-/* torch.randn(n elements, generator=r, dtype=float32) on the CPU, continuing
+/* normal_fill_16<c10::Half>: the generic kernel, which ATen runs for half
+   tensors (its AVX2 kernel is float-only). Every named intermediate is a
+   Half, so each is rounded to fp16 where the C++ stores it; the arithmetic
+   in between is float (theta's in double), as c10::Half's operators do. */
+SDIFF__PRIVATE void sdiff__rng_fill16_half(float *d) {
+#define SDIFF__H(x) sdiff__f16_to_f32(sdiff__f32_to_f16((float)(x)))
+    for (int j = 0; j < 8; j++) {
+        float u1 = SDIFF__H(1.0f - d[j]), u2 = d[j + 8];
+        float radius = SDIFF__H(sqrtf(-2.0f * logf(u1)));
+        float theta = SDIFF__H(2.0f * 3.14159265358979323846 * (double)u2);
+        d[j] = SDIFF__H(radius * cosf(theta));
+        d[j + 8] = SDIFF__H(radius * sinf(theta));
+    }
+#undef SDIFF__H
+}
+
+/* torch.randn(n elements, generator=r, dtype=float32 -- or float16 when
+   r->half, the values returned as floats) on the CPU, continuing
    the generator's stream. A tensor of any shape is one call with n = numel
    (diffusers' randn_tensor draws the whole batch in one call). */
 SDIFF__PRIVATE void sdiff__rng_randn(sdiff__rng *r, float *out, size_t n) {
     if (n < 16) {
-        for (size_t i = 0; i < n; i++) out[i] = (float)sdiff__rng_normal_f64(r);
+        for (size_t i = 0; i < n; i++) {
+            out[i] = (float)sdiff__rng_normal_f64(r);
+            if (r->half) out[i] = sdiff__f16_to_f32(sdiff__f32_to_f16(out[i]));
+        }
+        return;
+    }
+    if (r->half) { /* uniform_real_distribution<Half>: 11 random bits times 2^-11 */
+        for (size_t i = 0; i < n; i++) out[i] = (float)(sdiff__rng_u32(r) & 0x7FFu) * (1.0f / 2048.0f);
+        for (size_t i = 0; i + 16 <= n; i += 16) sdiff__rng_fill16_half(out + i);
+        if (n % 16 != 0) {
+            float *tail = out + n - 16;
+            for (int i = 0; i < 16; i++) tail[i] = (float)(sdiff__rng_u32(r) & 0x7FFu) * (1.0f / 2048.0f);
+            sdiff__rng_fill16_half(tail);
+        }
         return;
     }
     for (size_t i = 0; i < n; i++) out[i] = sdiff__rng_uniform_f32(r);
@@ -7581,6 +7621,7 @@ SDIFF__PRIVATE sdiff_status sdiff__check_gen_params(const sdiff_model *m, const 
     if (p->clip_skip < 0 || p->clip_skip > m->clip.cfg.layers)
         return sdiff__err(SDIFF_ERR_INVALID_ARG, "clip skip %d: the text encoder has %d layers", p->clip_skip, m->clip.cfg.layers);
     if (!(p->eta >= 0 && p->eta <= 1)) return sdiff__err(SDIFF_ERR_INVALID_ARG, "eta %g: must be 0..1", (double)p->eta);
+    if ((unsigned)p->noise > SDIFF_NOISE_FP16) return sdiff__err(SDIFF_ERR_INVALID_ARG, "unknown noise kind %d", (int)p->noise);
     if (p->init_image) {
         const sdiff_image *im = p->init_image;
         if (!im->data || im->width != p->width || im->height != p->height || (im->channels != 3 && im->channels != 4))
@@ -7722,6 +7763,8 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
     if (!lat || !x_in || !eps || !noise || !tbuf) { st = sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory"); goto done; }
 
     sdiff__rng_seed(&rng, p->seed);
+    rng.path = SDIFF__RNG_X86;
+    rng.half = p->noise == SDIFF_NOISE_FP16 || (p->noise == SDIFF_NOISE_AUTO && be->act_dtype == SDIFF__F16);
     if (p->init_image) {
         first = sdiff__sched_img2img_begin(sched, p->strength);
         if (first >= sdiff__sched_len(sched)) {

@@ -153,6 +153,26 @@ int main(int argc, char **argv) {
         if (be->status != SDIFF_OK) { fprintf(stderr, "bench: %s\n", sdiff_last_error()); return 1; }
     }
 
+    /* --- the initial noise, as diffusers drew it in the pipeline's dtype */
+    if (have_ref) {
+        int64_t n;
+        float *want = ref_get(&ref, "txt2img.noise", NULL, &n);
+        if (want) {
+            float *got = (float *)malloc((size_t)n * sizeof(float));
+            sdiff__rng rng;
+            sdiff__rng_seed(&rng, 42);
+            rng.path = SDIFF__RNG_X86;
+            rng.half = be->act_dtype == SDIFF__F16;
+            sdiff__rng_randn(&rng, got, (size_t)n);
+            int64_t differ = 0;
+            for (int64_t i = 0; i < n; i++) differ += got[i] != want[i];
+            printf("check %-22s %lld of %lld values differ from diffusers' torch.randn (%s)\n", "initial noise",
+                   (long long)differ, (long long)n, rng.half ? "float16" : "float32");
+            free(got);
+        }
+        free(want);
+    }
+
     /* --- full txt2img: the reference image, and the per-step clock */
     sdiff_gen_params gp = sdiff_gen_default_params(m);
     gp.prompt = prompt;
