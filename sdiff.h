@@ -653,6 +653,22 @@ SDIFF__PRIVATE void sdiff__arena_release(sdiff__arena *a, sdiff__arena_mark m) {
     a->cur = m.cur;
     a->n_hdrs = m.n_hdrs;
     a->in_use = m.in_use;
+    /* Emptied after a pass that needed several blocks: trade them for one
+       block of the peak, so the next pass wastes no block tails (and a
+       generation's steps, once the first has run, allocate nothing). */
+    if (m.cur == 0 && m.used == 0 && a->n_blocks > 1) {
+        for (int i = 0; i < a->n_blocks; i++) a->be->free(a->be, a->blocks[i].data);
+        a->n_blocks = 0;
+        a->cur = 0;
+        size_t size = (a->peak + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
+        char *data = (char *)a->be->alloc(a->be, size);
+        if (data) {
+            a->blocks[0].data = data;
+            a->blocks[0].size = size;
+            a->blocks[0].used = 0;
+            a->n_blocks = 1;
+        }
+    }
 }
 /* Raw backend memory from the arena (NULL and a failed backend when out). */
 SDIFF__PRIVATE void *sdiff__arena_alloc(sdiff__arena *a, size_t bytes) {
@@ -667,9 +683,8 @@ SDIFF__PRIVATE void *sdiff__arena_alloc(sdiff__arena *a, size_t bytes) {
                 if (a->in_use > a->peak) a->peak = a->in_use;
                 return p;
             }
-            /* the rest of this block is skipped: count it as used so the
-               peak stays an upper bound of what a single block would need */
-            a->in_use += b->size - b->used;
+            /* the rest of this block is skipped (it is not counted: the peak
+               is what one contiguous block would need, see release) */
             b->used = b->size;
             if (a->cur + 1 < a->n_blocks) { a->cur++; continue; }
         }
@@ -5442,8 +5457,13 @@ SDIFF__PRIVATE void sdiff__unet_weights(sdiff__wloader *wl, void *model) {
 SDIFF__PRIVATE void sdiff__resnet_forward(sdiff__run *r, const sdiff__resnet *w, sdiff__tensor *y, const sdiff__tensor *x,
                                           const sdiff__tensor *temb_act, int groups, float eps) {
     sdiff__arena_mark mark = sdiff__arena_mark_get(r->ar);
-    sdiff__tensor *h = sdiff__group_norm(r, x, w->norm1_g, w->norm1_b, groups, eps, true);
-    h = sdiff__conv(r, h, w->conv1_w, w->conv1_b, 1, 1, NULL);
+    /* conv1's output first, so the normalised input (as large as x) can be
+       released as soon as conv1 has read it */
+    sdiff__tensor *h = sdiff__like(r, x, w->out);
+    sdiff__arena_mark m1 = sdiff__arena_mark_get(r->ar);
+    r->be->conv2d(r->be, h, sdiff__group_norm(r, x, w->norm1_g, w->norm1_b, groups, eps, true), w->conv1_w, w->conv1_b, 1,
+                  1, NULL);
+    sdiff__arena_release(r->ar, m1);
     if (temb_act) {
         sdiff__tensor *t = sdiff__linear(r, temb_act, w->temb_w, w->temb_b, SDIFF__ACT_NONE, NULL);
         r->be->add(r->be, h, h, t);
@@ -5767,19 +5787,30 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__vae_decode(sdiff__run *r, const sdiff__vae 
     sdiff__tensor *y = sdiff__like(r, h, c->ch[n - 1]);
     sdiff__vae_mid_forward(r, &m->dec_mid, y, h, G, c->mid_attention);
     h = y;
+    /* Memory: the full-resolution levels dominate, so each level writes its
+       result into `next`, allocated before the level's own scratch (two
+       ping-pong buffers for its resnets, the upsampled image), and the
+       scratch is released when the level ends. */
     for (int i = 0; i < n; i++) {
-        const int64_t ch = c->ch[n - 1 - i];
+        const int64_t ch = c->ch[n - 1 - i], B = h->ne[0], H = h->ne[1], W = h->ne[2];
+        const bool up = i < n - 1;
+        sdiff__tensor *next = sdiff__new4(r->ar, r->be->act_dtype, B, up ? 2 * H : H, up ? 2 * W : W, ch);
+        sdiff__arena_mark lm = sdiff__arena_mark_get(r->ar);
+        sdiff__tensor *pp[2] = {sdiff__new4(r->ar, r->be->act_dtype, B, H, W, ch),
+                                sdiff__new4(r->ar, r->be->act_dtype, B, H, W, ch)};
+        const sdiff__tensor *x = h;
         for (int l = 0; l <= c->layers_per_block; l++) {
-            /* the big levels dominate memory: free each resnet's input */
-            y = sdiff__like(r, h, ch);
-            sdiff__resnet_forward(r, &m->dec_res[i][l], y, h, NULL, G, 1e-6f);
-            h = y;
+            y = !up && l == c->layers_per_block ? next : pp[l & 1];
+            sdiff__resnet_forward(r, &m->dec_res[i][l], y, x, NULL, G, 1e-6f);
+            x = y;
         }
-        if (i < n - 1) {
-            sdiff__tensor *up = sdiff__new4(r->ar, r->be->act_dtype, h->ne[0], 2 * h->ne[1], 2 * h->ne[2], ch);
-            r->be->upsample(r->be, up, h);
-            h = sdiff__conv(r, up, m->dec_up_w[i], m->dec_up_b[i], 1, 1, NULL);
+        if (up) {
+            sdiff__tensor *u = sdiff__new4(r->ar, r->be->act_dtype, B, 2 * H, 2 * W, ch);
+            r->be->upsample(r->be, u, x);
+            r->be->conv2d(r->be, next, u, m->dec_up_w[i], m->dec_up_b[i], 1, 1, NULL);
         }
+        sdiff__arena_release(r->ar, lm);
+        h = next;
     }
     h = sdiff__group_norm(r, h, m->dec_norm_g, m->dec_norm_b, G, 1e-6f, true);
     r->be->conv2d(r->be, out, h, m->dec_out_w, m->dec_out_b, 1, 1, NULL);

@@ -18,6 +18,7 @@
 #include "../sdiff_clip_vocab.h"
 #define SDIFF_IMPLEMENTATION
 #include "../sdiff.h"
+#include "../sdiff_cuda.h" /* --backend cuda; without a GPU it falls back to the CPU */
 
 #include <errno.h>
 #include <limits.h>

@@ -15,9 +15,7 @@
 #include "../sdiff_clip_vocab.h"
 #define SDIFF_IMPLEMENTATION
 #include "../sdiff.h"
-#if __has_include("../sdiff_cuda.h")
 #include "../sdiff_cuda.h"
-#endif
 #include <time.h>
 
 static double now_s(void) {
