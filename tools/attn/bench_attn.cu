@@ -1,6 +1,8 @@
-// bench_attn.cu - checks and times sdiff's NVRTC attention kernel (tools/attn/attn_kernel.h).
+// bench_attn.cu - checks and times sdiff's NVRTC attention kernel (build/attn_kernel.h, written by
+// tools/attn/gen_attn_header.py from attn_kernel.cu, the same text sdiff_cuda.h ships).
 // Build and run (H100):
-//   nvcc -O2 -gencode=arch=compute_90a,code=sm_90a tools/attn/bench_attn.cu -o /tmp/bench_attn -lnvrtc -lcuda
+//   python3 tools/attn/gen_attn_header.py
+//   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/attn/bench_attn.cu -o /tmp/bench_attn -lnvrtc -lcuda
 //   /tmp/bench_attn
 // The kernel string is compiled by NVRTC for the device's own arch (sm_90a on Hopper), exactly
 // as the library will. Each case: fresh random fp16 inputs laid out as the library passes them

@@ -1,8 +1,10 @@
-/* compile_check.c - compiles the sdiff attention kernel string (attn_kernel.h) with NVRTC, no
+/* compile_check.c - compiles the sdiff attention kernel string (build/attn_kernel.h, written by
+   tools/attn/gen_attn_header.py from attn_kernel.cu) with NVRTC, no
    include paths, for every HEAD_DIM / CAUSAL variant and target arch, and prints ptxas's
    register / spill report (NVRTC --ptxas-options=-v puts it in the program log). No GPU needed.
    Build and run:
-     cc -std=c11 -O1 -I/usr/local/cuda/include tools/attn/compile_check.c -o /tmp/attn_cc \
+     python3 tools/attn/gen_attn_header.py
+     cc -std=c11 -O1 -Ibuild -I/usr/local/cuda/include tools/attn/compile_check.c -o /tmp/attn_cc \
         -L/usr/local/cuda/lib64 -lnvrtc && /tmp/attn_cc
    Exit status 1 if any variant fails to compile or spills. */
 #include <nvrtc.h>
