@@ -24,7 +24,7 @@
      7. Memory: alloc, upload, download ........................ >>cuda:memory
      8. GEMM through cuBLASLt (linear, conv2d) .................. >>cuda:gemm
      9. Ops ...................................................... >>cuda:ops
-    10. Attention (fallback kernel; routing hook for the fast one) >>cuda:attn
+    10. Attention (routing: flash, cuBLASLt math path, fallback) >>cuda:attn
     11. CUDA graphs ............................................ >>cuda:graph
     12. Creation, destruction, registration .................... >>cuda:create
 
@@ -44,9 +44,16 @@
        im2col kernel into a backend-owned scratch buffer (at most
        SDIFF_CUDA_IM2COL_MAX bytes, the rows split into chunks beyond that);
        1x1 stride-1 convolutions are plain GEMMs.
-     - attention: sdiff__cuda_attention() routes to a kernel per head dim;
-       this file has an exact fp32 online-softmax fallback for any head dim
-       up to 512.
+     - attention: sdiff__cuda_attention() routes by head dim. The
+       tensor-core flash kernel takes D = 40, 64, 80, 160 (non-causal,
+       16-byte aligned, strides multiples of 8). Other non-causal attention
+       (the VAE's one head of 512, odd head dims, unaligned views) takes
+       PyTorch's math path: S = Q K^T / sqrt(D) in fp32 and O = P V as
+       strided-batched cuBLASLt GEMMs, with a row softmax kernel between;
+       S and P go to the scratch buffer (at most SDIFF_CUDA_ATTN_MAX bytes,
+       the batch and then the query rows split into chunks beyond that).
+       Causal attention (CLIP) and shapes cuBLASLt has no algorithm for go
+       to an exact fp32 online-softmax fallback kernel, head dims up to 512.
      - the rest (norms, GEGLU, add, activations, upsample, concat, embed,
        timestep features): our own kernels, 16-byte vector loads where sizes
        and alignment allow.
@@ -64,6 +71,8 @@
      hash of (source, options, architecture, NVRTC version, cache format).
    Build options (define before including the implementation)
      SDIFF_CUDA_IM2COL_MAX   bytes of im2col scratch (default 256 MiB)
+     SDIFF_CUDA_ATTN_MAX     bytes of attention scores and probabilities per
+                             GEMM chunk (default 256 MiB; same buffer)
    Environment variables
      SDIFF_CACHE_DIR         cubin cache directory; "off" disables the disk
                              cache. Default $XDG_CACHE_HOME/sdiff, else
@@ -96,6 +105,9 @@
 
 #ifndef SDIFF_CUDA_IM2COL_MAX
 #  define SDIFF_CUDA_IM2COL_MAX ((size_t)256 << 20)
+#endif
+#ifndef SDIFF_CUDA_ATTN_MAX
+#  define SDIFF_CUDA_ATTN_MAX ((size_t)256 << 20)
 #endif
 
 /* >>cuda:loader ============================================================
@@ -158,6 +170,8 @@ typedef struct {
 #define SDIFF__CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES 6
 #define SDIFF__CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES 7
 #define SDIFF__CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES 8
+#define SDIFF__CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT 5            /* int32_t */
+#define SDIFF__CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET 6   /* int64_t, elements */
 
 /* X(return type, name, symbol, parameters) for every function we use. */
 #define SDIFF__CU_FUNCS(X)                                                                                    \
@@ -224,6 +238,8 @@ typedef struct {
     X(cublasStatus_t, cublasLtMatrixLayoutCreate, "cublasLtMatrixLayoutCreate",                                 \
       (cublasLtMatrixLayout_t * l, int type, uint64_t rows, uint64_t cols, int64_t ld))                         \
     X(cublasStatus_t, cublasLtMatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy", (cublasLtMatrixLayout_t l))   \
+    X(cublasStatus_t, cublasLtMatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute",                     \
+      (cublasLtMatrixLayout_t l, int attr, const void *buf, size_t size))                                       \
     X(cublasStatus_t, cublasLtMatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate",                         \
       (cublasLtMatmulPreference_t * p))                                                                         \
     X(cublasStatus_t, cublasLtMatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy",                       \
@@ -358,6 +374,20 @@ typedef struct sdiff__cuda_gemm_plan {
     cublasLtMatmulAlgo_t algo;
 } sdiff__cuda_gemm_plan;
 
+/* One cached strided-batched GEMM shape (attention's S = Q K^T and O = P V):
+   the whole key is compared with memcmp, so it is zeroed before it is filled. */
+typedef struct sdiff__cuda_bgemm_key {
+    int64_t m, n, k, lda, ldb, ldc, sa, sb, sc;   /* cuBLASLt's column-major view */
+    int32_t transa, transb, ctype, batch, align[4];
+} sdiff__cuda_bgemm_key;
+typedef struct sdiff__cuda_bgemm_plan {
+    sdiff__cuda_bgemm_key key;
+    bool usable;                    /* false: cuBLASLt has no algorithm for it */
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+} sdiff__cuda_bgemm_plan;
+
 typedef struct sdiff__cuda_fn_entry { int prog, variant; const char *name; CUfunction fn; } sdiff__cuda_fn_entry;
 
 typedef struct sdiff__cuda {
@@ -377,6 +407,8 @@ typedef struct sdiff__cuda {
     size_t scratch_size, ids_size;
     sdiff__cuda_gemm_plan *plans;
     int n_plans, cap_plans;
+    sdiff__cuda_bgemm_plan *bplans;
+    int n_bplans, cap_bplans;
 } sdiff__cuda;
 #define SDIFF__CUDA(be) ((sdiff__cuda *)(be))
 
@@ -628,8 +660,9 @@ static const char sdiff__cuda_src_elementwise[] =
 
 static const char sdiff__cuda_src_norm[] =
     "/* sdiff_norm: group_norm (one block per (batch item, group): mean, then the\n"
-    "   variance around it, both summed in double, then the normalised output) and\n"
-    "   layer_norm (one warp per row, two passes in float). */\n"
+    "   variance around it, both summed in double, then the normalised output),\n"
+    "   layer_norm (one warp per row, two passes in float) and softmax_rows\n"
+    "   (attention's probabilities, one block per row). */\n"
     "__device__ double block_sum_d(double v, double *red) {\n"
     "#pragma unroll\n"
     "    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n"
@@ -681,6 +714,61 @@ static const char sdiff__cuda_src_norm[] =
     "    const float rstd = 1.0f / sqrtf(warp_sum(s2) / (float)c + eps);\n"
     "    for (i64 i = lane; i < c; i += 32)\n"
     "        yr[i] = f2h((h2f(xr[i]) - mean) * rstd * (gamma ? h2f(gamma[i]) : 1.0f) + (beta ? h2f(beta[i]) : 0.0f));\n"
+    "}\n"
+    "\n"
+    "/* softmax_rows: p[r] = softmax(s[r]) for rows of n fp32 scores (the scale\n"
+    "   is already in them), written as fp16. One block of SMAX_THREADS per row:\n"
+    "   each thread keeps an online (max m, sum l of exp(x - m)) pair over its\n"
+    "   elements, the pairs merge over the warp and the block, then a second pass\n"
+    "   writes exp(x - m) / l. vec: n % 4 == 0 with 16-byte aligned s and 8-byte\n"
+    "   aligned p (float4 loads, 4-half stores). */\n"
+    "#define SMAX_THREADS 256\n"
+    "__device__ __forceinline__ void smax_add(float &m, float &l, float x) {\n"
+    "    if (x > m) { l = l * expf(m - x) + 1.0f; m = x; }\n"
+    "    else l += expf(x - m);\n"
+    "}\n"
+    "__device__ __forceinline__ void smax_merge(float &m, float &l, float m2, float l2) {\n"
+    "    const float mn = fmaxf(m, m2);\n"
+    "    if (mn == SDIFF_NEG_INF) return; /* both empty */\n"
+    "    l = l * expf(m - mn) + l2 * expf(m2 - mn);\n"
+    "    m = mn;\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(SMAX_THREADS) softmax_rows(h16 *p, const float *s, i64 n, int vec) {\n"
+    "    __shared__ float red_m[SMAX_THREADS / 32], red_l[SMAX_THREADS / 32];\n"
+    "    const float *sr = s + (i64)blockIdx.x * n;\n"
+    "    h16 *pr = p + (i64)blockIdx.x * n;\n"
+    "    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;\n"
+    "    float m = SDIFF_NEG_INF, l = 0.0f;\n"
+    "    if (vec) {\n"
+    "        for (i64 c = tid; c < n / 4; c += SMAX_THREADS) {\n"
+    "            const float4 x = ((const float4 *)sr)[c];\n"
+    "            smax_add(m, l, x.x); smax_add(m, l, x.y); smax_add(m, l, x.z); smax_add(m, l, x.w);\n"
+    "        }\n"
+    "    } else {\n"
+    "        for (i64 j = tid; j < n; j += SMAX_THREADS) smax_add(m, l, sr[j]);\n"
+    "    }\n"
+    "#pragma unroll\n"
+    "    for (int o = 16; o > 0; o >>= 1) {\n"
+    "        const float m2 = __shfl_xor_sync(0xffffffffu, m, o), l2 = __shfl_xor_sync(0xffffffffu, l, o);\n"
+    "        smax_merge(m, l, m2, l2);\n"
+    "    }\n"
+    "    if (lane == 0) { red_m[warp] = m; red_l[warp] = l; }\n"
+    "    __syncthreads();\n"
+    "    m = red_m[0]; l = red_l[0];\n"
+    "#pragma unroll\n"
+    "    for (int w = 1; w < SMAX_THREADS / 32; w++) smax_merge(m, l, red_m[w], red_l[w]);\n"
+    "    const float inv = 1.0f / l;\n"
+    "    if (vec) {\n"
+    "        for (i64 c = tid; c < n / 4; c += SMAX_THREADS) {\n"
+    "            const float4 x = ((const float4 *)sr)[c];\n"
+    "            uint2 h;\n"
+    "            h.x = (u32)f2h(expf(x.x - m) * inv) | ((u32)f2h(expf(x.y - m) * inv) << 16);\n"
+    "            h.y = (u32)f2h(expf(x.z - m) * inv) | ((u32)f2h(expf(x.w - m) * inv) << 16);\n"
+    "            ((uint2 *)pr)[c] = h;\n"
+    "        }\n"
+    "    } else {\n"
+    "        for (i64 j = tid; j < n; j += SMAX_THREADS) pr[j] = f2h(expf(sr[j] - m) * inv);\n"
+    "    }\n"
     "}\n";
 
 static const char sdiff__cuda_src_im2col[] =
@@ -1708,6 +1796,107 @@ SDIFF__PRIVATE void sdiff__cuda_gemm(sdiff__cuda *cb, const char *op, void *d, c
                                  &p->algo, (void *)(uintptr_t)cb->lt_ws, SDIFF__CUDA_LT_WS_BYTES, cb->stream));
 }
 
+/* Strided-batched GEMMs for attention's math path, in cuBLASLt's own
+   column-major terms: D[m,n] = alpha op(A) op(B) (beta 0, C = D), A and B
+   fp16, fp32 compute, D fp32 or fp16 (key.ctype), key.batch matrices
+   key.sa / sb / sc elements apart. Stored A is [k,m] (transa T) or [m,k]
+   (N) with ld lda; B [k,n] (transb N) with ld ldb; D [m,n] with ld ldc.
+   A shape cuBLASLt has no algorithm for is cached as unusable (the caller
+   takes another route) instead of failing the backend. */
+SDIFF__PRIVATE void sdiff__cuda_bplan_destroy(sdiff__cuda_bgemm_plan *p) {
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    if (p->desc) L->cublasLtMatmulDescDestroy(p->desc);
+    if (p->la) L->cublasLtMatrixLayoutDestroy(p->la);
+    if (p->lb) L->cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->lc) L->cublasLtMatrixLayoutDestroy(p->lc);
+    memset(p, 0, sizeof *p);
+}
+SDIFF__PRIVATE bool sdiff__cuda_layout(sdiff__backend *be, cublasLtMatrixLayout_t *l, int type, int64_t rows,
+                                       int64_t cols, int64_t ld, int32_t batch, int64_t stride) {
+    return SDIFF__LT(be, cublasLtMatrixLayoutCreate(l, type, (uint64_t)rows, (uint64_t)cols, ld)) &&
+           (batch == 1 ||
+            (SDIFF__LT(be, cublasLtMatrixLayoutSetAttribute(*l, SDIFF__CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch,
+                                                             sizeof batch)) &&
+             SDIFF__LT(be, cublasLtMatrixLayoutSetAttribute(*l, SDIFF__CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                             &stride, sizeof stride))));
+}
+/* NULL: the backend failed. */
+SDIFF__PRIVATE sdiff__cuda_bgemm_plan *sdiff__cuda_bplan_get(sdiff__cuda *cb, const char *op,
+                                                           const sdiff__cuda_bgemm_key *key) {
+    for (int i = 0; i < cb->n_bplans; i++)
+        if (!memcmp(&cb->bplans[i].key, key, sizeof *key)) return &cb->bplans[i];
+    sdiff__backend *be = &cb->be;
+    if (cb->n_bplans == cb->cap_bplans) {
+        int cap = cb->cap_bplans ? 2 * cb->cap_bplans : 16;
+        sdiff__cuda_bgemm_plan *np = (sdiff__cuda_bgemm_plan *)sdiff__realloc(cb->bplans, (size_t)cap * sizeof *np);
+        if (!np) { sdiff__be_fail(be, SDIFF_ERR_OUT_OF_MEMORY, "%s: out of host memory for GEMM plans", op); return NULL; }
+        cb->bplans = np;
+        cb->cap_bplans = cap;
+    }
+    sdiff__cuda_bgemm_plan p;
+    memset(&p, 0, sizeof p);
+    p.key = *key;
+    const int32_t ta = key->transa, tb = key->transb;
+    const uint64_t ws = SDIFF__CUDA_LT_WS_BYTES;
+    const bool at = ta == SDIFF__CUBLAS_OP_T, bt = tb == SDIFF__CUBLAS_OP_T;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t res;
+    int n_res = 0;
+    memset(&res, 0, sizeof res);
+    bool ok = SDIFF__LT(be, cublasLtMatmulDescCreate(&p.desc, SDIFF__CUBLAS_COMPUTE_32F, SDIFF__CUDA_R_32F)) &&
+              SDIFF__LT(be, cublasLtMatmulDescSetAttribute(p.desc, SDIFF__CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta)) &&
+              SDIFF__LT(be, cublasLtMatmulDescSetAttribute(p.desc, SDIFF__CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb)) &&
+              sdiff__cuda_layout(be, &p.la, SDIFF__CUDA_R_16F, at ? key->k : key->m, at ? key->m : key->k, key->lda,
+                                 key->batch, key->sa) &&
+              sdiff__cuda_layout(be, &p.lb, SDIFF__CUDA_R_16F, bt ? key->n : key->k, bt ? key->k : key->n, key->ldb,
+                                 key->batch, key->sb) &&
+              sdiff__cuda_layout(be, &p.lc, key->ctype, key->m, key->n, key->ldc, key->batch, key->sc) &&
+              SDIFF__LT(be, cublasLtMatmulPreferenceCreate(&pref)) &&
+              SDIFF__LT(be, cublasLtMatmulPreferenceSetAttribute(pref, SDIFF__CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                                  &ws, sizeof ws));
+    for (int i = 0; ok && i < 4; i++) {
+        const uint32_t a = (uint32_t)key->align[i];
+        ok = SDIFF__LT(be, cublasLtMatmulPreferenceSetAttribute(pref, SDIFF__CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES + i,
+                                                                &a, sizeof a));
+    }
+    if (ok) {
+        /* not checked: "no algorithm" (NOT_SUPPORTED, or zero results) is an answer here */
+        cublasStatus_t st = sdiff__g_cu.cublasLtMatmulAlgoGetHeuristic(cb->lt, p.desc, p.la, p.lb, p.lc, p.lc, pref, 1,
+                                                                       &res, &n_res);
+        p.usable = st == 0 && n_res >= 1;
+        if (!p.usable)
+            sdiff__log(be->log, SDIFF_LOG_INFO, "cuda", "%s: cuBLASLt has no algorithm for batched M=%lld N=%lld "
+                       "K=%lld (lda %lld, ldb %lld, ldc %lld, batch %d, %s): %s; taking the slower route",
+                       op, (long long)key->m, (long long)key->n, (long long)key->k, (long long)key->lda,
+                       (long long)key->ldb, (long long)key->ldc, key->batch,
+                       key->ctype == SDIFF__CUDA_R_32F ? "fp32 out" : "fp16 out",
+                       st ? sdiff__lt_errstr(st) : "no results");
+    }
+    if (pref) sdiff__g_cu.cublasLtMatmulPreferenceDestroy(pref);
+    if (!ok) { sdiff__cuda_bplan_destroy(&p); return NULL; }
+    p.algo = res.algo;
+    cb->bplans[cb->n_bplans] = p;
+    return &cb->bplans[cb->n_bplans++];
+}
+/* Runs key (its alignments are filled in here from the pointers) on a, b
+   -> d. 1: done; 0: cuBLASLt has no algorithm, nothing ran; -1: the backend
+   failed. */
+SDIFF__PRIVATE int sdiff__cuda_bgemm(sdiff__cuda *cb, const char *op, sdiff__cuda_bgemm_key key, float alpha,
+                                     const void *a, const void *b, void *d) {
+    sdiff__backend *be = &cb->be;
+    if (be->status != SDIFF_OK) return -1;
+    key.align[0] = sdiff__cuda_align(a);
+    key.align[1] = sdiff__cuda_align(b);
+    key.align[2] = key.align[3] = sdiff__cuda_align(d);
+    sdiff__cuda_bgemm_plan *p = sdiff__cuda_bplan_get(cb, op, &key);
+    if (!p) return -1;
+    if (!p->usable) return 0;
+    const float beta = 0.0f;
+    return SDIFF__LT(be, cublasLtMatmul(cb->lt, p->desc, &alpha, a, p->la, b, p->lb, &beta, d, p->lc, d, p->lc,
+                                        &p->algo, (void *)(uintptr_t)cb->lt_ws, SDIFF__CUDA_LT_WS_BYTES, cb->stream))
+               ? 1 : -1;
+}
+
 /* >>cuda:ops ===============================================================
    The op table. Each validates like the CPU backend (same messages), then
    launches. Elementwise kernels take `vec` = every 8-element chunk is an
@@ -1759,7 +1948,7 @@ SDIFF__PRIVATE void sdiff__cuda_linear(sdiff__backend *be, sdiff__tensor *y, con
     sdiff__cuda_act_launch(cb, y->data, y->data, residual ? residual->data : NULL, m * n, act);
 }
 
-/* The im2col scratch: grown only outside a capture (a capture must find it
+/* The scratch (im2col; attention's scores): grown only outside a capture (a capture must find it
    big enough already: the first, eager step sizes it). */
 SDIFF__PRIVATE bool sdiff__cuda_reserve(sdiff__cuda *cb, CUdeviceptr *buf, size_t *size, size_t need, const char *op) {
     if (*size >= need) return true;
@@ -2003,10 +2192,13 @@ SDIFF__PRIVATE void sdiff__cuda_timestep_embedding(sdiff__backend *be, sdiff__te
 }
 
 /* >>cuda:attn ==============================================================
-   Attention. sdiff__cuda_attention validates and routes by head dim; the
-   tensor-core flash-attention kernel plugs in here for the head dims it
-   supports, everything else (and every head dim until then) goes to the
-   exact fallback kernel.
+   Attention. sdiff__cuda_attention validates and routes:
+     1. the tensor-core flash kernel: D in sdiff__cuda_flash_dims, non-causal,
+        16-byte aligned bases, strides multiples of 8, B*H <= 65535;
+     2. else, non-causal: the cuBLASLt math path (sdiff__cuda_attention_gemm),
+        any head dim, any alignment cuBLASLt takes;
+     3. else (causal, or no cuBLASLt algorithm for the shape): the exact
+        fallback kernel, D <= 512 and B*H <= 65535.
    ========================================================================= */
 SDIFF__PRIVATE void sdiff__cuda_attention_fallback(sdiff__cuda *cb, sdiff__tensor *o, const sdiff__tensor *q,
                                                    const sdiff__tensor *k, const sdiff__tensor *v, int heads,
@@ -2031,6 +2223,86 @@ SDIFF__PRIVATE void sdiff__cuda_attention_fallback(sdiff__cuda *cb, sdiff__tenso
     void *args[] = {&d_o, &dq, &dk, &dv, &lq, &lk, &heads, &d, &qs, &ks, &vs, &scale, &c, &vec};
     sdiff__cuda_launch(cb, SDIFF__CP_ATTN, variant, "attention_fallback", (unsigned)((lq + 3) / 4), (unsigned)(bn * heads),
                        128, args);
+}
+/* The math path, as PyTorch's: per (batch item, head) S = Q K^T / sqrt(D)
+   in fp32 into scratch, P = softmax(S) per row as fp16 (softmax_rows), then
+   O = P V written straight into o. For head dims without a tensor-core
+   kernel (the VAE's one head of 512) and non-causal attention; causal
+   attention stays on the fallback kernel.
+   In cuBLASLt's column-major terms (a row-major [R, C] matrix with row
+   stride ld is a column-major [C, R] one with the same ld):
+     S^T[Lk, rows] = (K^T)^T . Q^T: A = K^T stored [D, Lk] ld ks, TRANSA = T;
+       B = Q^T stored [D, rows] ld qs, TRANSB = N; D = S^T [Lk, rows] ld Lk,
+       fp32, alpha = 1/sqrt(D).
+     O^T[D, rows] = V^T . P^T: A = V^T stored [D, Lk] ld vs, TRANSA = N;
+       B = P^T stored [Lk, rows] ld Lk, TRANSB = N; D = O^T [D, rows] ld os,
+       fp16 (o's own rows: its head's D columns, the others untouched).
+   The GEMMs are strided-batched over the heads (head h is D columns further
+   on in q, k, v and o), one call per batch item; with one head, over the
+   batch items instead (Lq*qs, Lk*ks, ... apart), one call for all. S and P
+   live in the backend's scratch (shared with im2col, grown only outside
+   graph capture); when they would pass SDIFF_CUDA_ATTN_MAX the batch is
+   split into groups and then the query rows into chunks. Returns false only
+   when cuBLASLt has no algorithm for a shape (the caller falls back; what
+   was written to o is rewritten then); true when done or the backend failed. */
+SDIFF__PRIVATE bool sdiff__cuda_attention_gemm(sdiff__cuda *cb, sdiff__tensor *o, const sdiff__tensor *q,
+                                               const sdiff__tensor *k, const sdiff__tensor *v, int heads) {
+    const char *op = "attention";
+    sdiff__backend *be = &cb->be;
+    const int64_t bn = q->ne[0], lq = q->ne[1], lk = k->ne[1], d = q->ne[2] / heads;
+    const int64_t qs = q->row_stride, ks = k->row_stride, vs = v->row_stride, os = o->row_stride;
+    /* the batch of each GEMM call: heads (or batch items, for one head) */
+    const int64_t nbat = heads > 1 ? heads : bn, nouter = heads > 1 ? bn : 1;
+    const int64_t qbs = heads > 1 ? d : lq * qs, kbs = heads > 1 ? d : lk * ks, vbs = heads > 1 ? d : lk * vs,
+                  obs = heads > 1 ? d : lq * os;
+    /* group size g (batch entries per call) and rows per chunk */
+    const int64_t cap = (int64_t)SDIFF_CUDA_ATTN_MAX, row_bytes = lk * 6; /* fp32 S + fp16 P */
+    int64_t g = nbat, rows = lq;
+    if (g * lq * row_bytes > cap) {
+        if (lq * row_bytes <= cap) g = cap / (lq * row_bytes);
+        else {
+            g = 1;
+            rows = cap / row_bytes;
+            rows = rows >= 64 ? rows / 64 * 64 : SDIFF__MAX(rows, (int64_t)1);
+        }
+    }
+    const int64_t p_off = (g * rows * lk * 4 + 255) / 256 * 256;
+    if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(p_off + g * rows * lk * 2), op)) return true;
+    const CUdeviceptr sbuf = cb->scratch, pbuf = cb->scratch + (CUdeviceptr)p_off;
+    const float scale = 1.0f / sqrtf((float)d);
+    int vec = lk % 4 == 0;   /* scratch is 256-byte aligned, rows lk apart */
+    int64_t lkn = lk;
+    const char *qd = (const char *)q->data, *kd = (const char *)k->data, *vd = (const char *)v->data;
+    char *od = (char *)o->data;
+    for (int64_t ob = 0; ob < nouter; ob++)
+        for (int64_t g0 = 0; g0 < nbat; g0 += g)
+            for (int64_t r0 = 0; r0 < lq; r0 += rows) {
+                if (be->status != SDIFF_OK) return true;
+                const int64_t gc = SDIFF__MIN(g, nbat - g0), rc = SDIFF__MIN(rows, lq - r0);
+                const bool batched = gc > 1;
+                const void *qp = qd + 2 * (ob * lq * qs + g0 * qbs + r0 * qs);
+                const void *kp = kd + 2 * (ob * lk * ks + g0 * kbs), *vp = vd + 2 * (ob * lk * vs + g0 * vbs);
+                void *opp = od + 2 * (ob * lq * os + g0 * obs + r0 * os);
+                sdiff__cuda_bgemm_key k1, k2;
+                memset(&k1, 0, sizeof k1);
+                k1.m = lk; k1.n = rc; k1.k = d; k1.lda = ks; k1.ldb = qs; k1.ldc = lk;
+                k1.sa = batched ? kbs : 0; k1.sb = batched ? qbs : 0; k1.sc = batched ? rc * lk : 0;
+                k1.transa = SDIFF__CUBLAS_OP_T; k1.transb = SDIFF__CUBLAS_OP_N; k1.ctype = SDIFF__CUDA_R_32F;
+                k1.batch = (int32_t)gc;
+                memset(&k2, 0, sizeof k2);
+                k2.m = d; k2.n = rc; k2.k = lk; k2.lda = vs; k2.ldb = lk; k2.ldc = os;
+                k2.sa = batched ? vbs : 0; k2.sb = batched ? rc * lk : 0; k2.sc = batched ? obs : 0;
+                k2.transa = SDIFF__CUBLAS_OP_N; k2.transb = SDIFF__CUBLAS_OP_N; k2.ctype = SDIFF__CUDA_R_16F;
+                k2.batch = (int32_t)gc;
+                int r = sdiff__cuda_bgemm(cb, op, k1, scale, kp, qp, (void *)(uintptr_t)sbuf);
+                if (r <= 0) return r < 0;
+                CUdeviceptr ds = sbuf, dp = pbuf;
+                void *args[] = {&dp, &ds, &lkn, &vec};
+                sdiff__cuda_launch(cb, SDIFF__CP_NORM, 0, "softmax_rows", (unsigned)(gc * rc), 1, 256, args);
+                r = sdiff__cuda_bgemm(cb, op, k2, 1.0f, vp, (const void *)(uintptr_t)pbuf, opp);
+                if (r <= 0) return r < 0;
+            }
+    return true;
 }
 SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, const sdiff__tensor *q,
                                           const sdiff__tensor *k, const sdiff__tensor *v, int heads, bool causal) {
@@ -2064,6 +2336,12 @@ SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, 
                  sdiff__cuda_al16(v->data) && sdiff__cuda_al16(o->data) && q->row_stride % 8 == 0 &&
                  k->row_stride % 8 == 0 && v->row_stride % 8 == 0 && q->ne[0] * heads <= 65535;
     if (!flash) {
+        /* the cuBLASLt math path for everything non-causal the flash kernel
+           does not take (cuBLASLt takes sizes up to int32 per matrix) */
+        if (!causal && q->ne[1] <= INT32_MAX && k->ne[1] <= INT32_MAX &&
+            sdiff__cuda_attention_gemm(cb, o, q, k, v, heads))
+            return;
+        if (be->status != SDIFF_OK) return;
         sdiff__cuda_attention_fallback(cb, o, q, k, v, heads, causal);
         return;
     }
@@ -2143,6 +2421,7 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
         }
         if (cb->stream) L->cuStreamSynchronize(cb->stream);
         for (int i = 0; i < cb->n_plans; i++) sdiff__cuda_plan_destroy(&cb->plans[i]);
+        for (int i = 0; i < cb->n_bplans; i++) sdiff__cuda_bplan_destroy(&cb->bplans[i]);
         if (cb->lt) L->cublasLtDestroy(cb->lt);
         if (cb->lt_ws) L->cuMemFree(cb->lt_ws);
         if (cb->stage) L->cuMemFree(cb->stage);
@@ -2155,6 +2434,7 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
         L->cuDevicePrimaryCtxRelease(cb->dev);
     }
     sdiff__free(cb->plans);
+    sdiff__free(cb->bplans);
     sdiff__free(cb);
 }
 

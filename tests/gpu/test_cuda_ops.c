@@ -5,6 +5,8 @@
    <= 1e-2 and no NaN/Inf (outputs start as NaN on both sides, so an element
    an op forgets to write fails). One line per case: op, shape, rel err. */
 
+#include <time.h>   /* timespec_get, for the informational timing */
+
 typedef struct gt_env {
     sdiff__backend *cpu, *gpu;
     sdiff__logger log;
@@ -319,11 +321,45 @@ SDIFF_TEST(cuda_attention) {
     gt_attn(2, 256, 256, 8, 160, false, true);
     gt_attn(2, 64, 77, 8, 160, false, false);
     gt_attn(2, 1024, 1024, 5, 64, false, true);   /* SD 2.x head dim */
-    gt_attn(1, 4096, 4096, 1, 512, false, false); /* VAE mid-block, one head */
+    gt_attn(1, 4096, 4096, 1, 512, false, false); /* VAE mid-block, one head (cuBLASLt math path) */
     gt_attn(2, 77, 77, 12, 64, true, true);       /* CLIP, causal */
     gt_attn(1, 37, 53, 3, 24, false, false);      /* odd */
     gt_attn(1, 33, 33, 2, 100, true, true);
     gt_attn(1, 5, 300, 1, 200, false, false);
+    /* the cuBLASLt math path (head dims without a flash kernel, non-causal) */
+    gt_attn(1, 4096, 4096, 1, 512, false, true);  /* VAE mid-block as the VAE calls it: packed qkv views */
+    gt_attn(2, 1024, 1024, 1, 512, false, true);  /* one head, batched over the batch items, views */
+    gt_attn(2, 1000, 2050, 2, 512, false, false); /* Lq != Lk, batched over the heads */
+    gt_attn(2, 256, 256, 3, 200, false, true);    /* heads as column offsets of a packed qkv */
+    gt_attn(1, 4096, 4096, 3, 96, false, false);  /* S past SDIFF_CUDA_ATTN_MAX: heads in groups */
+    gt_attn(1, 8192, 6144, 1, 72, false, false);  /* S past SDIFF_CUDA_ATTN_MAX: query rows in chunks */
+}
+
+/* Time of the VAE mid-block attention (B1, 4096 pixels, one head of 512,
+   packed qkv views) on the GPU: informational (diffusers' whole VAE decode
+   at 512x512 takes about 23 ms on an H100). */
+SDIFF_TEST(cuda_attention_vae_time) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    const int64_t l = 4096, c = 512;
+    gt_t qkv = gt_new(3, 1, l, 3 * c, 1, 1, 2.0f), o = gt_out(3, 1, l, c, 1);
+    sdiff__tensor qc, qg, kc, kg, vc, vg;
+    gt_view(&qkv, 0, c, &qc, &qg);
+    gt_view(&qkv, c, c, &kc, &kg);
+    gt_view(&qkv, 2 * c, c, &vc, &vg);
+    (void)qc; (void)kc; (void)vc;
+    g_gt.gpu->attention(g_gt.gpu, &o.g, &qg, &kg, &vg, 1, false); /* warm-up: compile, plans, scratch */
+    sdiff__cuda_sync(g_gt.gpu);
+    const int n = 20;
+    struct timespec t0, t1;
+    timespec_get(&t0, TIME_UTC);
+    for (int i = 0; i < n; i++) g_gt.gpu->attention(g_gt.gpu, &o.g, &qg, &kg, &vg, 1, false);
+    sdiff__cuda_sync(g_gt.gpu);
+    timespec_get(&t1, TIME_UTC);
+    const double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6) / n;
+    printf("  attention B1 L%lld H1 D%lld qkv-views: %.3f ms per call (%s)\n", (long long)l, (long long)c, ms,
+           g_gt.gpu->status == SDIFF_OK ? "ok" : "GPU op failed");
+    if (g_gt.gpu->status != SDIFF_OK) g_test_failed++;
+    gt_free(&qkv); gt_free(&o);
 }
 
 /* --- upload/download and graphs ---------------------------------------- */
