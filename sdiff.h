@@ -741,6 +741,20 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__view_cols(sdiff__arena *a, const sdiff__ten
     v->data = t->data ? (char *)t->data + (size_t)col * sdiff__dtype_size(t->dtype) : NULL;
     return v;
 }
+/* Rows [row0, row0 + nrows) of a contiguous tensor seen as [nrows, cols]. */
+SDIFF__PRIVATE sdiff__tensor *sdiff__view_rows(sdiff__arena *a, const sdiff__tensor *t, int64_t row0, int64_t nrows) {
+    sdiff__tensor *v = sdiff__new(a, t->dtype, 1, 0, 1, 1, 1);
+    const int64_t cols = sdiff__cols(t);
+    *v = *t;
+    v->nd = 2;
+    v->ne[0] = nrows;
+    v->ne[1] = cols;
+    v->ne[2] = v->ne[3] = 1;
+    v->row_stride = cols;
+    v->data = t->data ? (char *)t->data + (size_t)(row0 * cols) * sdiff__dtype_size(t->dtype) : NULL;
+    SDIFF_ASSERT(sdiff__is_contiguous(t) && row0 + nrows <= sdiff__rows(t));
+    return v;
+}
 /* The same memory seen with another shape (numel must match; contiguous). */
 SDIFF__PRIVATE sdiff__tensor *sdiff__reshape(sdiff__arena *a, const sdiff__tensor *t, int nd, int64_t n0, int64_t n1,
                                              int64_t n2, int64_t n3) {
@@ -5245,6 +5259,10 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__clip_forward(sdiff__run *r, const sdiff__cl
    head size = channels / heads.
    ========================================================================= */
 #define SDIFF__MAX_LEVELS 6
+/* Rows of a transformer's feed-forward computed at once (memory bound). */
+#ifndef SDIFF__FF_CHUNK_ROWS
+#define SDIFF__FF_CHUNK_ROWS 2048
+#endif
 #define SDIFF__MAX_RESNETS 4
 #define SDIFF__MAX_DEPTH 10
 
@@ -5495,11 +5513,20 @@ SDIFF__PRIVATE void sdiff__transformer_forward(sdiff__run *r, const sdiff__trans
         a = sdiff__attention(r, q, kv, C, 0, C, t->heads, false);
         r->be->linear(r->be, h, a, b->out2_w, b->out2_b, SDIFF__ACT_NONE, h2);
         sdiff__arena_release(r->ar, bm);
+        /* the feed-forward's 8C-wide hidden layer is the largest tensor of
+           the block: run it over chunks of rows (rows are independent) */
         n = sdiff__layer_norm(r, h, b->ln3_g, b->ln3_b, 1e-5f);
-        sdiff__tensor *f = sdiff__linear(r, n, b->ff1_w, b->ff1_b, SDIFF__ACT_NONE, NULL);
-        sdiff__tensor *g = sdiff__like(r, f, 4 * C);
-        r->be->geglu(r->be, g, f);
-        r->be->linear(r->be, h2, g, b->ff2_w, b->ff2_b, SDIFF__ACT_NONE, h);
+        const int64_t rows = B * N, chunk = SDIFF__MIN(rows, (int64_t)SDIFF__FF_CHUNK_ROWS);
+        for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+            const int64_t nr = SDIFF__MIN(chunk, rows - r0);
+            sdiff__arena_mark fm = sdiff__arena_mark_get(r->ar);
+            sdiff__tensor *f = sdiff__linear(r, sdiff__view_rows(r->ar, n, r0, nr), b->ff1_w, b->ff1_b, SDIFF__ACT_NONE, NULL);
+            sdiff__tensor *g = sdiff__like(r, f, 4 * C);
+            r->be->geglu(r->be, g, f);
+            r->be->linear(r->be, sdiff__view_rows(r->ar, h2, r0, nr), g, b->ff2_w, b->ff2_b, SDIFF__ACT_NONE,
+                          sdiff__view_rows(r->ar, h, r0, nr));
+            sdiff__arena_release(r->ar, fm);
+        }
         sdiff__arena_release(r->ar, bm);
         sdiff__tensor *tmp = h; h = h2; h2 = tmp;
     }
@@ -5555,29 +5582,43 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__un
     y = sdiff__like(r, h, c->ch[n - 1]);
     sdiff__resnet_forward(r, &m->mid_res[1], y, h, temb, G, c->eps);
     h = y;
-    /* up */
+    /* up. Memory: a level's resnets and transformers alternate between two
+       buffers of its size, each concatenation is released as soon as its
+       resnet has read it, and a level that ends in an upsampler writes the
+       result into `next`, allocated before the level's scratch, so that the
+       scratch goes when the level ends. */
     for (int i = 0; i < n; i++) {
-        const int64_t ch = c->ch[n - 1 - i];
+        const int64_t ch = c->ch[n - 1 - i], H = h->ne[1], W = h->ne[2];
+        const bool up = i < n - 1;
+        /* the upsampler goes to the size of the skip the next level
+           concatenates first (2x, except for odd sizes, where diffusers
+           passes upsample_size too) */
+        const sdiff__tensor *after = up ? skips[n_skips - (L + 1) - 1] : NULL;
+        sdiff__tensor *next = up ? sdiff__new4(r->ar, r->be->act_dtype, B, after->ne[1], after->ne[2], ch) : NULL;
+        sdiff__arena_mark lm = sdiff__arena_mark_get(r->ar);
+        sdiff__tensor *pp[2] = {sdiff__new4(r->ar, r->be->act_dtype, B, H, W, ch),
+                                sdiff__new4(r->ar, r->be->act_dtype, B, H, W, ch)};
         for (int l = 0; l <= L; l++) {
             sdiff__tensor *skip = skips[--n_skips];
+            y = h == pp[0] ? pp[1] : pp[0];
+            sdiff__arena_mark cm = sdiff__arena_mark_get(r->ar);
             sdiff__tensor *cat = sdiff__like(r, h, sdiff__cols(h) + sdiff__cols(skip));
             r->be->concat(r->be, cat, h, skip);
-            y = sdiff__like(r, h, ch);
             sdiff__resnet_forward(r, &m->up_res[i][l], y, cat, temb, G, c->eps);
+            sdiff__arena_release(r->ar, cm);
             h = y;
             if (c->up_attn[i]) {
-                y = sdiff__like(r, h, ch);
+                y = h == pp[0] ? pp[1] : pp[0];
                 sdiff__transformer_forward(r, &m->up_tf[i][l], y, h, context, G);
                 h = y;
             }
         }
-        if (i < n - 1) {
-            /* to the size of the skip the next block concatenates (2x, except
-               for odd sizes, where diffusers passes upsample_size too) */
-            const sdiff__tensor *next = skips[n_skips - 1];
-            sdiff__tensor *up = sdiff__new4(r->ar, r->be->act_dtype, B, next->ne[1], next->ne[2], ch);
-            r->be->upsample(r->be, up, h);
-            h = sdiff__conv(r, up, m->up_w[i], m->up_b[i], 1, 1, NULL);
+        if (up) {
+            sdiff__tensor *u = sdiff__new4(r->ar, r->be->act_dtype, B, after->ne[1], after->ne[2], ch);
+            r->be->upsample(r->be, u, h);
+            r->be->conv2d(r->be, next, u, m->up_w[i], m->up_b[i], 1, 1, NULL);
+            sdiff__arena_release(r->ar, lm);
+            h = next;
         }
     }
     h = sdiff__group_norm(r, h, m->norm_out_g, m->norm_out_b, G, c->eps, true);
