@@ -54,6 +54,10 @@
       if (sdiff_generate(m, &gp, &img) == SDIFF_OK) sdiff_image_write_png(&img, "out.png", NULL);
       sdiff_image_free(&img); sdiff_model_free(m); sdiff_ctx_free(ctx);
 
+   With the CUDA backend: include "sdiff_cuda.h" right after this file in
+   the same translation unit (link -ldl); SDIFF_BACKEND_AUTO then uses the
+   GPU when there is one and falls back to the CPU with one log line.
+
    Thread safety: every function is safe to call from several threads as long
    as no two threads use the same context (or a model of it) at once.
    sdiff_last_error() is per thread.
