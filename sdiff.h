@@ -586,6 +586,249 @@ SDIFF__PRIVATE void sdiff__be_fail(sdiff__backend *be, sdiff_status st, const ch
     va_end(ap);
 }
 
+/* Validation every backend's ops share: t present, 1..4 dimensions of at
+   least 1, dtype dt, contiguous or a valid column view. Fails the backend
+   with a message naming the op and the argument. */
+SDIFF__PRIVATE bool sdiff__op_tensor_ok(sdiff__backend *be, const sdiff__tensor *t, const char *op, const char *name,
+                                        bool contiguous, sdiff__dtype dt) {
+    if (!t || !t->data || t->nd < 1 || t->nd > SDIFF__MAX_DIMS || t->dtype != dt) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s is missing, empty or not %s", op, name,
+                       dt == SDIFF__F16 ? "F16" : dt == SDIFF__F32 ? "F32" : "BF16");
+        return false;
+    }
+    for (int i = 0; i < t->nd; i++)
+        if (t->ne[i] < 1) {
+            sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has shape dimension %d = %lld", op, name, i,
+                           (long long)t->ne[i]);
+            return false;
+        }
+    if (contiguous ? !sdiff__is_contiguous(t) : t->row_stride < sdiff__cols(t)) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has row_stride %lld for %lld columns", op, name,
+                       (long long)t->row_stride, (long long)sdiff__cols(t));
+        return false;
+    }
+    return true;
+}
+/* An optional [n] parameter vector (bias, gamma, beta) of dtype dt. */
+SDIFF__PRIVATE bool sdiff__op_vec_ok(sdiff__backend *be, const sdiff__tensor *t, int64_t n, const char *op,
+                                     const char *name, sdiff__dtype dt) {
+    if (!t) return true;
+    if (!sdiff__op_tensor_ok(be, t, op, name, true, dt)) return false;
+    if (sdiff__numel(t) != n) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has %lld elements, want %lld", op, name,
+                       (long long)sdiff__numel(t), (long long)n);
+        return false;
+    }
+    return true;
+}
+
+/* Shape checks shared by the backends: a and b have the same shape; fail
+   the backend with both shapes in the message. */
+SDIFF__PRIVATE bool sdiff__same_shape(const sdiff__tensor *a, const sdiff__tensor *b) {
+    if (a->nd != b->nd) return false;
+    for (int i = 0; i < a->nd; i++) if (a->ne[i] != b->ne[i]) return false;
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__shape_fail(sdiff__backend *be, const char *op, const char *what, const sdiff__tensor *a,
+                                      const sdiff__tensor *b) {
+    char sa[96], sb[96];
+    const sdiff__tensor *ts[2] = {a, b};
+    char *ss[2] = {sa, sb};
+    for (int t = 0; t < 2; t++) {
+        int o = snprintf(ss[t], 96, "[");
+        for (int i = 0; i < ts[t]->nd && o < 80; i++)
+            o += snprintf(ss[t] + o, (size_t)(96 - o), "%s%lld", i ? "," : "", (long long)ts[t]->ne[i]);
+        snprintf(ss[t] + o, (size_t)(96 - o), "]");
+    }
+    sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s (shapes %s and %s)", op, what, sa, sb);
+    return false;
+}
+
+/* Argument validation of each op, one function per op, shared by every
+   backend so they accept the same arguments with the same messages. Each
+   returns false after failing the backend. act: the backend's activation
+   dtype; weight: that of its weights, biases and norm parameters. A
+   backend's own extra conditions stay in the backend. */
+SDIFF__PRIVATE bool sdiff__check_transfer(sdiff__backend *be, const char *op, const sdiff__tensor *t, const void *host,
+                                          const char *host_name, sdiff__dtype dt) {
+    if (!sdiff__op_tensor_ok(be, t, op, "t", true, dt)) return false;
+    if (!host) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: NULL %s", op, host_name);
+        return false;
+    }
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__check_linear(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
+                                        const sdiff__tensor *w, const sdiff__tensor *bias,
+                                        const sdiff__tensor *residual, sdiff__dtype act, sdiff__dtype weight) {
+    const char *op = "linear";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, x, op, "x", false, act) ||
+        !sdiff__op_tensor_ok(be, w, op, "w", true, weight))
+        return false;
+    int64_t m = sdiff__rows(x), k = sdiff__cols(x);
+    if (w->nd != 2 || w->ne[1] != k) return sdiff__shape_fail(be, op, "w is not [N, K]", w, x);
+    int64_t n = w->ne[0];
+    if (sdiff__rows(y) != m || sdiff__cols(y) != n) return sdiff__shape_fail(be, op, "y is not [M, N]", y, x);
+    if (!sdiff__op_vec_ok(be, bias, n, op, "bias", weight)) return false;
+    if (residual) {
+        if (!sdiff__op_tensor_ok(be, residual, op, "residual", true, act)) return false;
+        if (sdiff__numel(residual) != m * n) return sdiff__shape_fail(be, op, "residual is not y's size", residual, y);
+    }
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__check_conv2d(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
+                                        const sdiff__tensor *w, const sdiff__tensor *bias, int stride, int pad,
+                                        const sdiff__tensor *residual, sdiff__dtype act, sdiff__dtype weight) {
+    const char *op = "conv2d";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, x, op, "x", true, act) ||
+        !sdiff__op_tensor_ok(be, w, op, "w", true, weight))
+        return false;
+    if (x->nd != 4 || w->nd != 4 || y->nd != 4) return sdiff__shape_fail(be, op, "x, w and y must be 4-D", x, w);
+    if (stride < 1 || pad < 0) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "conv2d: stride %d / pad %d out of range", stride, pad);
+        return false;
+    }
+    int64_t h = x->ne[1], wd = x->ne[2], co = w->ne[0], ho = y->ne[1], wo = y->ne[2];
+    if (w->ne[3] != x->ne[3]) return sdiff__shape_fail(be, op, "w's input channels differ from x's", w, x);
+    if (y->ne[0] != x->ne[0] || y->ne[3] != co) return sdiff__shape_fail(be, op, "y's batch or channels are wrong", y, w);
+    /* y's size sets the bottom/right padding, but every output must see x
+       (or the top/left padding) with its first tap. */
+    if ((ho - 1) * stride > h - 1 + 2 * (int64_t)pad || (wo - 1) * stride > wd - 1 + 2 * (int64_t)pad)
+        return sdiff__shape_fail(be, op, "y is larger than the padded input allows", y, x);
+    if (!sdiff__op_vec_ok(be, bias, co, op, "bias", weight)) return false;
+    if (residual) {
+        if (!sdiff__op_tensor_ok(be, residual, op, "residual", true, act)) return false;
+        if (!sdiff__same_shape(residual, y)) return sdiff__shape_fail(be, op, "residual is not y's shape", residual, y);
+    }
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__check_group_norm(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
+                                            const sdiff__tensor *gamma, const sdiff__tensor *beta, int groups,
+                                            sdiff__dtype act, sdiff__dtype weight) {
+    const char *op = "group_norm";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, x, op, "x", true, act)) return false;
+    if (!sdiff__same_shape(x, y) || x->nd < 2) return sdiff__shape_fail(be, op, "y must be x's shape, [B, ..., C]", y, x);
+    int64_t c = sdiff__cols(x);
+    if (groups < 1 || c % groups) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "group_norm: %lld channels do not split into %d groups",
+                       (long long)c, groups);
+        return false;
+    }
+    return sdiff__op_vec_ok(be, gamma, c, op, "gamma", weight) && sdiff__op_vec_ok(be, beta, c, op, "beta", weight);
+}
+SDIFF__PRIVATE bool sdiff__check_layer_norm(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
+                                            const sdiff__tensor *gamma, const sdiff__tensor *beta, sdiff__dtype act,
+                                            sdiff__dtype weight) {
+    const char *op = "layer_norm";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, x, op, "x", true, act)) return false;
+    if (!sdiff__same_shape(x, y)) return sdiff__shape_fail(be, op, "y must be x's shape", y, x);
+    int64_t c = sdiff__cols(x);
+    return sdiff__op_vec_ok(be, gamma, c, op, "gamma", weight) && sdiff__op_vec_ok(be, beta, c, op, "beta", weight);
+}
+SDIFF__PRIVATE bool sdiff__check_attention(sdiff__backend *be, const sdiff__tensor *o, const sdiff__tensor *q,
+                                           const sdiff__tensor *k, const sdiff__tensor *v, int heads, sdiff__dtype act) {
+    const char *op = "attention";
+    if (!sdiff__op_tensor_ok(be, o, op, "o", true, act) || !sdiff__op_tensor_ok(be, q, op, "q", false, act) ||
+        !sdiff__op_tensor_ok(be, k, op, "k", false, act) || !sdiff__op_tensor_ok(be, v, op, "v", false, act))
+        return false;
+    if (q->nd != 3 || k->nd != 3 || v->nd != 3 || !sdiff__same_shape(o, q))
+        return sdiff__shape_fail(be, op, "q, k, v must be [B, L, H*D] and o q's shape", q, k);
+    if (!sdiff__same_shape(k, v) || k->ne[0] != q->ne[0] || k->ne[2] != q->ne[2])
+        return sdiff__shape_fail(be, op, "k and v must be [B, Lk, H*D] like q", q, k);
+    if (heads < 1 || q->ne[2] % heads) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "attention: %lld columns do not split into %d heads",
+                       (long long)q->ne[2], heads);
+        return false;
+    }
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__check_geglu(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
+                                       sdiff__dtype act) {
+    const char *op = "geglu";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, x, op, "x", true, act)) return false;
+    if (sdiff__cols(x) != 2 * sdiff__cols(y) || sdiff__rows(x) != sdiff__rows(y))
+        return sdiff__shape_fail(be, op, "x must be [M, 2N] for y [M, N]", x, y);
+    return true;
+}
+/* Also says how b is broadcast: *mode 0 (a's shape), 1 ([C]) or 2 ([B, C],
+   *rows_per_b rows of a per row of b). */
+SDIFF__PRIVATE bool sdiff__check_add(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *a,
+                                     const sdiff__tensor *b, sdiff__dtype act, int *mode, int64_t *rows_per_b) {
+    const char *op = "add";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, a, op, "a", true, act) ||
+        !sdiff__op_tensor_ok(be, b, op, "b", true, act))
+        return false;
+    if (!sdiff__same_shape(a, y)) return sdiff__shape_fail(be, op, "y must be a's shape", y, a);
+    int64_t c = sdiff__cols(a);
+    *rows_per_b = 1;
+    if (sdiff__same_shape(a, b)) *mode = 0;
+    else if (b->nd == 1 && b->ne[0] == c) *mode = 1;
+    else if (b->nd == 2 && b->ne[0] == a->ne[0] && b->ne[1] == c && a->nd >= 2) {
+        *mode = 2;
+        *rows_per_b = sdiff__rows(a) / a->ne[0];
+    } else {
+        return sdiff__shape_fail(be, op, "b must be a's shape, [C] or [B, C]", a, b);
+    }
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__check_activate(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
+                                          sdiff__act act_fn, sdiff__dtype act) {
+    const char *op = "activate";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, x, op, "x", true, act)) return false;
+    if (sdiff__numel(x) != sdiff__numel(y)) return sdiff__shape_fail(be, op, "y must be x's size", y, x);
+    if (act_fn < SDIFF__ACT_NONE || act_fn > SDIFF__ACT_QUICK_GELU) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "activate: unknown activation %d", (int)act_fn);
+        return false;
+    }
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__check_upsample(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
+                                          sdiff__dtype act) {
+    const char *op = "upsample";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, x, op, "x", true, act)) return false;
+    if (x->nd != 4 || y->nd != 4 || y->ne[0] != x->ne[0] || y->ne[3] != x->ne[3])
+        return sdiff__shape_fail(be, op, "y must be [B, Ho, Wo, C] for x [B, H, W, C]", y, x);
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__check_concat(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *a,
+                                        const sdiff__tensor *b, sdiff__dtype act) {
+    const char *op = "concat";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, a, op, "a", true, act) ||
+        !sdiff__op_tensor_ok(be, b, op, "b", true, act))
+        return false;
+    bool ok = a->nd == b->nd && a->nd == y->nd && sdiff__cols(y) == sdiff__cols(a) + sdiff__cols(b);
+    for (int i = 0; ok && i < a->nd - 1; i++) ok = a->ne[i] == b->ne[i] && a->ne[i] == y->ne[i];
+    if (!ok) return sdiff__shape_fail(be, op, "a and b must agree but in the last dim, y hold both", a, b);
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__check_embed(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *table,
+                                       const int32_t *ids, int n, sdiff__dtype act, sdiff__dtype weight) {
+    const char *op = "embed";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, table, op, "table", true, weight))
+        return false;
+    if (!ids || n < 1 || table->nd != 2 || sdiff__rows(y) != n || sdiff__cols(y) != table->ne[1])
+        return sdiff__shape_fail(be, op, "y must be [n, C] for a [rows, C] table and n ids", y, table);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= table->ne[0]) {
+            sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "embed: id %d at %d is outside the table's %lld rows", (int)ids[i],
+                           i, (long long)table->ne[0]);
+            return false;
+        }
+    return true;
+}
+/* t is F32 on every backend. */
+SDIFF__PRIVATE bool sdiff__check_timestep_embedding(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *t,
+                                                    sdiff__dtype act) {
+    const char *op = "timestep_embedding";
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, t, op, "t", true, SDIFF__F32))
+        return false;
+    if (y->nd != 2 || sdiff__numel(t) != y->ne[0]) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "timestep_embedding: y must be [B, dim] and t [B] f32");
+        return false;
+    }
+    return true;
+}
+
 /* Sinusoidal timestep features, float32 in the order diffusers computes them
    (get_timestep_embedding), so the UNet sees the same bits. The reference
    every backend's timestep_embedding op follows. */
@@ -1424,58 +1667,6 @@ SDIFF__PRIVATE void sdiff__gemm_run(sdiff__gemm_job *g, const char *op) {
     sdiff__cpu_run(cb, cb->n_threads, 1, sdiff__gemm_all, g);
 }
 
-/* --- validation helpers ------------------------------------------------- */
-SDIFF__PRIVATE bool sdiff__cpu_ok(sdiff__backend *be, const sdiff__tensor *t, const char *op, const char *name,
-                                  bool contiguous) {
-    if (!t || !t->data || t->nd < 1 || t->nd > SDIFF__MAX_DIMS || t->dtype != SDIFF__F32) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s is missing, empty or not F32", op, name);
-        return false;
-    }
-    for (int i = 0; i < t->nd; i++)
-        if (t->ne[i] < 1) {
-            sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has shape dimension %d = %lld", op, name, i,
-                           (long long)t->ne[i]);
-            return false;
-        }
-    if (contiguous ? !sdiff__is_contiguous(t) : t->row_stride < sdiff__cols(t)) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has row_stride %lld for %lld columns", op, name,
-                       (long long)t->row_stride, (long long)sdiff__cols(t));
-        return false;
-    }
-    return true;
-}
-/* An optional [n] parameter vector (bias, gamma, beta). */
-SDIFF__PRIVATE bool sdiff__cpu_ok_vec(sdiff__backend *be, const sdiff__tensor *t, int64_t n, const char *op,
-                                      const char *name) {
-    if (!t) return true;
-    if (!sdiff__cpu_ok(be, t, op, name, true)) return false;
-    if (sdiff__numel(t) != n) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has %lld elements, want %lld", op, name,
-                       (long long)sdiff__numel(t), (long long)n);
-        return false;
-    }
-    return true;
-}
-SDIFF__PRIVATE bool sdiff__cpu_same_shape(const sdiff__tensor *a, const sdiff__tensor *b) {
-    if (a->nd != b->nd) return false;
-    for (int i = 0; i < a->nd; i++) if (a->ne[i] != b->ne[i]) return false;
-    return true;
-}
-SDIFF__PRIVATE bool sdiff__cpu_shape_fail(sdiff__backend *be, const char *op, const char *what,
-                                          const sdiff__tensor *a, const sdiff__tensor *b) {
-    char sa[96], sb[96];
-    const sdiff__tensor *ts[2] = {a, b};
-    char *ss[2] = {sa, sb};
-    for (int t = 0; t < 2; t++) {
-        int o = snprintf(ss[t], 96, "[");
-        for (int i = 0; i < ts[t]->nd && o < 80; i++)
-            o += snprintf(ss[t] + o, (size_t)(96 - o), "%s%lld", i ? "," : "", (long long)ts[t]->ne[i]);
-        snprintf(ss[t] + o, (size_t)(96 - o), "]");
-    }
-    sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s (shapes %s and %s)", op, what, sa, sb);
-    return false;
-}
-
 #define SDIFF__CPU(be) ((sdiff__cpu *)(be))
 
 /* --- memory ops --------------------------------------------------------- */
@@ -1501,16 +1692,12 @@ SDIFF__PRIVATE void sdiff__cpu_upload_task(void *arg, int64_t begin, int64_t end
                   (size_t)(end - begin));
 }
 SDIFF__PRIVATE void sdiff__cpu_upload(sdiff__backend *be, sdiff__tensor *t, const void *src, sdiff__dtype src_dt) {
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, t, "upload", "t", true)) return;
-    if (!src) { sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "upload: NULL source"); return; }
+    if (be->status != SDIFF_OK || !sdiff__check_transfer(be, "upload", t, src, "source", SDIFF__F32)) return;
     sdiff__cpu_copy_job j = {(float *)t->data, src, src_dt};
     sdiff__cpu_run(SDIFF__CPU(be), sdiff__numel(t), 1 << 16, sdiff__cpu_upload_task, &j);
 }
 SDIFF__PRIVATE void sdiff__cpu_download(sdiff__backend *be, const sdiff__tensor *t, float *dst) {
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, t, "download", "t", true)) return;
-    if (!dst) { sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "download: NULL destination"); return; }
+    if (be->status != SDIFF_OK || !sdiff__check_transfer(be, "download", t, dst, "destination", SDIFF__F32)) return;
     memcpy(dst, t->data, (size_t)sdiff__numel(t) * 4);
 }
 
@@ -1519,19 +1706,8 @@ SDIFF__PRIVATE void sdiff__cpu_linear(sdiff__backend *be, sdiff__tensor *y, cons
                                       const sdiff__tensor *w, const sdiff__tensor *bias, sdiff__act act,
                                       const sdiff__tensor *residual) {
     const char *op = "linear";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, x, op, "x", false) ||
-        !sdiff__cpu_ok(be, w, op, "w", true))
-        return;
-    int64_t m = sdiff__rows(x), k = sdiff__cols(x);
-    if (w->nd != 2 || w->ne[1] != k) { sdiff__cpu_shape_fail(be, op, "w is not [N, K]", w, x); return; }
-    int64_t n = w->ne[0];
-    if (sdiff__rows(y) != m || sdiff__cols(y) != n) { sdiff__cpu_shape_fail(be, op, "y is not [M, N]", y, x); return; }
-    if (!sdiff__cpu_ok_vec(be, bias, n, op, "bias")) return;
-    if (residual) {
-        if (!sdiff__cpu_ok(be, residual, op, "residual", true)) return;
-        if (sdiff__numel(residual) != m * n) { sdiff__cpu_shape_fail(be, op, "residual is not y's size", residual, y); return; }
-    }
+    if (be->status != SDIFF_OK || !sdiff__check_linear(be, y, x, w, bias, residual, SDIFF__F32, SDIFF__F32)) return;
+    const int64_t m = sdiff__rows(x), k = sdiff__cols(x), n = w->ne[0];
     sdiff__gemm_job g;
     memset(&g, 0, sizeof g);
     g.cb = SDIFF__CPU(be);
@@ -1549,30 +1725,11 @@ SDIFF__PRIVATE void sdiff__cpu_conv2d(sdiff__backend *be, sdiff__tensor *y, cons
                                       const sdiff__tensor *w, const sdiff__tensor *bias, int stride, int pad,
                                       const sdiff__tensor *residual) {
     const char *op = "conv2d";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, x, op, "x", true) ||
-        !sdiff__cpu_ok(be, w, op, "w", true))
+    if (be->status != SDIFF_OK ||
+        !sdiff__check_conv2d(be, y, x, w, bias, stride, pad, residual, SDIFF__F32, SDIFF__F32))
         return;
-    if (x->nd != 4 || w->nd != 4 || y->nd != 4) { sdiff__cpu_shape_fail(be, op, "x, w and y must be 4-D", x, w); return; }
-    if (stride < 1 || pad < 0) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "conv2d: stride %d / pad %d out of range", stride, pad);
-        return;
-    }
     int64_t bn = x->ne[0], h = x->ne[1], wd = x->ne[2], ci = x->ne[3];
     int64_t co = w->ne[0], kh = w->ne[1], kw = w->ne[2], ho = y->ne[1], wo = y->ne[2];
-    if (w->ne[3] != ci) { sdiff__cpu_shape_fail(be, op, "w's input channels differ from x's", w, x); return; }
-    if (y->ne[0] != bn || y->ne[3] != co) { sdiff__cpu_shape_fail(be, op, "y's batch or channels are wrong", y, w); return; }
-    /* y's size sets the bottom/right padding, but every output must see x
-       (or the top/left padding) with its first tap. */
-    if ((ho - 1) * stride > h - 1 + 2 * (int64_t)pad || (wo - 1) * stride > wd - 1 + 2 * (int64_t)pad) {
-        sdiff__cpu_shape_fail(be, op, "y is larger than the padded input allows", y, x);
-        return;
-    }
-    if (!sdiff__cpu_ok_vec(be, bias, co, op, "bias")) return;
-    if (residual) {
-        if (!sdiff__cpu_ok(be, residual, op, "residual", true)) return;
-        if (!sdiff__cpu_same_shape(residual, y)) { sdiff__cpu_shape_fail(be, op, "residual is not y's shape", residual, y); return; }
-    }
     sdiff__cpu_conv cv = {(const float *)x->data, h, wd, ci, kh, kw, ho, wo, stride, pad};
     sdiff__gemm_job g;
     memset(&g, 0, sizeof g);
@@ -1689,23 +1846,7 @@ SDIFF__PRIVATE void sdiff__attn_all(void *arg, int64_t begin, int64_t end, int t
 SDIFF__PRIVATE void sdiff__cpu_attention(sdiff__backend *be, sdiff__tensor *o, const sdiff__tensor *q,
                                          const sdiff__tensor *k, const sdiff__tensor *v, int heads, bool causal) {
     const char *op = "attention";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, o, op, "o", true) || !sdiff__cpu_ok(be, q, op, "q", false) ||
-        !sdiff__cpu_ok(be, k, op, "k", false) || !sdiff__cpu_ok(be, v, op, "v", false))
-        return;
-    if (q->nd != 3 || k->nd != 3 || v->nd != 3 || !sdiff__cpu_same_shape(o, q)) {
-        sdiff__cpu_shape_fail(be, op, "q, k, v must be [B, L, H*D] and o q's shape", q, k);
-        return;
-    }
-    if (!sdiff__cpu_same_shape(k, v) || k->ne[0] != q->ne[0] || k->ne[2] != q->ne[2]) {
-        sdiff__cpu_shape_fail(be, op, "k and v must be [B, Lk, H*D] like q", q, k);
-        return;
-    }
-    if (heads < 1 || q->ne[2] % heads) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "attention: %lld columns do not split into %d heads",
-                       (long long)q->ne[2], heads);
-        return;
-    }
+    if (be->status != SDIFF_OK || !sdiff__check_attention(be, o, q, k, v, heads, SDIFF__F32)) return;
     sdiff__cpu *cb = SDIFF__CPU(be);
     sdiff__attn_job j;
     memset(&j, 0, sizeof j);
@@ -1791,16 +1932,9 @@ SDIFF__PRIVATE void sdiff__cpu_group_norm(sdiff__backend *be, sdiff__tensor *y, 
                                           const sdiff__tensor *gamma, const sdiff__tensor *beta, int groups, float eps,
                                           bool silu) {
     const char *op = "group_norm";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, x, op, "x", true)) return;
-    if (!sdiff__cpu_same_shape(x, y) || x->nd < 2) { sdiff__cpu_shape_fail(be, op, "y must be x's shape, [B, ..., C]", y, x); return; }
-    int64_t bn = x->ne[0], c = sdiff__cols(x), p = sdiff__numel(x) / (bn * c);
-    if (groups < 1 || c % groups) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "group_norm: %lld channels do not split into %d groups",
-                       (long long)c, groups);
+    if (be->status != SDIFF_OK || !sdiff__check_group_norm(be, y, x, gamma, beta, groups, SDIFF__F32, SDIFF__F32))
         return;
-    }
-    if (!sdiff__cpu_ok_vec(be, gamma, c, op, "gamma") || !sdiff__cpu_ok_vec(be, beta, c, op, "beta")) return;
+    int64_t bn = x->ne[0], c = sdiff__cols(x), p = sdiff__numel(x) / (bn * c);
     sdiff__cpu *cb = SDIFF__CPU(be);
     sdiff__norm_job j;
     memset(&j, 0, sizeof j);
@@ -1857,12 +1991,8 @@ SDIFF__PRIVATE void sdiff__ln_task(void *arg, int64_t begin, int64_t end, int th
 
 SDIFF__PRIVATE void sdiff__cpu_layer_norm(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
                                           const sdiff__tensor *gamma, const sdiff__tensor *beta, float eps) {
-    const char *op = "layer_norm";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, x, op, "x", true)) return;
-    if (!sdiff__cpu_same_shape(x, y)) { sdiff__cpu_shape_fail(be, op, "y must be x's shape", y, x); return; }
+    if (be->status != SDIFF_OK || !sdiff__check_layer_norm(be, y, x, gamma, beta, SDIFF__F32, SDIFF__F32)) return;
     int64_t c = sdiff__cols(x);
-    if (!sdiff__cpu_ok_vec(be, gamma, c, op, "gamma") || !sdiff__cpu_ok_vec(be, beta, c, op, "beta")) return;
     sdiff__norm_job j;
     memset(&j, 0, sizeof j);
     j.x = (const float *)x->data; j.y = (float *)y->data;
@@ -1892,14 +2022,8 @@ SDIFF__PRIVATE void sdiff__cpu_geglu_task(void *arg, int64_t begin, int64_t end,
     }
 }
 SDIFF__PRIVATE void sdiff__cpu_geglu(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {
-    const char *op = "geglu";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, x, op, "x", true)) return;
+    if (be->status != SDIFF_OK || !sdiff__check_geglu(be, y, x, SDIFF__F32)) return;
     int64_t n = sdiff__cols(y);
-    if (sdiff__cols(x) != 2 * n || sdiff__rows(x) != sdiff__rows(y)) {
-        sdiff__cpu_shape_fail(be, op, "x must be [M, 2N] for y [M, N]", x, y);
-        return;
-    }
     sdiff__ew_job j = {(float *)y->data, (const float *)x->data, NULL, n, 0, 0, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
     sdiff__cpu_run(SDIFF__CPU(be), sdiff__rows(y), SDIFF__MAX(1, 4096 / n), sdiff__cpu_geglu_task, &j);
 }
@@ -1916,24 +2040,10 @@ SDIFF__PRIVATE void sdiff__cpu_add_task(void *arg, int64_t begin, int64_t end, i
 }
 SDIFF__PRIVATE void sdiff__cpu_add(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a,
                                    const sdiff__tensor *b) {
-    const char *op = "add";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, a, op, "a", true) ||
-        !sdiff__cpu_ok(be, b, op, "b", true))
-        return;
-    if (!sdiff__cpu_same_shape(a, y)) { sdiff__cpu_shape_fail(be, op, "y must be a's shape", y, a); return; }
+    sdiff__ew_job j = {NULL, NULL, NULL, 0, 0, 1, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
+    if (be->status != SDIFF_OK || !sdiff__check_add(be, y, a, b, SDIFF__F32, &j.mode, &j.rows_per_b)) return;
     int64_t c = sdiff__cols(a), rows = sdiff__rows(a);
-    sdiff__ew_job j = {(float *)y->data, (const float *)a->data, (const float *)b->data, c, 0, 1, 0, SDIFF__ACT_NONE,
-                       SDIFF__CPU(be)->isa};
-    if (sdiff__cpu_same_shape(a, b)) j.mode = 0;
-    else if (b->nd == 1 && b->ne[0] == c) j.mode = 1;
-    else if (b->nd == 2 && b->ne[0] == a->ne[0] && b->ne[1] == c && a->nd >= 2) {
-        j.mode = 2;
-        j.rows_per_b = rows / a->ne[0];
-    } else {
-        sdiff__cpu_shape_fail(be, op, "b must be a's shape, [C] or [B, C]", a, b);
-        return;
-    }
+    j.y = (float *)y->data; j.a = (const float *)a->data; j.b = (const float *)b->data; j.c = c;
     sdiff__cpu_run(SDIFF__CPU(be), rows, SDIFF__MAX(1, 16384 / c), sdiff__cpu_add_task, &j);
 }
 
@@ -1943,14 +2053,7 @@ SDIFF__PRIVATE void sdiff__cpu_act_task(void *arg, int64_t begin, int64_t end, i
     j->isa->act(j->y + begin, j->a + begin, end - begin, j->act, NULL);
 }
 SDIFF__PRIVATE void sdiff__cpu_activate(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, sdiff__act act) {
-    const char *op = "activate";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, x, op, "x", true)) return;
-    if (sdiff__numel(x) != sdiff__numel(y)) { sdiff__cpu_shape_fail(be, op, "y must be x's size", y, x); return; }
-    if (act < SDIFF__ACT_NONE || act > SDIFF__ACT_QUICK_GELU) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "activate: unknown activation %d", (int)act);
-        return;
-    }
+    if (be->status != SDIFF_OK || !sdiff__check_activate(be, y, x, act, SDIFF__F32)) return;
     sdiff__ew_job j = {(float *)y->data, (const float *)x->data, NULL, 0, 0, 0, 0, act, SDIFF__CPU(be)->isa};
     sdiff__cpu_run(SDIFF__CPU(be), sdiff__numel(x), 8192, sdiff__cpu_act_task, &j);
 }
@@ -1979,13 +2082,7 @@ SDIFF__PRIVATE void sdiff__cpu_upsample_task(void *arg, int64_t begin, int64_t e
     }
 }
 SDIFF__PRIVATE void sdiff__cpu_upsample(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {
-    const char *op = "upsample";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, x, op, "x", true)) return;
-    if (x->nd != 4 || y->nd != 4 || y->ne[0] != x->ne[0] || y->ne[3] != x->ne[3]) {
-        sdiff__cpu_shape_fail(be, op, "y must be [B, Ho, Wo, C] for x [B, H, W, C]", y, x);
-        return;
-    }
+    if (be->status != SDIFF_OK || !sdiff__check_upsample(be, y, x, SDIFF__F32)) return;
     sdiff__upsample_job j = {(float *)y->data, (const float *)x->data, x->ne[1], x->ne[2], x->ne[3], y->ne[1], y->ne[2]};
     sdiff__cpu_run(SDIFF__CPU(be), y->ne[0] * y->ne[1], 4, sdiff__cpu_upsample_task, &j);
 }
@@ -2001,14 +2098,7 @@ SDIFF__PRIVATE void sdiff__cpu_concat_task(void *arg, int64_t begin, int64_t end
 }
 SDIFF__PRIVATE void sdiff__cpu_concat(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a,
                                       const sdiff__tensor *b) {
-    const char *op = "concat";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, a, op, "a", true) ||
-        !sdiff__cpu_ok(be, b, op, "b", true))
-        return;
-    bool ok = a->nd == b->nd && a->nd == y->nd && sdiff__cols(y) == sdiff__cols(a) + sdiff__cols(b);
-    for (int i = 0; ok && i < a->nd - 1; i++) ok = a->ne[i] == b->ne[i] && a->ne[i] == y->ne[i];
-    if (!ok) { sdiff__cpu_shape_fail(be, op, "a and b must agree but in the last dim, y hold both", a, b); return; }
+    if (be->status != SDIFF_OK || !sdiff__check_concat(be, y, a, b, SDIFF__F32)) return;
     sdiff__ew_job j = {(float *)y->data, (const float *)a->data, (const float *)b->data, sdiff__cols(a), sdiff__cols(b),
                        0, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
     sdiff__cpu_run(SDIFF__CPU(be), sdiff__rows(y), SDIFF__MAX(1, 8192 / sdiff__cols(y)), sdiff__cpu_concat_task, &j);
@@ -2027,19 +2117,7 @@ SDIFF__PRIVATE void sdiff__cpu_embed_task(void *arg, int64_t begin, int64_t end,
 }
 SDIFF__PRIVATE void sdiff__cpu_embed(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *table,
                                      const int32_t *ids, int n) {
-    const char *op = "embed";
-    if (be->status != SDIFF_OK) return;
-    if (!sdiff__cpu_ok(be, y, op, "y", true) || !sdiff__cpu_ok(be, table, op, "table", true)) return;
-    if (!ids || n < 1 || table->nd != 2 || sdiff__rows(y) != n || sdiff__cols(y) != table->ne[1]) {
-        sdiff__cpu_shape_fail(be, op, "y must be [n, C] for a [rows, C] table and n ids", y, table);
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= table->ne[0]) {
-            sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "embed: id %d at %d is outside the table's %lld rows", (int)ids[i],
-                           i, (long long)table->ne[0]);
-            return;
-        }
+    if (be->status != SDIFF_OK || !sdiff__check_embed(be, y, table, ids, n, SDIFF__F32, SDIFF__F32)) return;
     sdiff__embed_job j = {(float *)y->data, (const float *)table->data, ids, table->ne[1]};
     sdiff__cpu_run(SDIFF__CPU(be), n, 64, sdiff__cpu_embed_task, &j);
 }
@@ -2056,11 +2134,7 @@ SDIFF__PRIVATE void sdiff__cpu_destroy(sdiff__backend *be) {
 
 SDIFF__PRIVATE void sdiff__cpu_timestep_embedding(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *t,
                                                   bool flip_sin_to_cos, float freq_shift) {
-    if (be->status != SDIFF_OK) return;
-    if (y->nd != 2 || t->dtype != SDIFF__F32 || sdiff__numel(t) != y->ne[0]) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "timestep_embedding: y must be [B, dim] and t [B] f32");
-        return;
-    }
+    if (be->status != SDIFF_OK || !sdiff__check_timestep_embedding(be, y, t, SDIFF__F32)) return;
     sdiff__timestep_features((float *)y->data, (const float *)t->data, (int)y->ne[0], (int)y->ne[1], flip_sin_to_cos,
                              freq_shift);
 }

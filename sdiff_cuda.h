@@ -1574,38 +1574,6 @@ SDIFF__PRIVATE bool sdiff__cuda_enter(sdiff__backend *be) {
     if (be->status != SDIFF_OK) return false;
     return SDIFF__CU(be, cuCtxSetCurrent(SDIFF__CUDA(be)->ctx));
 }
-/* Validation, as the CPU backend does it, with the GPU's dtype. */
-SDIFF__PRIVATE bool sdiff__cuda_ok(sdiff__backend *be, const sdiff__tensor *t, const char *op, const char *name,
-                                   bool contiguous, sdiff__dtype dt) {
-    if (!t || !t->data || t->nd < 1 || t->nd > SDIFF__MAX_DIMS || t->dtype != dt) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s is missing, empty or not %s", op, name,
-                       dt == SDIFF__F16 ? "F16" : dt == SDIFF__F32 ? "F32" : "BF16");
-        return false;
-    }
-    for (int i = 0; i < t->nd; i++)
-        if (t->ne[i] < 1) {
-            sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has shape dimension %d = %lld", op, name, i,
-                           (long long)t->ne[i]);
-            return false;
-        }
-    if (contiguous ? !sdiff__is_contiguous(t) : t->row_stride < sdiff__cols(t)) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has row_stride %lld for %lld columns", op, name,
-                       (long long)t->row_stride, (long long)sdiff__cols(t));
-        return false;
-    }
-    return true;
-}
-SDIFF__PRIVATE bool sdiff__cuda_ok_vec(sdiff__backend *be, const sdiff__tensor *t, int64_t n, const char *op,
-                                       const char *name) {
-    if (!t) return true;
-    if (!sdiff__cuda_ok(be, t, op, name, true, SDIFF__F16)) return false;
-    if (sdiff__numel(t) != n) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: %s has %lld elements, want %lld", op, name,
-                       (long long)sdiff__numel(t), (long long)n);
-        return false;
-    }
-    return true;
-}
 /* Ops that must not run inside a capture (they copy from the host). */
 SDIFF__PRIVATE bool sdiff__cuda_not_capturing(sdiff__backend *be, const char *op) {
     if (!SDIFF__CUDA(be)->capturing) return true;
@@ -1647,8 +1615,7 @@ SDIFF__PRIVATE void sdiff__cuda_upload(sdiff__backend *be, sdiff__tensor *t, con
         sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "upload: t must be an F16 or F32 tensor");
         return;
     }
-    if (!sdiff__cuda_ok(be, t, "upload", "t", true, t->dtype)) return;
-    if (!src) { sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "upload: NULL source"); return; }
+    if (!sdiff__check_transfer(be, "upload", t, src, "source", t->dtype)) return;
     const size_t n = (size_t)sdiff__numel(t), ss = sdiff__dtype_size(src_dt);
     if (!sdiff__cuda_sync(be)) return;
     if ((sdiff__dtype)t->dtype == src_dt) { /* straight from the caller's memory */
@@ -1675,8 +1642,7 @@ SDIFF__PRIVATE void sdiff__cuda_download(sdiff__backend *be, const sdiff__tensor
         sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "download: t must be an F16 or F32 tensor");
         return;
     }
-    if (!sdiff__cuda_ok(be, t, "download", "t", true, t->dtype)) return;
-    if (!dst) { sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "download: NULL destination"); return; }
+    if (!sdiff__check_transfer(be, "download", t, dst, "destination", t->dtype)) return;
     const size_t n = (size_t)sdiff__numel(t);
     if (t->dtype == SDIFF__F32) {
         if (sdiff__cuda_sync(be)) SDIFF__CU(be, cuMemcpyDtoH(dst, SDIFF__DPTR(t->data), n * 4));
@@ -1898,8 +1864,8 @@ SDIFF__PRIVATE int sdiff__cuda_bgemm(sdiff__cuda *cb, const char *op, sdiff__cud
 }
 
 /* >>cuda:ops ===============================================================
-   The op table. Each validates like the CPU backend (same messages), then
-   launches. Elementwise kernels take `vec` = every 8-element chunk is an
+   The op table. Each validates with sdiff.h's shared sdiff__check_<op> (so
+   the CPU backend's arguments and messages), then launches. Elementwise kernels take `vec` = every 8-element chunk is an
    aligned 16-byte vector.
    ========================================================================= */
 SDIFF__PRIVATE void sdiff__cuda_act_launch(sdiff__cuda *cb, void *y, const void *x, const void *r, int64_t n,
@@ -1914,19 +1880,8 @@ SDIFF__PRIVATE void sdiff__cuda_linear(sdiff__backend *be, sdiff__tensor *y, con
                                        const sdiff__tensor *w, const sdiff__tensor *bias, sdiff__act act,
                                        const sdiff__tensor *residual) {
     const char *op = "linear";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", false, SDIFF__F16) ||
-        !sdiff__cuda_ok(be, w, op, "w", true, SDIFF__F16))
-        return;
-    int64_t m = sdiff__rows(x), k = sdiff__cols(x);
-    if (w->nd != 2 || w->ne[1] != k) { sdiff__cpu_shape_fail(be, op, "w is not [N, K]", w, x); return; }
-    int64_t n = w->ne[0];
-    if (sdiff__rows(y) != m || sdiff__cols(y) != n) { sdiff__cpu_shape_fail(be, op, "y is not [M, N]", y, x); return; }
-    if (!sdiff__cuda_ok_vec(be, bias, n, op, "bias")) return;
-    if (residual) {
-        if (!sdiff__cuda_ok(be, residual, op, "residual", true, SDIFF__F16)) return;
-        if (sdiff__numel(residual) != m * n) { sdiff__cpu_shape_fail(be, op, "residual is not y's size", residual, y); return; }
-    }
+    if (!sdiff__cuda_enter(be) || !sdiff__check_linear(be, y, x, w, bias, residual, SDIFF__F16, SDIFF__F16)) return;
+    const int64_t m = sdiff__rows(x), k = sdiff__cols(x), n = w->ne[0];
     if (act < SDIFF__ACT_NONE || act > SDIFF__ACT_QUICK_GELU) {
         sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "linear: unknown activation %d", (int)act);
         return;
@@ -1977,28 +1932,11 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
                                        const sdiff__tensor *w, const sdiff__tensor *bias, int stride, int pad,
                                        const sdiff__tensor *residual) {
     const char *op = "conv2d";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16) ||
-        !sdiff__cuda_ok(be, w, op, "w", true, SDIFF__F16))
+    if (!sdiff__cuda_enter(be) ||
+        !sdiff__check_conv2d(be, y, x, w, bias, stride, pad, residual, SDIFF__F16, SDIFF__F16))
         return;
-    if (x->nd != 4 || w->nd != 4 || y->nd != 4) { sdiff__cpu_shape_fail(be, op, "x, w and y must be 4-D", x, w); return; }
-    if (stride < 1 || pad < 0) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "conv2d: stride %d / pad %d out of range", stride, pad);
-        return;
-    }
     int64_t bn = x->ne[0], h = x->ne[1], wd = x->ne[2], ci = x->ne[3];
     int64_t co = w->ne[0], kh = w->ne[1], kw = w->ne[2], ho = y->ne[1], wo = y->ne[2];
-    if (w->ne[3] != ci) { sdiff__cpu_shape_fail(be, op, "w's input channels differ from x's", w, x); return; }
-    if (y->ne[0] != bn || y->ne[3] != co) { sdiff__cpu_shape_fail(be, op, "y's batch or channels are wrong", y, w); return; }
-    if ((ho - 1) * stride > h - 1 + 2 * (int64_t)pad || (wo - 1) * stride > wd - 1 + 2 * (int64_t)pad) {
-        sdiff__cpu_shape_fail(be, op, "y is larger than the padded input allows", y, x);
-        return;
-    }
-    if (!sdiff__cuda_ok_vec(be, bias, co, op, "bias")) return;
-    if (residual) {
-        if (!sdiff__cuda_ok(be, residual, op, "residual", true, SDIFF__F16)) return;
-        if (!sdiff__cpu_same_shape(residual, y)) { sdiff__cpu_shape_fail(be, op, "residual is not y's shape", residual, y); return; }
-    }
     sdiff__cuda *cb = SDIFF__CUDA(be);
     const void *bp = bias ? bias->data : NULL;
     const int64_t m = bn * ho * wo, k = kh * kw * ci;
@@ -2028,17 +1966,9 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
 SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
                                            const sdiff__tensor *gamma, const sdiff__tensor *beta, int groups, float eps,
                                            bool silu) {
-    const char *op = "group_norm";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
-    if (!sdiff__cpu_same_shape(x, y) || x->nd < 2) { sdiff__cpu_shape_fail(be, op, "y must be x's shape, [B, ..., C]", y, x); return; }
-    int64_t bn = x->ne[0], c = sdiff__cols(x), p = sdiff__numel(x) / (bn * c);
-    if (groups < 1 || c % groups) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "group_norm: %lld channels do not split into %d groups",
-                       (long long)c, groups);
+    if (!sdiff__cuda_enter(be) || !sdiff__check_group_norm(be, y, x, gamma, beta, groups, SDIFF__F16, SDIFF__F16))
         return;
-    }
-    if (!sdiff__cuda_ok_vec(be, gamma, c, op, "gamma") || !sdiff__cuda_ok_vec(be, beta, c, op, "beta")) return;
+    int64_t bn = x->ne[0], c = sdiff__cols(x), p = sdiff__numel(x) / (bn * c);
     CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
                 db = SDIFF__DPTR(beta ? beta->data : NULL);
     int s = silu;
@@ -2048,12 +1978,8 @@ SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y,
 
 SDIFF__PRIVATE void sdiff__cuda_layer_norm(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
                                            const sdiff__tensor *gamma, const sdiff__tensor *beta, float eps) {
-    const char *op = "layer_norm";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
-    if (!sdiff__cpu_same_shape(x, y)) { sdiff__cpu_shape_fail(be, op, "y must be x's shape", y, x); return; }
+    if (!sdiff__cuda_enter(be) || !sdiff__check_layer_norm(be, y, x, gamma, beta, SDIFF__F16, SDIFF__F16)) return;
     int64_t c = sdiff__cols(x), rows = sdiff__rows(x);
-    if (!sdiff__cuda_ok_vec(be, gamma, c, op, "gamma") || !sdiff__cuda_ok_vec(be, beta, c, op, "beta")) return;
     CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
                 db = SDIFF__DPTR(beta ? beta->data : NULL);
     void *args[] = {&dy, &dx, &dg, &db, &rows, &c, &eps};
@@ -2061,14 +1987,8 @@ SDIFF__PRIVATE void sdiff__cuda_layer_norm(sdiff__backend *be, sdiff__tensor *y,
 }
 
 SDIFF__PRIVATE void sdiff__cuda_geglu(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {
-    const char *op = "geglu";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
+    if (!sdiff__cuda_enter(be) || !sdiff__check_geglu(be, y, x, SDIFF__F16)) return;
     int64_t n = sdiff__cols(y), m = sdiff__rows(y);
-    if (sdiff__cols(x) != 2 * n || sdiff__rows(x) != m) {
-        sdiff__cpu_shape_fail(be, op, "x must be [M, 2N] for y [M, N]", x, y);
-        return;
-    }
     sdiff__cuda *cb = SDIFF__CUDA(be);
     CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data);
     int vec = n % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(x->data);
@@ -2077,23 +1997,10 @@ SDIFF__PRIVATE void sdiff__cuda_geglu(sdiff__backend *be, sdiff__tensor *y, cons
 }
 
 SDIFF__PRIVATE void sdiff__cuda_add(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a, const sdiff__tensor *b) {
-    const char *op = "add";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, a, op, "a", true, SDIFF__F16) ||
-        !sdiff__cuda_ok(be, b, op, "b", true, SDIFF__F16))
-        return;
-    if (!sdiff__cpu_same_shape(a, y)) { sdiff__cpu_shape_fail(be, op, "y must be a's shape", y, a); return; }
-    int64_t c = sdiff__cols(a), rows = sdiff__rows(a), n = sdiff__numel(a), rows_per_b = 1;
-    int mode;
-    if (sdiff__cpu_same_shape(a, b)) mode = 0;
-    else if (b->nd == 1 && b->ne[0] == c) mode = 1;
-    else if (b->nd == 2 && b->ne[0] == a->ne[0] && b->ne[1] == c && a->nd >= 2) {
-        mode = 2;
-        rows_per_b = rows / a->ne[0];
-    } else {
-        sdiff__cpu_shape_fail(be, op, "b must be a's shape, [C] or [B, C]", a, b);
-        return;
-    }
+    int mode = 0;
+    int64_t rows_per_b = 1;
+    if (!sdiff__cuda_enter(be) || !sdiff__check_add(be, y, a, b, SDIFF__F16, &mode, &rows_per_b)) return;
+    int64_t c = sdiff__cols(a), n = sdiff__numel(a);
     sdiff__cuda *cb = SDIFF__CUDA(be);
     CUdeviceptr dy = SDIFF__DPTR(y->data), da = SDIFF__DPTR(a->data), db = SDIFF__DPTR(b->data);
     int vec = c % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(a->data) && sdiff__cuda_al16(b->data);
@@ -2102,25 +2009,12 @@ SDIFF__PRIVATE void sdiff__cuda_add(sdiff__backend *be, sdiff__tensor *y, const 
 }
 
 SDIFF__PRIVATE void sdiff__cuda_activate(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, sdiff__act act) {
-    const char *op = "activate";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
-    if (sdiff__numel(x) != sdiff__numel(y)) { sdiff__cpu_shape_fail(be, op, "y must be x's size", y, x); return; }
-    if (act < SDIFF__ACT_NONE || act > SDIFF__ACT_QUICK_GELU) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "activate: unknown activation %d", (int)act);
-        return;
-    }
+    if (!sdiff__cuda_enter(be) || !sdiff__check_activate(be, y, x, act, SDIFF__F16)) return;
     sdiff__cuda_act_launch(SDIFF__CUDA(be), y->data, x->data, NULL, sdiff__numel(x), act);
 }
 
 SDIFF__PRIVATE void sdiff__cuda_upsample(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {
-    const char *op = "upsample";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, x, op, "x", true, SDIFF__F16)) return;
-    if (x->nd != 4 || y->nd != 4 || y->ne[0] != x->ne[0] || y->ne[3] != x->ne[3]) {
-        sdiff__cpu_shape_fail(be, op, "y must be [B, Ho, Wo, C] for x [B, H, W, C]", y, x);
-        return;
-    }
+    if (!sdiff__cuda_enter(be) || !sdiff__check_upsample(be, y, x, SDIFF__F16)) return;
     sdiff__cuda *cb = SDIFF__CUDA(be);
     int64_t bn = x->ne[0], h = x->ne[1], w = x->ne[2], c = x->ne[3], ho = y->ne[1], wo = y->ne[2];
     CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data);
@@ -2130,14 +2024,7 @@ SDIFF__PRIVATE void sdiff__cuda_upsample(sdiff__backend *be, sdiff__tensor *y, c
 }
 
 SDIFF__PRIVATE void sdiff__cuda_concat(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a, const sdiff__tensor *b) {
-    const char *op = "concat";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, a, op, "a", true, SDIFF__F16) ||
-        !sdiff__cuda_ok(be, b, op, "b", true, SDIFF__F16))
-        return;
-    bool ok = a->nd == b->nd && a->nd == y->nd && sdiff__cols(y) == sdiff__cols(a) + sdiff__cols(b);
-    for (int i = 0; ok && i < a->nd - 1; i++) ok = a->ne[i] == b->ne[i] && a->ne[i] == y->ne[i];
-    if (!ok) { sdiff__cpu_shape_fail(be, op, "a and b must agree but in the last dim, y hold both", a, b); return; }
+    if (!sdiff__cuda_enter(be) || !sdiff__check_concat(be, y, a, b, SDIFF__F16)) return;
     sdiff__cuda *cb = SDIFF__CUDA(be);
     int64_t rows = sdiff__rows(y), ca = sdiff__cols(a), cbn = sdiff__cols(b);
     CUdeviceptr dy = SDIFF__DPTR(y->data), da = SDIFF__DPTR(a->data), db = SDIFF__DPTR(b->data);
@@ -2152,18 +2039,9 @@ SDIFF__PRIVATE void sdiff__cuda_concat(sdiff__backend *be, sdiff__tensor *y, con
 SDIFF__PRIVATE void sdiff__cuda_embed(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *table,
                                       const int32_t *ids, int n) {
     const char *op = "embed";
-    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, op)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, table, op, "table", true, SDIFF__F16)) return;
-    if (!ids || n < 1 || table->nd != 2 || sdiff__rows(y) != n || sdiff__cols(y) != table->ne[1]) {
-        sdiff__cpu_shape_fail(be, op, "y must be [n, C] for a [rows, C] table and n ids", y, table);
+    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, op) ||
+        !sdiff__check_embed(be, y, table, ids, n, SDIFF__F16, SDIFF__F16))
         return;
-    }
-    for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= table->ne[0]) {
-            sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "embed: id %d at %d is outside the table's %lld rows", (int)ids[i],
-                           i, (long long)table->ne[0]);
-            return;
-        }
     sdiff__cuda *cb = SDIFF__CUDA(be);
     if (!sdiff__cuda_reserve(cb, &cb->ids, &cb->ids_size, (size_t)n * 4, op)) return;
     if (!sdiff__cuda_sync(be) || !SDIFF__CU(be, cuMemcpyHtoD(cb->ids, ids, (size_t)n * 4))) return;
@@ -2176,13 +2054,7 @@ SDIFF__PRIVATE void sdiff__cuda_embed(sdiff__backend *be, sdiff__tensor *y, cons
 
 SDIFF__PRIVATE void sdiff__cuda_timestep_embedding(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *t,
                                                    bool flip_sin_to_cos, float freq_shift) {
-    const char *op = "timestep_embedding";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, y, op, "y", true, SDIFF__F16) || !sdiff__cuda_ok(be, t, op, "t", true, SDIFF__F32)) return;
-    if (y->nd != 2 || sdiff__numel(t) != y->ne[0]) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "timestep_embedding: y must be [B, dim] and t [B] f32");
-        return;
-    }
+    if (!sdiff__cuda_enter(be) || !sdiff__check_timestep_embedding(be, y, t, SDIFF__F16)) return;
     sdiff__cuda *cb = SDIFF__CUDA(be);
     int64_t bn = y->ne[0];
     int dim = (int)y->ne[1], flip = flip_sin_to_cos;
@@ -2306,24 +2178,7 @@ SDIFF__PRIVATE bool sdiff__cuda_attention_gemm(sdiff__cuda *cb, sdiff__tensor *o
 }
 SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, const sdiff__tensor *q,
                                           const sdiff__tensor *k, const sdiff__tensor *v, int heads, bool causal) {
-    const char *op = "attention";
-    if (!sdiff__cuda_enter(be)) return;
-    if (!sdiff__cuda_ok(be, o, op, "o", true, SDIFF__F16) || !sdiff__cuda_ok(be, q, op, "q", false, SDIFF__F16) ||
-        !sdiff__cuda_ok(be, k, op, "k", false, SDIFF__F16) || !sdiff__cuda_ok(be, v, op, "v", false, SDIFF__F16))
-        return;
-    if (q->nd != 3 || k->nd != 3 || v->nd != 3 || !sdiff__cpu_same_shape(o, q)) {
-        sdiff__cpu_shape_fail(be, op, "q, k, v must be [B, L, H*D] and o q's shape", q, k);
-        return;
-    }
-    if (!sdiff__cpu_same_shape(k, v) || k->ne[0] != q->ne[0] || k->ne[2] != q->ne[2]) {
-        sdiff__cpu_shape_fail(be, op, "k and v must be [B, Lk, H*D] like q", q, k);
-        return;
-    }
-    if (heads < 1 || q->ne[2] % heads) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "attention: %lld columns do not split into %d heads",
-                       (long long)q->ne[2], heads);
-        return;
-    }
+    if (!sdiff__cuda_enter(be) || !sdiff__check_attention(be, o, q, k, v, heads, SDIFF__F16)) return;
     sdiff__cuda *cb = SDIFF__CUDA(be);
     const int d = (int)(q->ne[2] / heads);
     int variant = -1;

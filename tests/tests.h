@@ -32,7 +32,7 @@ static void test_register(const char *name, test_fn fn) {
     printf("    FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 /* Relative error ||a - b|| / ||b|| over n floats; NaN or Inf anywhere -> +inf. */
-static double test_rel_err(const float *a, const float *b, size_t n) {
+static inline double test_rel_err(const float *a, const float *b, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
@@ -48,7 +48,7 @@ static double test_rel_err(const float *a, const float *b, size_t n) {
     else if (getenv("TEST_VERBOSE")) printf("    rel err %.3g <= %.3g (%s)\n", e_, (double)(tol), #got); } while (0)
 
 /* Reads a whole file (NUL-terminated); NULL if missing. */
-static char *test_read_file(const char *path, size_t *len) {
+static inline char *test_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END); long n = ftell(f); fseek(f, 0, SEEK_SET);
@@ -60,8 +60,27 @@ static char *test_read_file(const char *path, size_t *len) {
 }
 /* Deterministic random floats in [-1, 1) (xorshift), for op tests. */
 static unsigned long long g_test_rng = 0x9E3779B97F4A7C15ull;
-static float test_randf(void) {
+static inline float test_randf(void) {
     g_test_rng ^= g_test_rng << 13; g_test_rng ^= g_test_rng >> 7; g_test_rng ^= g_test_rng << 17;
     return (float)((g_test_rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+/* The runner's main: runs every registered test whose name contains the
+   filter (argv[1]) and prints "N passed, M failed" last. */
+static int test_main(int argc, char **argv) {
+    int passed = 0, failed = 0;
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    const char *fx = getenv("SDIFF_FIXTURES");
+    if (fx) g_fixtures = fx;
+    for (int i = 0; i < g_n_tests; i++) {
+        if (filter && !strstr(g_tests[i].name, filter)) continue;
+        g_test_failed = 0;
+        printf("%s\n", g_tests[i].name);
+        fflush(stdout);
+        g_tests[i].fn();
+        if (g_test_failed) { failed++; printf("  FAILED %s\n", g_tests[i].name); }
+        else passed++;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
 }
 #endif
