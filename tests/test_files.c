@@ -149,3 +149,38 @@ SDIFF_TEST(half_float_conversions_round_trip) {
     CHECK(sdiff__f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00); /* ties to even */
     CHECK(sdiff__bf16_to_f32(sdiff__f32_to_bf16(3.0f)) == 3.0f);
 }
+
+/* The single-file key map at the real SD 1.5 layout (4 levels, attention in
+   three, upsamplers after an attention at .2.conv) against an independent
+   map: tools/gen_fixtures.py's, over every tensor of SD 1.5's UNet, VAE and
+   CLIP text encoder (tests/fixtures/ldm_keys_sd15.json). */
+SDIFF_TEST(ldm_key_map_matches_sd15_layout) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/ldm_keys_sd15.json", g_fixtures);
+    sdiff__json *j = NULL;
+    CHECK_MSG(sdiff__json_load(path, &j) == SDIFF_OK, "%s", sdiff_last_error());
+    if (!j) return;
+    const sdiff__json *pairs = sdiff__json_get(j, "pairs");
+    static const char *const parts[] = {"unet", "vae", "clip"};
+    static const sdiff__keymap maps[] = {SDIFF__KEYS_LDM_UNET, SDIFF__KEYS_LDM_VAE, SDIFF__KEYS_LDM_CLIP};
+    int checked = 0;
+    for (int p = 0; p < 3; p++) {
+        const sdiff__json *list = sdiff__json_get(pairs, parts[p]);
+        sdiff__wsource src;
+        memset(&src, 0, sizeof src);
+        src.keymap = maps[p];
+        src.ldm_layers_per_block = (int)sdiff__json_number(j, "layers_per_block", 2);
+        src.ldm_n_blocks = p == 0 ? 4 : (int)sdiff__json_number(j, "vae_levels", 4);
+        for (size_t i = 0; list && i < list->count; i++) {
+            const char *from = list->items[i].items[0].string, *want = list->items[i].items[1].string;
+            char cand[2][256];
+            int n = sdiff__ldm_name(&src, from, cand);
+            bool found = false;
+            for (int c = 0; c < n; c++) found |= strcmp(cand[c], want) == 0;
+            CHECK_MSG(found, "%s -> %s, want %s", from, n ? cand[0] : "(none)", want);
+            checked++;
+        }
+    }
+    CHECK(checked == 686 + 248 + 196);
+    sdiff__json_free(j);
+}
