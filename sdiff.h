@@ -2288,7 +2288,7 @@ SDIFF__PRIVATE int sdiff__json_hex4(const unsigned char *p) {
 
 /* Parses the string at ps->s (which is at the opening quote) into a new
    NUL-terminated buffer. The decoded text is never longer than the source
-   (escapes shrink or keep size: \uXXXX is 6 bytes for <= 3 UTF-8 bytes, a
+   (escapes shrink or keep size: a \u escape is 6 bytes for <= 3 UTF-8 bytes, a
    surrogate pair 12 for 4), so one allocation of the source span suffices. */
 SDIFF__PRIVATE sdiff_status sdiff__json_string_at(sdiff__json_parser *ps, char **out, size_t *out_len) {
     const unsigned char *start = ps->s + 1, *p = start;
@@ -6907,7 +6907,7 @@ SDIFF__PRIVATE sdiff_status sdiff__sched_create(sdiff_sampler sampler, const sdi
     if (k == SDIFF__K_PNDM && c.prediction_type == SDIFF__PRED_SAMPLE)
         return sdiff__err(SDIFF_ERR_INVALID_ARG, "scheduler %s: prediction_type sample is not epsilon or v_prediction", name);
     if (k == SDIFF__K_EULER_A && c.prediction_type == SDIFF__PRED_SAMPLE)
-        return sdiff__err(SDIFF_ERR_UNSUPPORTED, "scheduler %s: prediction_type sample is not implemented (diffusers too)", name);
+        return sdiff__err(SDIFF_ERR_UNSUPPORTED, "scheduler %s: prediction_type sample is unsupported (diffusers has no such path either)", name);
     if (k == SDIFF__K_PNDM && !c.skip_prk_steps && steps < 4)
         return sdiff__err(SDIFF_ERR_INVALID_ARG, "scheduler %s: the Runge-Kutta warm-up (skip_prk_steps false) needs "
                           "at least 4 steps, got %d", name, steps);
