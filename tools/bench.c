@@ -16,46 +16,14 @@
 #define SDIFF_IMPLEMENTATION
 #include "../sdiff.h"
 #include "../sdiff_cuda.h"
-#include <time.h>
+#include "bench_util.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n ? v[n / 2] : 0;
-}
-static float *ref_get(const sdiff__safetensors *st, const char *name, int64_t *shape, int64_t *numel) {
-    const sdiff__st_tensor *t = sdiff__st_find(st, name);
-    if (!t || t->dtype < 0) return NULL;
-    int64_t n = 1;
-    for (int i = 0; i < t->nd; i++) { n *= t->shape[i]; if (shape) shape[i] = t->shape[i]; }
-    float *v = (float *)malloc((size_t)n * sizeof(float));
-    sdiff__to_f32(v, t->data, (sdiff__dtype)t->dtype, (size_t)n);
-    if (numel) *numel = n;
-    return v;
-}
-static double rel_err(const float *a, const float *b, int64_t n) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
 /* The error of `got` against a reference in both precisions, printed. */
 static void report(const char *what, const float *got, const sdiff__safetensors *ref, const char *name, int64_t n) {
     char name32[128];
     snprintf(name32, sizeof name32, "%s_fp32", name);
     int64_t n16 = 0, n32 = 0;
-    float *r16 = ref_get(ref, name, NULL, &n16), *r32 = ref_get(ref, name32, NULL, &n32);
+    float *r16 = st_get_f32(ref, name, NULL, &n16), *r32 = st_get_f32(ref, name32, NULL, &n32);
     printf("check %-22s rel err vs diffusers fp16 %-9.3g vs fp32 %-9.3g %s\n", what,
            r16 && n16 == n ? rel_err(got, r16, n) : NAN, r32 && n32 == n ? rel_err(got, r32, n) : NAN,
            r16 && n16 == n && rel_err(got, r16, n) <= 1e-2 ? "ok" : "FAIL (limit 1e-2)");
@@ -109,8 +77,8 @@ int main(int argc, char **argv) {
         free(got);
         sdiff__arena_release(&m->arena, mark);
 
-        float *x = ref_get(&ref, "unet.sample", xs, &n), *c = ref_get(&ref, "unet.context", cs, NULL);
-        float *t = ref_get(&ref, "unet.timestep", NULL, NULL);
+        float *x = st_get_f32(&ref, "unet.sample", xs, &n), *c = st_get_f32(&ref, "unet.context", cs, NULL);
+        float *t = st_get_f32(&ref, "unet.timestep", NULL, NULL);
         if (x && c && t) {
             float *xh = (float *)malloc((size_t)n * sizeof(float)), *o = (float *)malloc((size_t)n * sizeof(float));
             float tb[64];
@@ -132,7 +100,7 @@ int main(int argc, char **argv) {
         free(x); free(c); free(t);
         sdiff__arena_release(&m->arena, mark);
 
-        float *z = ref_get(&ref, "vae.latents", xs, &n);
+        float *z = st_get_f32(&ref, "vae.latents", xs, &n);
         if (z) {
             const int64_t f = (int64_t)1 << (m->vae.cfg.levels - 1), np = xs[0] * 3 * xs[2] * f * xs[3] * f;
             float *zh = (float *)malloc((size_t)n * sizeof(float)), *img = (float *)malloc((size_t)np * sizeof(float));
@@ -154,7 +122,7 @@ int main(int argc, char **argv) {
     /* --- the initial noise, as diffusers drew it in the pipeline's dtype */
     if (have_ref) {
         int64_t n;
-        float *want = ref_get(&ref, "txt2img.noise", NULL, &n);
+        float *want = st_get_f32(&ref, "txt2img.noise", NULL, &n);
         if (want) {
             float *got = (float *)malloc((size_t)n * sizeof(float));
             sdiff__rng rng;
@@ -188,7 +156,7 @@ int main(int argc, char **argv) {
     double first_image = now_s() - t0, since_start = now_s() - t_start;
     if (have_ref) {
         int64_t n;
-        float *want = ref_get(&ref, "txt2img.image", NULL, &n), *want32 = ref_get(&ref, "txt2img.image_fp32", NULL, NULL);
+        float *want = st_get_f32(&ref, "txt2img.image", NULL, &n), *want32 = st_get_f32(&ref, "txt2img.image_fp32", NULL, NULL);
         if (want && n == (int64_t)img.width * img.height * 3) {
             double mad = 0, mad32 = 0;
             for (int64_t i = 0; i < n; i++) {

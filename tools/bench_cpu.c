@@ -14,36 +14,13 @@
 #define SDIFF_IMPLEMENTATION
 #include "../sdiff.h"
 #include <sys/resource.h>
-#include <time.h>
+#include "bench_util.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 /* A tensor of io.safetensors as floats, NCHW as PyTorch wrote it. */
 static float *io_get(const sdiff__safetensors *io, const char *name, int64_t *shape, int64_t *numel) {
-    const sdiff__st_tensor *t = sdiff__st_find(io, name);
-    if (!t || t->dtype < 0) { fprintf(stderr, "io.safetensors: no F32 tensor '%s'\n", name); exit(1); }
-    int64_t n = 1;
-    for (int i = 0; i < t->nd; i++) { n *= t->shape[i]; if (shape) shape[i] = t->shape[i]; }
-    float *v = (float *)malloc((size_t)n * sizeof(float));
-    sdiff__to_f32(v, t->data, (sdiff__dtype)t->dtype, (size_t)n);
-    *numel = n;
+    float *v = st_get_f32(io, name, shape, numel);
+    if (!v) { fprintf(stderr, "io.safetensors: no float tensor '%s'\n", name); exit(1); }
     return v;
-}
-static double rel_err(const float *a, const float *b, int64_t n) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(a[i])) return INFINITY;
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
 }
 static long peak_rss_mib(void) {
     struct rusage ru;
@@ -61,8 +38,7 @@ static double time_median(bench_fn fn, void *arg, int runs) {
         fn(arg);
         t[r] = now_s() - t0;
     }
-    qsort(t, (size_t)runs, sizeof t[0], cmp_double);
-    return t[runs / 2];
+    return median(t, runs);
 }
 
 typedef struct unet_job {
