@@ -131,6 +131,7 @@ typedef unsigned long long CUdeviceptr;
 #define SDIFF__CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT 16
 #define SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR 75
 #define SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR 76
+#define SDIFF__CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8
 #define SDIFF__CU_STREAM_DEFAULT 0        /* blocking: ordered after the legacy stream */
 #define SDIFF__CU_STREAM_CAPTURE_MODE_RELAXED 2
 
@@ -192,11 +193,14 @@ typedef struct {
     X(CUresult, cuStreamSynchronize, "cuStreamSynchronize", (CUstream s))                                       \
     X(CUresult, cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr * p, size_t bytes))                                   \
     X(CUresult, cuMemFree, "cuMemFree_v2", (CUdeviceptr p))                                                     \
+    X(CUresult, cuMemGetAddressRange, "cuMemGetAddressRange_v2", (CUdeviceptr * base, size_t * size, CUdeviceptr p)) \
     X(CUresult, cuMemcpyHtoD, "cuMemcpyHtoD_v2", (CUdeviceptr dst, const void *src, size_t bytes))              \
     X(CUresult, cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *dst, CUdeviceptr src, size_t bytes))                    \
+    X(CUresult, cuMemsetD8, "cuMemsetD8_v2", (CUdeviceptr dst, unsigned char value, size_t bytes))               \
     X(CUresult, cuModuleLoadData, "cuModuleLoadData", (CUmodule * m, const void *image))                        \
     X(CUresult, cuModuleUnload, "cuModuleUnload", (CUmodule m))                                                 \
     X(CUresult, cuModuleGetFunction, "cuModuleGetFunction", (CUfunction * f, CUmodule m, const char *name))     \
+    X(CUresult, cuFuncSetAttribute, "cuFuncSetAttribute", (CUfunction f, int attr, int value))                  \
     X(CUresult, cuLaunchKernel, "cuLaunchKernel",                                                               \
       (CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,              \
        unsigned shmem, CUstream s, void **params, void **extra))                                                \
@@ -359,7 +363,7 @@ SDIFF__PRIVATE bool sdiff__cuda_load_cublaslt(void) {
    Backend state and the sticky error checks.
    ========================================================================= */
 enum { SDIFF__CP_CONVERT, SDIFF__CP_ELEMENTWISE, SDIFF__CP_NORM, SDIFF__CP_IM2COL, SDIFF__CP_ATTN, SDIFF__CP_FLASH,
-       SDIFF__CP_COUNT };
+       SDIFF__CP_CONV, SDIFF__CP_COUNT };
 #define SDIFF__CUDA_MAX_VARIANTS 4
 #define SDIFF__CUDA_MAX_FNS 64
 #define SDIFF__CUDA_STAGE_BYTES ((size_t)16 << 20)   /* upload/download staging */
@@ -388,7 +392,8 @@ typedef struct sdiff__cuda_bgemm_plan {
     cublasLtMatmulAlgo_t algo;
 } sdiff__cuda_bgemm_plan;
 
-typedef struct sdiff__cuda_fn_entry { int prog, variant; const char *name; CUfunction fn; } sdiff__cuda_fn_entry;
+/* A loaded kernel; smem: the dynamic shared memory its attribute was raised to (0: the default 48 KB). */
+typedef struct sdiff__cuda_fn_entry { int prog, variant; const char *name; CUfunction fn; unsigned smem; } sdiff__cuda_fn_entry;
 
 typedef struct sdiff__cuda {
     sdiff__backend be;              /* first: a sdiff__backend * is a sdiff__cuda * */
@@ -403,12 +408,13 @@ typedef struct sdiff__cuda {
     sdiff__cuda_fn_entry fns[SDIFF__CUDA_MAX_FNS];
     int n_fns;
     cublasLtHandle_t lt;
-    CUdeviceptr lt_ws, stage, scratch, ids;
-    size_t scratch_size, ids_size;
+    CUdeviceptr lt_ws, stage, scratch, ids, gn;
+    size_t scratch_size, ids_size, gn_size;   /* gn: group_norm's counters, statistics, partials */
     sdiff__cuda_gemm_plan *plans;
     int n_plans, cap_plans;
     sdiff__cuda_bgemm_plan *bplans;
     int n_bplans, cap_bplans;
+    size_t mem_used, mem_peak;      /* device bytes allocated by this backend, now and at most */
 } sdiff__cuda;
 #define SDIFF__CUDA(be) ((sdiff__cuda *)(be))
 
@@ -659,53 +665,163 @@ static const char sdiff__cuda_src_elementwise[] =
     "}\n";
 
 static const char sdiff__cuda_src_norm[] =
-    "/* sdiff_norm: group_norm (one block per (batch item, group): mean, then the\n"
-    "   variance around it, both summed in double, then the normalised output),\n"
-    "   layer_norm (one warp per row, two passes in float) and softmax_rows\n"
-    "   (attention's probabilities, one block per row). */\n"
-    "__device__ double block_sum_d(double v, double *red) {\n"
-    "#pragma unroll\n"
-    "    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n"
-    "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;\n"
-    "    __syncthreads(); /* red may still be read from the previous call */\n"
-    "    if (lane == 0) red[warp] = v;\n"
+    "/* sdiff_norm: group_norm (two kernels), layer_norm (one warp per row) and\n"
+    "   softmax_rows (attention's probabilities, one block per row). */\n"
+    "/* group_norm in two kernels over x [B, P, C] (P positions, groups over C).\n"
+    "   group_norm_stats, grid (S, B): block (s, b) reads rows [s*rpb, (s+1)*rpb)\n"
+    "   of batch item b whole (coalesced 16-byte chunks), keeps per-channel sums of\n"
+    "   x - shift (shift: the channel's value in the block's first row, so the\n"
+    "   sums stay small and the variance does not cancel), merges the channels of\n"
+    "   each group into (mean, M2) (Chan's formula) and writes that partial. The\n"
+    "   block that finishes last for its batch item (a counter per item, reset\n"
+    "   by that block so a replayed graph finds it at 0) merges the S partials of\n"
+    "   every group the same way and writes (mean, 1/sqrt(var + eps)).\n"
+    "   group_norm_apply, grid (A, B): per-channel scale and shift from those\n"
+    "   (scale = rstd * gamma, shift = beta - mean * scale) in shared memory, then\n"
+    "   y = x * scale + shift (+ SiLU) over its rows. vec: C % 8 == 0 and 16-byte\n"
+    "   aligned x, y (8 channels per load), otherwise channel by channel. */\n"
+    "__device__ __forceinline__ void chan_merge(float &n, float &mean, float &m2, float nb, float mb, float m2b) {\n"
+    "    const float tot = n + nb, d = mb - mean;\n"
+    "    if (tot <= 0.0f) return;\n"
+    "    mean += d * (nb / tot);\n"
+    "    m2 += m2b + d * d * (n * nb / tot);\n"
+    "    n = tot;\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) group_norm_stats(float *part, float *stat, u32 *done, const h16 *x,\n"
+    "                                                                   i64 p, int c, int groups, int rpb, float eps, int vec) {\n"
+    "    extern __shared__ float gsm[]; /* csum[c], csq[c], cshift[c] */\n"
+    "    __shared__ int last;\n"
+    "    float *csum = gsm, *csq = gsm + c, *cshift = gsm + 2 * c;\n"
+    "    const int tid = threadIdx.x, nt = blockDim.x, s = blockIdx.x, S = gridDim.x, b = blockIdx.y;\n"
+    "    const i64 r0 = (i64)s * rpb;\n"
+    "    const int nr = (int)(p - r0 < rpb ? p - r0 : rpb), cg = c / groups;\n"
+    "    const h16 *xb = x + ((i64)b * p + r0) * c;\n"
+    "    for (int i = tid; i < c; i += nt) { csum[i] = 0.0f; csq[i] = 0.0f; cshift[i] = h2f(xb[i]); }\n"
     "    __syncthreads();\n"
-    "    double s = 0;\n"
-    "    for (int i = 0; i < nw; i++) s += red[i];\n"
-    "    return s;\n"
-    "}\n"
-    "extern \"C\" __global__ void __launch_bounds__(512) group_norm(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
-    "                                                             i64 p, i64 c, int groups, float eps, int silu) {\n"
-    "    __shared__ double red[32];\n"
-    "    const i64 b = blockIdx.x / groups, g = blockIdx.x % groups, cg = c / groups, n = p * cg;\n"
-    "    const h16 *xb = x + b * p * c + g * cg;\n"
-    "    h16 *yb = y + b * p * c + g * cg;\n"
-    "    double s = 0;\n"
-    "    for (i64 e = threadIdx.x; e < n; e += blockDim.x) { const i64 q = e / cg; s += h2f(xb[q * c + (e - q * cg)]); }\n"
-    "    const double mean = block_sum_d(s, red) / (double)n;\n"
-    "    double s2 = 0;\n"
-    "    for (i64 e = threadIdx.x; e < n; e += blockDim.x) {\n"
-    "        const i64 q = e / cg;\n"
-    "        const double d = (double)h2f(xb[q * c + (e - q * cg)]) - mean;\n"
-    "        s2 += d * d;\n"
+    "    const int w = vec ? 8 : 1, nch = c / w, tpr = nch < nt ? nch : nt, rpar = nt / tpr;\n"
+    "    if (tid < tpr * rpar)\n"
+    "        for (int col = tid % tpr; col < nch; col += tpr) {\n"
+    "            float sm[8], sq[8], k[8];\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++) { sm[j] = 0.0f; sq[j] = 0.0f; k[j] = j < w ? cshift[col * w + j] : 0.0f; }\n"
+    "            for (int r = tid / tpr; r < nr; r += rpar) {\n"
+    "                float v[8];\n"
+    "                if (vec) unpack8(*(const uint4 *)(xb + (i64)r * c + col * 8), v);\n"
+    "                else v[0] = h2f(xb[(i64)r * c + col]);\n"
+    "#pragma unroll\n"
+    "                for (int j = 0; j < 8; j++)\n"
+    "                    if (j < w) { const float d = v[j] - k[j]; sm[j] += d; sq[j] += d * d; }\n"
+    "            }\n"
+    "            for (int j = 0; j < w; j++) { atomicAdd(&csum[col * w + j], sm[j]); atomicAdd(&csq[col * w + j], sq[j]); }\n"
+    "        }\n"
+    "    __syncthreads();\n"
+    "    for (int g = tid; g < groups; g += nt) {\n"
+    "        float n = 0.0f, mean = 0.0f, m2 = 0.0f;\n"
+    "        for (int ch = g * cg; ch < (g + 1) * cg; ch++) {\n"
+    "            const float sc = csum[ch] / (float)nr;\n"
+    "            chan_merge(n, mean, m2, (float)nr, cshift[ch] + sc, fmaxf(csq[ch] - csum[ch] * sc, 0.0f));\n"
+    "        }\n"
+    "        part[(((i64)b * S + s) * groups + g) * 2] = mean;\n"
+    "        part[(((i64)b * S + s) * groups + g) * 2 + 1] = m2;\n"
     "    }\n"
-    "    const double var = block_sum_d(s2, red) / (double)n;\n"
-    "    const float rstd = (float)(1.0 / sqrt(var + (double)eps)), mf = (float)mean;\n"
-    "    for (i64 e = threadIdx.x; e < n; e += blockDim.x) {\n"
-    "        const i64 q = e / cg, cc = e - q * cg, ch = g * cg + cc;\n"
-    "        const float sc = rstd * (gamma ? h2f(gamma[ch]) : 1.0f);\n"
-    "        float v = (h2f(xb[q * c + cc]) - mf) * sc + (beta ? h2f(beta[ch]) : 0.0f);\n"
-    "        if (silu) v = act_f(v, 1);\n"
-    "        yb[q * c + cc] = f2h(v);\n"
+    "    __threadfence();\n"
+    "    __syncthreads();\n"
+    "    if (tid == 0) last = atomicAdd(&done[b], 1u) == (u32)(S - 1);\n"
+    "    __syncthreads();\n"
+    "    if (!last) return;\n"
+    "    __threadfence();\n"
+    "    const volatile float *vp = part;\n"
+    "    for (int g = tid; g < groups; g += nt) {\n"
+    "        float n = 0.0f, mean = 0.0f, m2 = 0.0f;\n"
+    "        for (int t = 0; t < S; t++) {\n"
+    "            const i64 rows = p - (i64)t * rpb < rpb ? p - (i64)t * rpb : rpb;\n"
+    "            const i64 o = (((i64)b * S + t) * groups + g) * 2;\n"
+    "            chan_merge(n, mean, m2, (float)(rows * cg), vp[o], vp[o + 1]);\n"
+    "        }\n"
+    "        stat[((i64)b * groups + g) * 2] = mean;\n"
+    "        stat[((i64)b * groups + g) * 2 + 1] = rsqrtf(m2 / n + eps);\n"
+    "    }\n"
+    "    if (tid == 0) done[b] = 0u;\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) group_norm_apply(h16 *y, const h16 *x, const float *stat, const h16 *gamma,\n"
+    "                                                                   const h16 *beta, i64 p, int c, int groups, int rpb,\n"
+    "                                                                   int silu, int vec) {\n"
+    "    extern __shared__ float gsm[]; /* scale[c], shift[c] */\n"
+    "    float *scale = gsm, *shift = gsm + c;\n"
+    "    const int tid = threadIdx.x, nt = blockDim.x, b = blockIdx.y, cg = c / groups;\n"
+    "    const i64 r0 = (i64)blockIdx.x * rpb;\n"
+    "    const int nr = (int)(p - r0 < rpb ? p - r0 : rpb);\n"
+    "    for (int ch = tid; ch < c; ch += nt) {\n"
+    "        const i64 o = ((i64)b * groups + ch / cg) * 2;\n"
+    "        const float a = stat[o + 1] * (gamma ? h2f(gamma[ch]) : 1.0f);\n"
+    "        scale[ch] = a;\n"
+    "        shift[ch] = (beta ? h2f(beta[ch]) : 0.0f) - stat[o] * a;\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    const h16 *xb = x + ((i64)b * p + r0) * c;\n"
+    "    h16 *yb = y + ((i64)b * p + r0) * c;\n"
+    "    const int w = vec ? 8 : 1, nch = c / w, tpr = nch < nt ? nch : nt, rpar = nt / tpr;\n"
+    "    if (tid >= tpr * rpar) return;\n"
+    "    for (int col = tid % tpr; col < nch; col += tpr) {\n"
+    "        float a[8], sh[8];\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < 8; j++) { a[j] = j < w ? scale[col * w + j] : 0.0f; sh[j] = j < w ? shift[col * w + j] : 0.0f; }\n"
+    "        for (int r = tid / tpr; r < nr; r += rpar) {\n"
+    "            const i64 e = (i64)r * c + col * w;\n"
+    "            if (vec) {\n"
+    "                float v[8];\n"
+    "                unpack8(*(const uint4 *)(xb + e), v);\n"
+    "#pragma unroll\n"
+    "                for (int j = 0; j < 8; j++) { v[j] = v[j] * a[j] + sh[j]; if (silu) v[j] = act_f(v[j], 1); }\n"
+    "                *(uint4 *)(yb + e) = pack8(v);\n"
+    "            } else {\n"
+    "                float v = h2f(xb[e]) * a[0] + sh[0];\n"
+    "                yb[e] = f2h(silu ? act_f(v, 1) : v);\n"
+    "            }\n"
+    "        }\n"
     "    }\n"
     "}\n"
+    "/* layer_norm: one warp per row. vec (C % 8 == 0, C <= 2048, 16-byte aligned\n"
+    "   x, y, gamma, beta): the row stays in registers, 8 halves per load, and the\n"
+    "   variance is summed around the mean; otherwise three passes over memory. */\n"
+    "#define LN_MAXCH 8\n"
     "extern \"C\" __global__ void layer_norm(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta, i64 rows, i64 c,\n"
-    "                                      float eps) {\n"
+    "                                      float eps, int vec) {\n"
     "    const i64 row = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);\n"
     "    const int lane = threadIdx.x & 31;\n"
     "    if (row >= rows) return;\n"
     "    const h16 *xr = x + row * c;\n"
     "    h16 *yr = y + row * c;\n"
+    "    if (vec) {\n"
+    "        const int nch = (int)(c / 8);\n"
+    "        float v[LN_MAXCH][8], s = 0.0f, s2 = 0.0f;\n"
+    "#pragma unroll\n"
+    "        for (int k = 0; k < LN_MAXCH; k++)\n"
+    "            if (lane + 32 * k < nch) {\n"
+    "                unpack8(((const uint4 *)xr)[lane + 32 * k], v[k]);\n"
+    "#pragma unroll\n"
+    "                for (int j = 0; j < 8; j++) s += v[k][j];\n"
+    "            }\n"
+    "        const float mean = warp_sum(s) / (float)c;\n"
+    "#pragma unroll\n"
+    "        for (int k = 0; k < LN_MAXCH; k++)\n"
+    "            if (lane + 32 * k < nch)\n"
+    "#pragma unroll\n"
+    "                for (int j = 0; j < 8; j++) { const float d = v[k][j] - mean; s2 += d * d; }\n"
+    "        const float rstd = 1.0f / sqrtf(warp_sum(s2) / (float)c + eps);\n"
+    "#pragma unroll\n"
+    "        for (int k = 0; k < LN_MAXCH; k++) {\n"
+    "            const int ch = lane + 32 * k;\n"
+    "            if (ch >= nch) continue;\n"
+    "            float g[8], b[8];\n"
+    "            if (gamma) unpack8(((const uint4 *)gamma)[ch], g);\n"
+    "            if (beta) unpack8(((const uint4 *)beta)[ch], b);\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++) v[k][j] = (v[k][j] - mean) * rstd * (gamma ? g[j] : 1.0f) + (beta ? b[j] : 0.0f);\n"
+    "            ((uint4 *)yr)[ch] = pack8(v[k]);\n"
+    "        }\n"
+    "        return;\n"
+    "    }\n"
     "    float s = 0;\n"
     "    for (i64 i = lane; i < c; i += 32) s += h2f(xr[i]);\n"
     "    const float mean = warp_sum(s) / (float)c;\n"
@@ -866,7 +982,7 @@ static const char sdiff__cuda_src_attention_fallback[] =
     "    }\n"
     "}\n";
 
-/* BEGIN GENERATED: flash attention (tools/attn/gen_attn_header.py) */
+/* BEGIN GENERATED: flash attention (tools/kernels/gen_kernels.py) */
 /* The FlashAttention-2-style kernel (mma.sync m16n8k16, fp16 in, fp32 accumulate).
    Kernel (compile with NVRTC, no include paths, --gpu-architecture=sm_80/86/89/90a, -DHEAD_DIM=D
    [-DCAUSAL=1]; name "sdiff_attention_fwd", extern "C"):
@@ -894,8 +1010,9 @@ static const char sdiff__cuda_src_attention_fallback[] =
    smem = STAGE + max(STAGE, BM*(DP+8)*2), STAGE = 2*BN*(DP+8)*2 (K and V tiles of one stage). */
 static const char sdiff__cu_attention_src[] =
     "// sdiff attention forward: FlashAttention-2 style, fp16 in/out, fp32 accumulate (mma.sync m16n8k16)\n"
-    "// Plain NVRTC source: no #include, no CUDA headers. fp16 is carried as 16-bit storage\n"
-    "// (unsigned short) and converted with PTX (cvt.rn.f16x2.f32); tensor cores read it raw.\n"
+    "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, is pasted in by gen_kernels.py).\n"
+    "// fp16 is carried as 16-bit storage (unsigned short) and converted with PTX (cvt.rn.f16x2.f32);\n"
+    "// tensor cores read it raw.\n"
     "//\n"
     "// Defines: HEAD_DIM (multiple of 8, required), CAUSAL (0/1, default 0).\n"
     "// Optional overrides (defaults below derive them from HEAD_DIM; the host helper\n"
@@ -913,9 +1030,6 @@ static const char sdiff__cu_attention_src[] =
     "// Columns [HEAD_DIM, DP) of Q, K and V are zero-filled (cp.async src-size 0) so the padded\n"
     "// dot products equal the real ones; rows past Lq / Lk are zero-filled too (a zero V row\n"
     "// times a zero probability stays 0: stale shared memory could hold NaN/Inf bit patterns).\n"
-    "\n"
-    "typedef unsigned short sd_half;\n"
-    "typedef unsigned int u32;\n"
     "\n"
     "#ifndef HEAD_DIM\n"
     "#error \"HEAD_DIM must be defined\"\n"
@@ -972,46 +1086,64 @@ static const char sdiff__cu_attention_src[] =
     "extern \"C\" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT,\n"
     "    STAGE_BYTES + (Q_BYTES > STAGE_BYTES ? Q_BYTES : STAGE_BYTES)};\n"
     "\n"
-    "static __device__ __forceinline__ u32 smem_addr(const void *p) {\n"
+    "// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, conv_kernel.cu):\n"
+    "// shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32 accumulate) and\n"
+    "// fp16x2 packing. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.\n"
+    "// tools/kernels/gen_kernels.py pastes this file in place of each kernel's #include of it.\n"
+    "#ifndef SDIFF_MMA_CUH\n"
+    "#define SDIFF_MMA_CUH\n"
+    "typedef unsigned short sd_half;\n"
+    "typedef unsigned int u32;\n"
+    "// Each kernel uses some of these: \"unused\" keeps NVRTC quiet about the rest.\n"
+    "#define MMA_FN static __device__ __forceinline__ __attribute__((unused))\n"
+    "\n"
+    "MMA_FN u32 smem_addr(const void *p) {\n"
     "    u32 r;\n"
     "    asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(r) : \"l\"(p));\n"
     "    return r;\n"
     "}\n"
     "// 16-byte async copy global -> shared; bytes = 0 writes 16 zero bytes (src not read).\n"
-    "static __device__ __forceinline__ void cp_async16(u32 dst, const void *src, int bytes) {\n"
+    "MMA_FN void cp_async16(u32 dst, const void *src, int bytes) {\n"
     "    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" ::\"r\"(dst), \"l\"(src), \"r\"(bytes) : \"memory\");\n"
     "}\n"
-    "static __device__ __forceinline__ void cp_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\"); }\n"
-    "template <int N> static __device__ __forceinline__ void cp_wait() {\n"
+    "MMA_FN void cp_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\"); }\n"
+    "template <int N> MMA_FN void cp_wait() {\n"
     "    asm volatile(\"cp.async.wait_group %0;\\n\" ::\"n\"(N) : \"memory\");\n"
     "}\n"
-    "static __device__ __forceinline__ void ldsm_x4(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
+    "MMA_FN void ldsm_x4(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
     "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
     "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
     "}\n"
-    "static __device__ __forceinline__ void ldsm_x4_t(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
+    "MMA_FN void ldsm_x4_t(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
     "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
     "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
     "}\n"
     "// d += a(16x16 row-major fp16) * b(16x8, k-major \"col\" fp16), fp32 accumulators.\n"
-    "static __device__ __forceinline__ void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {\n"
+    "MMA_FN void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {\n"
     "    asm(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
     "        \"{%0,%1,%2,%3};\\n\"\n"
     "        : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
     "        : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
     "}\n"
+    "// One fp16 (16-bit storage) -> float.\n"
+    "MMA_FN float half_to_float(sd_half h) {\n"
+    "    float f;\n"
+    "    asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h));\n"
+    "    return f;\n"
+    "}\n"
+    "// Two floats -> packed fp16x2, lo in the low 16 bits (the lower column / k index).\n"
+    "MMA_FN u32 pack_h2(float lo, float hi) {\n"
+    "    u32 r;\n"
+    "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+    "    return r;\n"
+    "}\n"
+    "#endif\n"
+    "\n"
     "static __device__ __forceinline__ float ex2(float x) {\n"
     "    float y;\n"
     "    asm(\"ex2.approx.ftz.f32 %0, %1;\" : \"=f\"(y) : \"f\"(x));\n"
     "    return y;\n"
     "}\n"
-    "// Two floats -> packed fp16x2, lo in the low 16 bits (the lower column / k index).\n"
-    "static __device__ __forceinline__ u32 pack_h2(float lo, float hi) {\n"
-    "    u32 r;\n"
-    "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
-    "    return r;\n"
-    "}\n"
-    "\n"
     "// K/V tile t -> stage st (the caller commits the group). Rows >= Lk and columns >= HEAD_DIM\n"
     "// are zero-filled.\n"
     "static __device__ __forceinline__ void load_kv(u32 ks, const sd_half *kb, const sd_half *vb, const sd_half *k,\n"
@@ -1288,8 +1420,392 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
     block[1] = block[2] = 1;
     *smem = stage + (qbytes > stage ? qbytes : stage);
 }
-
 /* END GENERATED: flash attention */
+
+/* BEGIN GENERATED: implicit-GEMM convolution (tools/kernels/gen_kernels.py) */
+/* The implicit-GEMM convolution (mma.sync m16n8k16, NHWC fp16, fp32 accumulate).
+   Kernel (compile with NVRTC, no include paths, --gpu-architecture=sm_80/86/89/90a,
+   -DCONV_TILE=t for t in 0..2; name "sdiff_conv2d_fwd", extern "C"):
+
+     __global__ void sdiff_conv2d_fwd(const half *x, const half *w, const half *bias,
+         const half *res, half *y, int B, int H, int W, int C, int KH, int KW, int Ho, int Wo,
+         int stride, int pad, int Co, int vec);
+
+   x [B, H, W, C] and y, res [B, Ho, Wo, Co] NHWC, w [Co, KH, KW, C]; bias [Co] and res may be
+   NULL, res may be y. y = fp16(fp16(conv(x, w) + bias) + res), fp32 accumulation.
+   Requirements: C % 32 == 0, x and w 16-byte aligned, B*Ho*Wo*Co, B*H*W*C and Co*KH*KW*C
+   below 2^31; vec = 1 only when Co % 8 == 0 and y, res are 16-byte aligned.
+
+   Launch: sdiff__cu_conv2d_launch_dims() below gives grid = (ceil(M/BM), ceil(Co/BN), 1) for
+   M = B*Ho*Wo, the block and the dynamic shared memory; above 48 KB, raise
+   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first. Tile table (must match the #if table
+   in the source; the module exports __constant__ int sdiff_conv2d_cfg[4] = {BM, BN, threads,
+   smem}; 4 pipeline stages; smem = max(4*(BM+BN)*64, BM*(BN+8)*2)):
+     CONV_TILE  BM   BN   warps  smem (bytes)
+     0          128  128  8      65536
+     1          128  64   4      49152
+     2          64   64   4      32768 */
+static const char sdiff__cu_conv2d_src[] =
+    "// sdiff conv2d forward: implicit GEMM on tensor cores (mma.sync m16n8k16), NHWC fp16 in and out,\n"
+    "// fp32 accumulation, bias and residual fused into the epilogue.\n"
+    "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, is pasted in by gen_kernels.py).\n"
+    "//\n"
+    "// As a GEMM: y[m, n] = sum_k A[m, k] * w[n, k], with\n"
+    "//   m = (b, oy, ox) over M = B*Ho*Wo output pixels (y is [M, Co], row-major = NHWC),\n"
+    "//   n over the Co output channels,\n"
+    "//   k = (kh, kw, c) over K = KH*KW*C (w is [Co, KH, KW, C]: one output channel's K values are\n"
+    "//   contiguous, so w is already the GEMM's k-major B operand),\n"
+    "//   A[m, (kh, kw, c)] = x[b, oy*stride - pad + kh, ox*stride - pad + kw, c], 0 outside the image.\n"
+    "// A is never materialised (that is the point: im2col would write and re-read KH*KW copies of x):\n"
+    "// each K tile of 32 lies inside one tap (kh, kw) because C % 32 == 0, so a tile row is 64\n"
+    "// contiguous bytes of one input pixel, or zeros (cp.async with src-size 0) where the tap falls in\n"
+    "// the padding.\n"
+    "// Epilogue, rounding as PyTorch's fp16 conv followed by a separate residual add:\n"
+    "//   y = fp16(fp16(acc + bias) + res)   (bias and res optional; res may be y itself).\n"
+    "//\n"
+    "// Requirements (checked by the host): C % 32 == 0; x and w 16-byte aligned; M*Co, B*H*W*C and\n"
+    "// Co*K below 2^31. vec = 1 when Co % 8 == 0 and y, res are 16-byte aligned (16-byte stores);\n"
+    "// otherwise the epilogue goes element by element.\n"
+    "//\n"
+    "// Tiles (-D overrides; the host helper sdiff__cu_conv2d_launch_dims mirrors the table):\n"
+    "// CONV_BM x CONV_BN outputs per block, K in steps of 32, CONV_STAGES-deep cp.async pipeline,\n"
+    "// CONV_WM x CONV_WN warps each owning a (BM/WM) x (BN/WN) sub-tile.\n"
+    "// Shared memory (dynamic): CONV_STAGES stages of an A tile [BM][32] and a B tile [BN][32] (fp16,\n"
+    "// 64-byte rows). Chunk c (16 bytes) of row r is stored at chunk c ^ ((r >> 1) & 3): the 8 rows an\n"
+    "// ldmatrix reads at one logical chunk then hit 8 different 16-byte bank groups (without the\n"
+    "// swizzle, rows r and r+2 share banks: a 4-way conflict). The epilogue reuses the same memory as\n"
+    "// a [BM][BN+8] fp16 tile.\n"
+    "\n"
+    "// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, conv_kernel.cu):\n"
+    "// shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32 accumulate) and\n"
+    "// fp16x2 packing. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.\n"
+    "// tools/kernels/gen_kernels.py pastes this file in place of each kernel's #include of it.\n"
+    "#ifndef SDIFF_MMA_CUH\n"
+    "#define SDIFF_MMA_CUH\n"
+    "typedef unsigned short sd_half;\n"
+    "typedef unsigned int u32;\n"
+    "// Each kernel uses some of these: \"unused\" keeps NVRTC quiet about the rest.\n"
+    "#define MMA_FN static __device__ __forceinline__ __attribute__((unused))\n"
+    "\n"
+    "MMA_FN u32 smem_addr(const void *p) {\n"
+    "    u32 r;\n"
+    "    asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(r) : \"l\"(p));\n"
+    "    return r;\n"
+    "}\n"
+    "// 16-byte async copy global -> shared; bytes = 0 writes 16 zero bytes (src not read).\n"
+    "MMA_FN void cp_async16(u32 dst, const void *src, int bytes) {\n"
+    "    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" ::\"r\"(dst), \"l\"(src), \"r\"(bytes) : \"memory\");\n"
+    "}\n"
+    "MMA_FN void cp_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\"); }\n"
+    "template <int N> MMA_FN void cp_wait() {\n"
+    "    asm volatile(\"cp.async.wait_group %0;\\n\" ::\"n\"(N) : \"memory\");\n"
+    "}\n"
+    "MMA_FN void ldsm_x4(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
+    "}\n"
+    "MMA_FN void ldsm_x4_t(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
+    "}\n"
+    "// d += a(16x16 row-major fp16) * b(16x8, k-major \"col\" fp16), fp32 accumulators.\n"
+    "MMA_FN void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {\n"
+    "    asm(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
+    "        \"{%0,%1,%2,%3};\\n\"\n"
+    "        : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
+    "        : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
+    "}\n"
+    "// One fp16 (16-bit storage) -> float.\n"
+    "MMA_FN float half_to_float(sd_half h) {\n"
+    "    float f;\n"
+    "    asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h));\n"
+    "    return f;\n"
+    "}\n"
+    "// Two floats -> packed fp16x2, lo in the low 16 bits (the lower column / k index).\n"
+    "MMA_FN u32 pack_h2(float lo, float hi) {\n"
+    "    u32 r;\n"
+    "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+    "    return r;\n"
+    "}\n"
+    "#endif\n"
+    "\n"
+    "// The library's tile variants, -DCONV_TILE=t (single -D options per variant; the host's table in\n"
+    "// sdiff__cu_conv2d_launch_dims mirrors this one). Any CONV_* given explicitly wins (benches sweep).\n"
+    "#if !defined(CONV_TILE) || CONV_TILE == 0       // 128 x 128, 8 warps of 64 x 32: large M and Co\n"
+    "#define CONV_T_BM 128\n"
+    "#define CONV_T_BN 128\n"
+    "#define CONV_T_WM 2\n"
+    "#define CONV_T_WN 4\n"
+    "#elif CONV_TILE == 1                            // 128 x 64, 4 warps of 64 x 32: Co = 64*k, not 128*k\n"
+    "#define CONV_T_BM 128\n"
+    "#define CONV_T_BN 64\n"
+    "#define CONV_T_WM 2\n"
+    "#define CONV_T_WN 2\n"
+    "#elif CONV_TILE == 2                            // 64 x 64, 4 warps of 32 x 32: few output tiles\n"
+    "#define CONV_T_BM 64\n"
+    "#define CONV_T_BN 64\n"
+    "#define CONV_T_WM 2\n"
+    "#define CONV_T_WN 2\n"
+    "#else\n"
+    "#error \"CONV_TILE must be 0, 1 or 2\"\n"
+    "#endif\n"
+    "#ifndef CONV_BM\n"
+    "#define CONV_BM CONV_T_BM\n"
+    "#endif\n"
+    "#ifndef CONV_BN\n"
+    "#define CONV_BN CONV_T_BN\n"
+    "#endif\n"
+    "#ifndef CONV_WM\n"
+    "#define CONV_WM CONV_T_WM\n"
+    "#endif\n"
+    "#ifndef CONV_WN\n"
+    "#define CONV_WN CONV_T_WN\n"
+    "#endif\n"
+    "#ifndef CONV_STAGES\n"
+    "#define CONV_STAGES 4\n"
+    "#endif\n"
+    "#ifndef CONV_MINB\n"
+    "#define CONV_MINB (CONV_WM * CONV_WN == 8 ? 2 : 3)   // blocks per SM the registers must allow\n"
+    "#endif\n"
+    "#ifndef CONV_BK\n"
+    "#define CONV_BK 32                     // K per tile: 32 or 64 (then C % 64 == 0)\n"
+    "#endif\n"
+    "#define CONV_CPR (CONV_BK / 8)         // 16-byte chunks per tile row\n"
+    "#define CONV_NT (CONV_WM * CONV_WN * 32)\n"
+    "#define CONV_WTM (CONV_BM / CONV_WM)   // warp tile rows\n"
+    "#define CONV_WTN (CONV_BN / CONV_WN)   // warp tile columns\n"
+    "#define CONV_MT (CONV_WTM / 16)        // 16-row mma tiles per warp\n"
+    "#define CONV_NTL (CONV_WTN / 8)        // 8-column mma tiles per warp\n"
+    "#define CONV_A_BYTES (CONV_BM * CONV_BK * 2)\n"
+    "#define CONV_ROW_BYTES (CONV_BK * 2)\n"
+    "#define CONV_STAGE_BYTES ((CONV_BM + CONV_BN) * CONV_BK * 2)\n"
+    "#define CONV_EPI_STR (CONV_BN + 8)     // halves; +8 keeps the epilogue's row writes conflict-light\n"
+    "#define CONV_PIPE_BYTES (CONV_STAGES * CONV_STAGE_BYTES)\n"
+    "#define CONV_EPI_BYTES (CONV_BM * CONV_EPI_STR * 2)\n"
+    "#define CONV_SMEM (CONV_PIPE_BYTES > CONV_EPI_BYTES ? CONV_PIPE_BYTES : CONV_EPI_BYTES)\n"
+    "#define CONV_ROWS_PER_PASS (CONV_NT / CONV_CPR)   // a pass copies one tile row per CONV_CPR threads\n"
+    "#define CONV_A_ITERS (CONV_BM / CONV_ROWS_PER_PASS)\n"
+    "#define CONV_B_ITERS (CONV_BN / CONV_ROWS_PER_PASS)\n"
+    "\n"
+    "static_assert(CONV_MT >= 1 && CONV_WTM % 16 == 0, \"warp tile rows must be a multiple of 16\");\n"
+    "static_assert(CONV_NTL % 2 == 0, \"warp tile columns must be a multiple of 16 (B is loaded 16 columns at a time)\");\n"
+    "static_assert(CONV_BM % CONV_ROWS_PER_PASS == 0 && CONV_BN % CONV_ROWS_PER_PASS == 0,\n"
+    "              \"tile rows must be a multiple of threads/4\");\n"
+    "static_assert(CONV_STAGES >= 2, \"at least two pipeline stages\");\n"
+    "static_assert(CONV_BK == 32 || CONV_BK == 64, \"K tiles of 32 or 64\");\n"
+    "\n"
+    "// Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches its table.\n"
+    "extern \"C\" __constant__ int sdiff_conv2d_cfg[4] = {CONV_BM, CONV_BN, CONV_NT, CONV_SMEM};\n"
+    "\n"
+    "// Byte offset of 16-byte chunk `chunk` of row `row` in a [rows][CONV_BK] fp16 tile: 64-byte rows\n"
+    "// swizzle by (row >> 1) & 3, 128-byte rows by row & 7 (either way the 8 rows of one ldmatrix\n"
+    "// read land in 8 different 16-byte bank groups).\n"
+    "static __device__ __forceinline__ u32 conv_swz(int row, int chunk) {\n"
+    "#if CONV_BK == 32\n"
+    "    return (u32)(row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4));\n"
+    "#else\n"
+    "    return (u32)(row * 128 + ((chunk ^ (row & 7)) << 4));\n"
+    "#endif\n"
+    "}\n"
+    "\n"
+    "// Launch: grid (ceil(M/BM), ceil(Co/BN), 1), block (CONV_NT, 1, 1), dynamic shared memory\n"
+    "// sdiff_conv2d_cfg[3] bytes (above 48 KB: raise the function's attribute first).\n"
+    "extern \"C\" __global__ void __launch_bounds__(CONV_NT, CONV_MINB)\n"
+    "sdiff_conv2d_fwd(const sd_half *__restrict__ x, const sd_half *__restrict__ w, const sd_half *__restrict__ bias,\n"
+    "                 const sd_half *res, sd_half *y, int B, int H, int W, int C, int KH, int KW, int Ho, int Wo,\n"
+    "                 int stride, int pad, int Co, int vec) {\n"
+    "    extern __shared__ __align__(128) unsigned char smem[];\n"
+    "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;\n"
+    "    const int M = B * Ho * Wo, K = KH * KW * C, KT = K / CONV_BK;\n"
+    "    const int m0 = blockIdx.x * CONV_BM, n0 = blockIdx.y * CONV_BN;\n"
+    "    const u32 sbase = smem_addr(smem);\n"
+    "    const int chunk = tid % CONV_CPR, trow = tid / CONV_CPR;\n"
+    "\n"
+    "    // ---- The rows this thread copies: for A, the top-left input pixel of each output pixel's\n"
+    "    // window (iy0, ix0) and its image's offset; rows past M get iy0 far outside (always zeros).\n"
+    "    int a_iy[CONV_A_ITERS], a_ix[CONV_A_ITERS];\n"
+    "    long long a_off[CONV_A_ITERS];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < CONV_A_ITERS; ++i) {\n"
+    "        const int m = m0 + trow + i * CONV_ROWS_PER_PASS;\n"
+    "        if (m < M) {\n"
+    "            const int hw = Ho * Wo, b = m / hw, rem = m - b * hw, oy = rem / Wo, ox = rem - oy * Wo;\n"
+    "            a_iy[i] = oy * stride - pad;\n"
+    "            a_ix[i] = ox * stride - pad;\n"
+    "            a_off[i] = (long long)b * H * W * C + chunk * 8;\n"
+    "        } else {\n"
+    "            a_iy[i] = -(1 << 30);\n"
+    "            a_ix[i] = 0;\n"
+    "            a_off[i] = 0;\n"
+    "        }\n"
+    "    }\n"
+    "    const sd_half *b_src[CONV_B_ITERS];\n"
+    "    bool b_ok[CONV_B_ITERS];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < CONV_B_ITERS; ++i) {\n"
+    "        const int n = n0 + trow + i * CONV_ROWS_PER_PASS;\n"
+    "        b_ok[i] = n < Co;\n"
+    "        b_src[i] = w + (long long)(b_ok[i] ? n : 0) * K + chunk * 8;\n"
+    "    }\n"
+    "\n"
+    "    // ---- The load cursor: the next K tile to copy is at channel ld_c of tap (ld_kh, ld_kw).\n"
+    "    int ld_k = 0, ld_c = 0, ld_kh = 0, ld_kw = 0;\n"
+    "    auto load_tile = [&](int stage) {\n"
+    "        const u32 as = sbase + stage * CONV_STAGE_BYTES, bs = as + CONV_A_BYTES;\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < CONV_A_ITERS; ++i) {\n"
+    "            const int iy = a_iy[i] + ld_kh, ix = a_ix[i] + ld_kw;\n"
+    "            const bool ok = (unsigned)iy < (unsigned)H && (unsigned)ix < (unsigned)W;\n"
+    "            const sd_half *src = ok ? x + a_off[i] + ((long long)iy * W + ix) * C + ld_c : x;\n"
+    "            cp_async16(as + conv_swz(trow + i * CONV_ROWS_PER_PASS, chunk), src, ok ? 16 : 0);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < CONV_B_ITERS; ++i)\n"
+    "            cp_async16(bs + conv_swz(trow + i * CONV_ROWS_PER_PASS, chunk), b_ok[i] ? b_src[i] + ld_k : w,\n"
+    "                       b_ok[i] ? 16 : 0);\n"
+    "        ld_k += CONV_BK;\n"
+    "        ld_c += CONV_BK;\n"
+    "        if (ld_c == C) {\n"
+    "            ld_c = 0;\n"
+    "            if (++ld_kw == KW) { ld_kw = 0; ++ld_kh; }\n"
+    "        }\n"
+    "    };\n"
+    "\n"
+    "    float acc[CONV_MT][CONV_NTL][4];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < CONV_MT; ++i)\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < CONV_NTL; ++j)\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;\n"
+    "\n"
+    "#pragma unroll\n"
+    "    for (int s = 0; s < CONV_STAGES - 1; ++s) {\n"
+    "        if (s < KT) load_tile(s);\n"
+    "        cp_commit(); // always: the wait below counts groups\n"
+    "    }\n"
+    "    const int wm = warp / CONV_WN, wn = warp - (warp / CONV_WN) * CONV_WN;\n"
+    "    const int a_row = wm * CONV_WTM + (lane & 7) + ((lane >> 3) & 1) * 8, a_half = lane >> 4;\n"
+    "    const int b_row = wn * CONV_WTN + (lane & 7) + (lane >> 4) * 8, b_half = (lane >> 3) & 1;\n"
+    "\n"
+    "    // One barrier per K tile: after it, tile kt has landed for every thread and every warp is done\n"
+    "    // with tile kt-1, whose stage is the one refilled (with tile kt + STAGES - 1) right away.\n"
+    "    for (int kt = 0; kt < KT; ++kt) {\n"
+    "        cp_wait<CONV_STAGES - 2>();\n"
+    "        __syncthreads();\n"
+    "        if (kt + CONV_STAGES - 1 < KT) load_tile((kt + CONV_STAGES - 1) % CONV_STAGES);\n"
+    "        cp_commit();\n"
+    "        const u32 as = sbase + (kt % CONV_STAGES) * CONV_STAGE_BYTES, bs = as + CONV_A_BYTES;\n"
+    "#pragma unroll\n"
+    "        for (int ks = 0; ks < CONV_BK / 16; ++ks) {\n"
+    "            // A fragments: ldmatrix.x4 matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7,\n"
+    "            // k 8-15), (rows 8-15, k 8-15) = a0..a3 of the m16n8k16 A operand.\n"
+    "            u32 af[CONV_MT][4];\n"
+    "#pragma unroll\n"
+    "            for (int mt = 0; mt < CONV_MT; ++mt)\n"
+    "                ldsm_x4(as + conv_swz(a_row + mt * 16, ks * 2 + a_half), af[mt][0], af[mt][1], af[mt][2], af[mt][3]);\n"
+    "            // B fragments, 16 columns at a time: matrices (n 0-7, k 0-7), (n 0-7, k 8-15),\n"
+    "            // (n 8-15, k 0-7), (n 8-15, k 8-15) = b0, b1 of column tile 2p and of 2p+1.\n"
+    "            u32 bf[CONV_NTL][2];\n"
+    "#pragma unroll\n"
+    "            for (int p = 0; p < CONV_NTL / 2; ++p)\n"
+    "                ldsm_x4(bs + conv_swz(b_row + p * 16, ks * 2 + b_half), bf[2 * p][0], bf[2 * p][1], bf[2 * p + 1][0],\n"
+    "                        bf[2 * p + 1][1]);\n"
+    "#pragma unroll\n"
+    "            for (int mt = 0; mt < CONV_MT; ++mt)\n"
+    "#pragma unroll\n"
+    "                for (int nt = 0; nt < CONV_NTL; ++nt) mma16816(acc[mt][nt], af[mt], bf[nt][0], bf[nt][1]);\n"
+    "        }\n"
+    "    }\n"
+    "    cp_wait<0>();\n"
+    "    __syncthreads(); // the epilogue tile overwrites the pipeline stages\n"
+    "\n"
+    "    // ---- Epilogue 1: acc + bias, rounded to fp16, into the [BM][BN+8] tile. Fragment layout:\n"
+    "    // acc[mt][nt] = rows g and g+8 of m-tile mt, columns 2*t4 and 2*t4+1 of n-tile nt.\n"
+    "    const int g = lane >> 2, t4 = lane & 3;\n"
+    "#pragma unroll\n"
+    "    for (int nt = 0; nt < CONV_NTL; ++nt) {\n"
+    "        const int col = wn * CONV_WTN + nt * 8 + 2 * t4, n = n0 + col;\n"
+    "        const float b0 = bias && n < Co ? half_to_float(bias[n]) : 0.f;\n"
+    "        const float b1 = bias && n + 1 < Co ? half_to_float(bias[n + 1]) : 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int mt = 0; mt < CONV_MT; ++mt) {\n"
+    "            const int row = wm * CONV_WTM + mt * 16 + g;\n"
+    "            const u32 a0 = sbase + (row * CONV_EPI_STR + col) * 2, a1 = a0 + 8 * CONV_EPI_STR * 2;\n"
+    "            asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a0), \"r\"(pack_h2(acc[mt][nt][0] + b0, acc[mt][nt][1] + b1))\n"
+    "                         : \"memory\");\n"
+    "            asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a1), \"r\"(pack_h2(acc[mt][nt][2] + b0, acc[mt][nt][3] + b1))\n"
+    "                         : \"memory\");\n"
+    "        }\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "\n"
+    "    // ---- Epilogue 2: 8 outputs (16 bytes) per step, plus the residual, out to y.\n"
+    "#pragma unroll 4\n"
+    "    for (int i = tid; i < CONV_BM * (CONV_BN / 8); i += CONV_NT) {\n"
+    "        const int r = i / (CONV_BN / 8), c8 = (i - r * (CONV_BN / 8)) * 8, m = m0 + r, n = n0 + c8;\n"
+    "        if (m >= M || n >= Co) continue;\n"
+    "        u32 v[4];\n"
+    "        asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                     : \"=r\"(v[0]), \"=r\"(v[1]), \"=r\"(v[2]), \"=r\"(v[3])\n"
+    "                     : \"r\"(sbase + (r * CONV_EPI_STR + c8) * 2) : \"memory\");\n"
+    "        const long long o = (long long)m * Co + n;\n"
+    "        if (vec) {\n"
+    "            if (res) {\n"
+    "                const uint4 rv = *(const uint4 *)(res + o);\n"
+    "                const u32 rw[4] = {rv.x, rv.y, rv.z, rv.w};\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 4; ++e)\n"
+    "                    v[e] = pack_h2(half_to_float((sd_half)(v[e] & 0xffffu)) + half_to_float((sd_half)(rw[e] & 0xffffu)),\n"
+    "                                   half_to_float((sd_half)(v[e] >> 16)) + half_to_float((sd_half)(rw[e] >> 16)));\n"
+    "            }\n"
+    "            uint4 ov;\n"
+    "            ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];\n"
+    "            *(uint4 *)(y + o) = ov;\n"
+    "        } else {\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 8; ++e) {\n"
+    "                if (n + e >= Co) break;\n"
+    "                sd_half h = (sd_half)((v[e >> 1] >> ((e & 1) * 16)) & 0xffffu);\n"
+    "                if (res) h = (sd_half)(pack_h2(half_to_float(h) + half_to_float(res[o + e]), 0.f) & 0xffffu);\n"
+    "                y[o + e] = h;\n"
+    "            }\n"
+    "        }\n"
+    "    }\n"
+    "}\n";
+
+/* Launch configuration for sdiff_conv2d_fwd compiled with -DCONV_TILE=tile, M = B*Ho*Wo. */
+SDIFF__PRIVATE void sdiff__cu_conv2d_launch_dims(int tile, long long M, int Co, unsigned grid[3], unsigned block[3],
+                                         unsigned *smem) {
+    static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, warps_of[3] = {8, 4, 4};
+    const int bm = bm_of[tile], bn = bn_of[tile];
+    const unsigned pipe = (unsigned)(4 * (bm + bn) * 64), epi = (unsigned)(bm * (bn + 8) * 2);
+    grid[0] = (unsigned)((M + bm - 1) / bm);
+    grid[1] = (unsigned)((Co + bn - 1) / bn);
+    grid[2] = 1;
+    block[0] = (unsigned)(warps_of[tile] * 32);
+    block[1] = block[2] = 1;
+    *smem = pipe > epi ? pipe : epi;
+}
+/* The tile for M x Co outputs on n_sm multiprocessors: the least estimated time, where a tile
+   variant's time is its waves (blocks / (n_sm * blocks resident per SM)) times the work of one
+   wave per SM (resident blocks * BM * BN), over its relative efficiency (big tiles reuse each
+   loaded value more). A partial wave costs a whole one: that is what makes small tiles win on
+   small outputs (SD's 8x8 and 16x16 levels). */
+SDIFF__PRIVATE int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm) {
+    static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, resident[3] = {2, 3, 3};
+    static const double eff[3] = {1.0, 0.9, 0.75};
+    int best = 0;
+    double best_cost = 0;
+    for (int t = 0; t < 3; ++t) {
+        const long long blocks = ((M + bm_of[t] - 1) / bm_of[t]) * ((Co + bn_of[t] - 1) / bn_of[t]);
+        const long long per_wave = (long long)n_sm * resident[t], waves = (blocks + per_wave - 1) / per_wave;
+        const double cost = (double)waves * resident[t] * bm_of[t] * bn_of[t] / eff[t];
+        if (t == 0 || cost < best_cost) { best = t; best_cost = cost; }
+    }
+    return best;
+}
+/* END GENERATED: implicit-GEMM convolution */
 
 /* >>cuda:nvrtc =============================================================
    NVRTC compilation, the on-disk cubin cache and the per-backend modules.
@@ -1312,6 +1828,7 @@ static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
     {"sdiff_attention_fallback", sdiff__cuda_src_attention_fallback, 4,
      {"-DSDIFF_ATTN_DPL=2", "-DSDIFF_ATTN_DPL=4", "-DSDIFF_ATTN_DPL=8", "-DSDIFF_ATTN_DPL=16"}},
     {"sdiff_attention", sdiff__cu_attention_src, 4, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80", "-DHEAD_DIM=160"}},
+    {"sdiff_conv2d", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2"}},
 };
 /* The head dims the tensor-core kernel is built for (SD 1.x: 40, 80, 160;
    SD 2.x and CLIP: 64), in the order of its variants above. */
@@ -1545,7 +2062,7 @@ SDIFF__PRIVATE CUfunction sdiff__cuda_fn(sdiff__cuda *cb, int prog, int variant,
     CUfunction f = NULL;
     if (!SDIFF__CU(be, cuModuleGetFunction(&f, cb->modules[prog][variant], name))) return NULL;
     if (cb->n_fns < SDIFF__CUDA_MAX_FNS) {
-        sdiff__cuda_fn_entry e = {prog, variant, name, f};
+        sdiff__cuda_fn_entry e = {prog, variant, name, f, 0};
         cb->fns[cb->n_fns++] = e;
     }
     return f;
@@ -1557,12 +2074,32 @@ SDIFF__PRIVATE unsigned sdiff__cuda_grid(const sdiff__cuda *cb, int64_t n) {
     if (blocks < 1) blocks = 1;
     return (unsigned)(blocks < cap ? blocks : cap);
 }
-SDIFF__PRIVATE void sdiff__cuda_launch(sdiff__cuda *cb, int prog, int variant, const char *name, unsigned gx,
-                                       unsigned gy, unsigned block, void **args) {
+/* Launches `name` of (prog, variant) on the backend's stream with `smem` bytes of dynamic shared
+   memory, raising the function's limit first when smem is above the default 48 KB (once per
+   function while it is in the cache of loaded functions). */
+SDIFF__PRIVATE void sdiff__cuda_launch_ex(sdiff__cuda *cb, int prog, int variant, const char *name, const unsigned grid[3],
+                                          const unsigned block[3], unsigned smem, void **args) {
     if (cb->be.status != SDIFF_OK) return;
     CUfunction f = sdiff__cuda_fn(cb, prog, variant, name);
     if (!f) return;
-    SDIFF__CU(&cb->be, cuLaunchKernel(f, gx, gy, 1, block, 1, 1, 0, cb->stream, args, NULL));
+    if (smem > 48u * 1024u) {
+        sdiff__cuda_fn_entry *e = NULL;
+        for (int i = 0; i < cb->n_fns && !e; i++)
+            if (cb->fns[i].fn == f) e = &cb->fns[i];
+        if (!e || e->smem < smem) {
+            if (!SDIFF__CU(&cb->be, cuFuncSetAttribute(f, SDIFF__CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem)))
+                return;
+            if (e) e->smem = smem;
+        }
+    }
+    SDIFF__CU(&cb->be, cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream, args,
+                                      NULL));
+}
+/* The common case: a (gx, gy) grid of 1-D blocks, no dynamic shared memory. */
+SDIFF__PRIVATE void sdiff__cuda_launch(sdiff__cuda *cb, int prog, int variant, const char *name, unsigned gx,
+                                       unsigned gy, unsigned block, void **args) {
+    const unsigned grid[3] = {gx, gy, 1}, blk[3] = {block, 1, 1};
+    sdiff__cuda_launch_ex(cb, prog, variant, name, grid, blk, 0, args);
 }
 #define SDIFF__DPTR(p) ((CUdeviceptr)(uintptr_t)(p))
 /* 16-byte aligned (for the kernels' vector paths). */
@@ -1590,10 +2127,30 @@ SDIFF__PRIVATE bool sdiff__cuda_not_capturing(sdiff__backend *be, const char *op
    later kernel after them. Pageable host memory is read in place (the mmap of
    a checkpoint): no extra host copy.
    ========================================================================= */
+/* Every device allocation of the backend goes through these two, which keep the bytes in use
+   and their peak (weights, arena, scratch, workspace: what tools/bench reports as sdiff's peak
+   GPU memory, beside torch's max_memory_allocated). */
+SDIFF__PRIVATE CUresult sdiff__cuda_mem_alloc(sdiff__cuda *cb, CUdeviceptr *p, size_t bytes) {
+    CUresult r = sdiff__g_cu.cuMemAlloc(p, bytes);
+    if (r == SDIFF__CUDA_SUCCESS) {
+        cb->mem_used += bytes;
+        if (cb->mem_used > cb->mem_peak) cb->mem_peak = cb->mem_used;
+    }
+    return r;
+}
+SDIFF__PRIVATE void sdiff__cuda_mem_free(sdiff__cuda *cb, CUdeviceptr p) {
+    if (!p) return;
+    CUdeviceptr base = 0;
+    size_t size = 0;
+    if (sdiff__g_cu.cuMemGetAddressRange(&base, &size, p) == SDIFF__CUDA_SUCCESS && base == p)
+        cb->mem_used -= SDIFF__MIN(size, cb->mem_used);
+    sdiff__g_cu.cuMemFree(p);
+}
+
 SDIFF__PRIVATE void *sdiff__cuda_alloc(sdiff__backend *be, size_t bytes) {
     if (!sdiff__cuda_enter(be)) return NULL;
     CUdeviceptr p = 0;
-    CUresult r = sdiff__g_cu.cuMemAlloc(&p, bytes ? bytes : 256);
+    CUresult r = sdiff__cuda_mem_alloc(SDIFF__CUDA(be), &p, bytes ? bytes : 256);
     if (r == SDIFF__CUDA_ERROR_OUT_OF_MEMORY) return NULL; /* the caller reports it */
     if (!SDIFF__CUDA_CHECK_GEN(be, r, (const char *)NULL)) return NULL;
     return (void *)(uintptr_t)p;
@@ -1602,7 +2159,7 @@ SDIFF__PRIVATE void sdiff__cuda_free(sdiff__backend *be, void *ptr) {
     if (!ptr) return;
     /* frees must happen even on a failed backend (teardown) */
     sdiff__g_cu.cuCtxSetCurrent(SDIFF__CUDA(be)->ctx);
-    sdiff__g_cu.cuMemFree(SDIFF__DPTR(ptr));
+    sdiff__cuda_mem_free(SDIFF__CUDA(be), SDIFF__DPTR(ptr));
 }
 SDIFF__PRIVATE bool sdiff__cuda_sync(sdiff__backend *be) {
     return SDIFF__CU(be, cuStreamSynchronize(SDIFF__CUDA(be)->stream));
@@ -1914,10 +2471,10 @@ SDIFF__PRIVATE bool sdiff__cuda_reserve(sdiff__cuda *cb, CUdeviceptr *buf, size_
         return false;
     }
     if (!sdiff__cuda_sync(be)) return false;
-    if (*buf) sdiff__g_cu.cuMemFree(*buf);
+    sdiff__cuda_mem_free(cb, *buf);
     *buf = 0;
     *size = 0;
-    CUresult r = sdiff__g_cu.cuMemAlloc(buf, need);
+    CUresult r = sdiff__cuda_mem_alloc(cb, buf, need);
     if (r != SDIFF__CUDA_SUCCESS) {
         *buf = 0;
         sdiff__be_fail(be, r == SDIFF__CUDA_ERROR_OUT_OF_MEMORY ? SDIFF_ERR_OUT_OF_MEMORY : SDIFF_ERR_BACKEND,
@@ -1944,6 +2501,26 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
         sdiff__cuda_gemm(cb, op, y->data, x->data, ci, w->data, bp, residual ? residual->data : NULL, m, co, k);
         return;
     }
+    /* the implicit-GEMM tensor-core kernel: channels in 32s (a K tile stays in one tap), 16-byte
+       aligned x and w, 32-bit index math, and enough output rows for 128-row tiles to fill every
+       SM several times over. Below that (H100, SD 1.5 at 512x512: the 32x32 and smaller levels,
+       M <= 2048) im2col is small and cuBLASLt's split-K GEMM on it measured faster (tools/PERF.md);
+       above it (the 64x64 level, the VAE) im2col's extra write and read of KH*KW copies of x
+       costs as much as the GEMM or more. */
+    const void *rp = residual ? residual->data : NULL;
+    if (m >= 48 * (int64_t)cb->n_sm && ci % 32 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(w->data) &&
+        m * co < INT32_MAX && sdiff__numel(x) < INT32_MAX && co * k < INT32_MAX) {
+        const int tile = sdiff__cu_conv2d_pick_tile(m, (int)co, cb->n_sm);
+        unsigned grid[3], block[3], smem;
+        sdiff__cu_conv2d_launch_dims(tile, m, (int)co, grid, block, &smem);
+        CUdeviceptr dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data), db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp),
+                    dy = SDIFF__DPTR(y->data);
+        int B = (int)bn, H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo,
+            Co = (int)co, vec = co % 8 == 0 && sdiff__cuda_al16(y->data) && (!rp || sdiff__cuda_al16(rp));
+        void *args[] = {&dx, &dw, &db, &dr, &dy, &B, &H, &W, &C, &KH, &KW, &Ho, &Wo, &stride, &pad, &Co, &vec};
+        sdiff__cuda_launch_ex(cb, SDIFF__CP_CONV, tile, "sdiff_conv2d_fwd", grid, block, smem, args);
+        return;
+    }
     /* rows per im2col chunk: all of them, or as many as the cap allows
        (a multiple of 64, to keep the chunks' output pointers aligned) */
     int64_t rows = (int64_t)(SDIFF_CUDA_IM2COL_MAX / (size_t)(k * 2));
@@ -1963,17 +2540,47 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     }
 }
 
+/* Two kernels (sdiff_norm's group_norm_stats, group_norm_apply): the first
+   splits each batch item's positions over about 2 blocks per SM for the
+   statistics, the second over about 4 per SM for the output. Their buffer
+   (per-item counters, then (mean, rstd) per group, then the partials) is
+   zeroed when it is allocated; the counters return to 0 after every use. */
 SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
                                            const sdiff__tensor *gamma, const sdiff__tensor *beta, int groups, float eps,
                                            bool silu) {
+    const char *op = "group_norm";
     if (!sdiff__cuda_enter(be) || !sdiff__check_group_norm(be, y, x, gamma, beta, groups, SDIFF__F16, SDIFF__F16))
         return;
-    int64_t bn = x->ne[0], c = sdiff__cols(x), p = sdiff__numel(x) / (bn * c);
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    const int64_t bn = x->ne[0], c = sdiff__cols(x), p = sdiff__numel(x) / (bn * c);
+    if (c > 8192 || bn > 65535) {
+        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "%s: %lld channels x %lld batch items is above the CUDA backend's "
+                       "8192 x 65535", op, (long long)c, (long long)bn);
+        return;
+    }
+    const int64_t want = SDIFF__MAX((int64_t)1, (int64_t)cb->n_sm * 2 / bn);
+    int64_t rpb = SDIFF__MAX((p + want - 1) / want, (p + 1023) / 1024); /* S <= 1024 partials per item */
+    const int64_t S = (p + rpb - 1) / rpb;
+    int64_t rpa = SDIFF__MAX((p + 2 * want - 1) / (2 * want), (int64_t)1);
+    const int64_t A = (p + rpa - 1) / rpa;
+    const size_t stat_off = 256, part_off = stat_off + ((size_t)(bn * groups * 8) + 255) / 256 * 256;
+    const size_t need = part_off + (size_t)(bn * S * groups * 8), old = cb->gn_size;
+    if (bn * 4 > (int64_t)stat_off) { /* the counters' 256 bytes hold 64 items */
+        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "%s: batch %lld is above the CUDA backend's 64", op, (long long)bn);
+        return;
+    }
+    if (!sdiff__cuda_reserve(cb, &cb->gn, &cb->gn_size, need, op)) return;
+    if (cb->gn_size != old && !SDIFF__CU(be, cuMemsetD8(cb->gn, 0, cb->gn_size))) return;
+    const int vec = c % 8 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(y->data);
     CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
-                db = SDIFF__DPTR(beta ? beta->data : NULL);
-    int s = silu;
-    void *args[] = {&dy, &dx, &dg, &db, &p, &c, &groups, &eps, &s};
-    sdiff__cuda_launch(SDIFF__CUDA(be), SDIFF__CP_NORM, 0, "group_norm", (unsigned)(bn * groups), 1, 512, args);
+                db = SDIFF__DPTR(beta ? beta->data : NULL), done = cb->gn, stat = cb->gn + stat_off,
+                part = cb->gn + part_off;
+    int ci = (int)c, rpbi = (int)rpb, rpai = (int)rpa, s_ = silu;
+    void *a1[] = {&part, &stat, &done, &dx, (void *)&p, &ci, &groups, &rpbi, &eps, (void *)&vec};
+    const unsigned g1[3] = {(unsigned)S, (unsigned)bn, 1}, g2[3] = {(unsigned)A, (unsigned)bn, 1}, blk[3] = {256, 1, 1};
+    sdiff__cuda_launch_ex(cb, SDIFF__CP_NORM, 0, "group_norm_stats", g1, blk, (unsigned)(12 * c), a1);
+    void *a2[] = {&dy, &dx, &stat, &dg, &db, (void *)&p, &ci, &groups, &rpai, &s_, (void *)&vec};
+    sdiff__cuda_launch_ex(cb, SDIFF__CP_NORM, 0, "group_norm_apply", g2, blk, (unsigned)(8 * c), a2);
 }
 
 SDIFF__PRIVATE void sdiff__cuda_layer_norm(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
@@ -1982,7 +2589,9 @@ SDIFF__PRIVATE void sdiff__cuda_layer_norm(sdiff__backend *be, sdiff__tensor *y,
     int64_t c = sdiff__cols(x), rows = sdiff__rows(x);
     CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
                 db = SDIFF__DPTR(beta ? beta->data : NULL);
-    void *args[] = {&dy, &dx, &dg, &db, &rows, &c, &eps};
+    int vec = c % 8 == 0 && c <= 2048 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(x->data) &&
+              (!gamma || sdiff__cuda_al16(gamma->data)) && (!beta || sdiff__cuda_al16(beta->data));
+    void *args[] = {&dy, &dx, &dg, &db, &rows, &c, &eps, &vec};
     sdiff__cuda_launch(SDIFF__CUDA(be), SDIFF__CP_NORM, 0, "layer_norm", (unsigned)((rows + 7) / 8), 1, 256, args);
 }
 
@@ -2200,8 +2809,6 @@ SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, 
         sdiff__cuda_attention_fallback(cb, o, q, k, v, heads, causal);
         return;
     }
-    CUfunction f = sdiff__cuda_fn(cb, SDIFF__CP_FLASH, variant, "sdiff_attention_fwd");
-    if (!f) return;
     int B = (int)q->ne[0], lq = (int)q->ne[1], lk = (int)k->ne[1];
     long long qs = q->row_stride, ks = k->row_stride, vs = v->row_stride, os = o->row_stride;
     float scale_log2e = 1.4426950408889634f / sqrtf((float)d);
@@ -2209,7 +2816,7 @@ SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, 
     sdiff__cu_attention_launch_dims(d, lq, B, heads, grid, block, &smem);
     CUdeviceptr dq = SDIFF__DPTR(q->data), dk = SDIFF__DPTR(k->data), dv = SDIFF__DPTR(v->data), d_o = SDIFF__DPTR(o->data);
     void *args[] = {&dq, &dk, &dv, &d_o, &B, &heads, &lq, &lk, &qs, &ks, &vs, &os, &scale_log2e};
-    SDIFF__CU(be, cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream, args, NULL));
+    sdiff__cuda_launch_ex(cb, SDIFF__CP_FLASH, variant, "sdiff_attention_fwd", grid, block, smem, args);
 }
 
 /* >>cuda:graph =============================================================
@@ -2278,10 +2885,11 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
         for (int i = 0; i < cb->n_plans; i++) sdiff__cuda_plan_destroy(&cb->plans[i]);
         for (int i = 0; i < cb->n_bplans; i++) sdiff__cuda_bplan_destroy(&cb->bplans[i]);
         if (cb->lt) L->cublasLtDestroy(cb->lt);
-        if (cb->lt_ws) L->cuMemFree(cb->lt_ws);
-        if (cb->stage) L->cuMemFree(cb->stage);
-        if (cb->scratch) L->cuMemFree(cb->scratch);
-        if (cb->ids) L->cuMemFree(cb->ids);
+        sdiff__cuda_mem_free(cb, cb->lt_ws);
+        sdiff__cuda_mem_free(cb, cb->stage);
+        sdiff__cuda_mem_free(cb, cb->scratch);
+        sdiff__cuda_mem_free(cb, cb->ids);
+        sdiff__cuda_mem_free(cb, cb->gn);
         for (int p = 0; p < SDIFF__CP_COUNT; p++)
             for (int v = 0; v < SDIFF__CUDA_MAX_VARIANTS; v++)
                 if (cb->modules[p][v]) L->cuModuleUnload(cb->modules[p][v]);
@@ -2396,8 +3004,9 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
     if (!ok) cb->ctx = NULL; /* nothing to release */
     ok = ok && SDIFF__CU(be, cuCtxSetCurrent(cb->ctx)) &&
          SDIFF__CU(be, cuStreamCreate(&cb->stream, SDIFF__CU_STREAM_DEFAULT)) &&
-         SDIFF__LT(be, cublasLtCreate(&cb->lt)) && SDIFF__CU(be, cuMemAlloc(&cb->lt_ws, SDIFF__CUDA_LT_WS_BYTES)) &&
-         SDIFF__CU(be, cuMemAlloc(&cb->stage, SDIFF__CUDA_STAGE_BYTES));
+         SDIFF__LT(be, cublasLtCreate(&cb->lt)) &&
+         SDIFF__CUDA_CHECK_GEN(be, sdiff__cuda_mem_alloc(cb, &cb->lt_ws, SDIFF__CUDA_LT_WS_BYTES), (const char *)NULL) &&
+         SDIFF__CUDA_CHECK_GEN(be, sdiff__cuda_mem_alloc(cb, &cb->stage, SDIFF__CUDA_STAGE_BYTES), (const char *)NULL);
     if (!ok) {
         /* the message is already in sdiff_last_error (be_fail or sdiff__err
            wrote it); destroy leaves it alone */

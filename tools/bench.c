@@ -3,6 +3,10 @@
 
      python3 tools/gpu_ref.py --out /tmp/sd15          # diffusers, same GPU
      build/bench /tmp/sd15 [cuda|cpu] [max_batch]
+     build/bench /tmp/sd15 cuda first                  # process start to first image, then exit
+     build/bench /tmp/sd15 cuda profile:unet           # one eager UNet evaluation (or :vae, :text)
+                                                       # between cuProfilerStart/Stop, for
+                                                       # ncu --profile-from-start off
 
    Correctness (relative error, fp16 backend vs diffusers fp16 and fp32):
    text encoder, one UNet evaluation, VAE decode, and the full 50-step
@@ -17,6 +21,60 @@
 #include "../sdiff.h"
 #include "../sdiff_cuda.h"
 #include "bench_util.h"
+#include <dlfcn.h>
+
+/* cuProfilerStart / cuProfilerStop from the driver library (already loaded by the backend). */
+static void profiler(bool start) {
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    int (*fn)(void) = lib ? (int (*)(void))dlsym(lib, start ? "cuProfilerStart" : "cuProfilerStop") : NULL;
+    if (fn) fn();
+    else fprintf(stderr, "bench: cuProfiler%s not found\n", start ? "Start" : "Stop");
+}
+
+/* One eager forward of `what` (unet: 2x4x64x64 with CFG context; vae: decode of 1x4x64x64;
+   text: the two prompts of a generation), run twice, the second inside the profiler range. */
+static int profile_one(sdiff_model *m, const char *what) {
+    sdiff__backend *be = m->ctx->be;
+    sdiff__run r = {be, &m->arena};
+    for (int pass = 0; pass < 2; pass++) {
+        sdiff__arena_mark mark = sdiff__arena_mark_get(&m->arena);
+        if (pass) profiler(true);
+        if (!strcmp(what, "unet")) {
+            sdiff__tensor *x = sdiff__new4(&m->arena, be->act_dtype, 2, 64, 64, 4);
+            sdiff__tensor *c = sdiff__new3(&m->arena, be->act_dtype, 2, 77, m->unet.cfg.cross_dim);
+            sdiff__tensor *t = sdiff__new1(&m->arena, SDIFF__F32, 2);
+            float *h = (float *)calloc((size_t)2 * 77 * m->unet.cfg.cross_dim, sizeof(float)), tb[2] = {500, 500};
+            if (pass == 0) {
+                be->upload(be, x, h, SDIFF__F32);
+                be->upload(be, c, h, SDIFF__F32);
+                be->upload(be, t, tb, SDIFF__F32);
+            }
+            free(h);
+            sdiff__unet_forward(&r, &m->unet, x, t, c);
+        } else if (!strcmp(what, "vae")) {
+            sdiff__tensor *z = sdiff__new4(&m->arena, be->act_dtype, 1, 64, 64, 4);
+            sdiff__vae_decode(&r, &m->vae, z);
+        } else {
+            sdiff_gen_params gp = sdiff_gen_default_params(m);
+            gp.prompt = "a photograph of an astronaut riding a horse";
+            gp.negative_prompt = "";
+            sdiff__tensor *ctxt;
+            sdiff__encode_prompts(m, &gp, true, &ctxt);
+        }
+        if (pass) profiler(false);
+        sdiff__arena_release(&m->arena, mark);
+    }
+    if (be->status != SDIFF_OK) { fprintf(stderr, "bench: %s\n", sdiff_last_error()); return 1; }
+    printf("profiled one %s forward\n", what);
+    return 0;
+}
+
+/* Device memory the backend allocated at its peak (weights, arena, scratch, workspaces), in MiB;
+   -1 when the backend does not count it. */
+static double device_peak_mib(sdiff_ctx *ctx) {
+    if (strcmp(sdiff_ctx_backend_name(ctx), "cuda") != 0) return -1;
+    return SDIFF__CUDA(ctx->be)->mem_peak / 1048576.0;
+}
 
 /* The error of `got` against a reference in both precisions, printed. */
 static void report(const char *what, const float *got, const sdiff__safetensors *ref, const char *name, int64_t n) {
@@ -44,7 +102,8 @@ static bool on_step(int step, int total, void *user) {
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: %s MODEL_DIR [cuda|cpu|auto] [MAX_BATCH]\n", argv[0]); return 2; }
     const char *dir = argv[1], *backend = argc > 2 ? argv[2] : "auto";
-    int max_batch = argc > 3 ? atoi(argv[3]) : 16;
+    const char *mode = argc > 3 ? argv[3] : "16";
+    int max_batch = atoi(mode) > 0 ? atoi(mode) : 16;
     double t_start = now_s();
     sdiff_ctx_params cp = sdiff_ctx_default_params();
     cp.backend = strcmp(backend, "cuda") == 0 ? SDIFF_BACKEND_CUDA : strcmp(backend, "cpu") == 0 ? SDIFF_BACKEND_CPU : SDIFF_BACKEND_AUTO;
@@ -56,13 +115,30 @@ int main(int argc, char **argv) {
     }
     double t_loaded = now_s();
     printf("model: %s\nload: %.2f s\n", sdiff_model_describe(m), t_loaded - t_start);
+    if (!strncmp(mode, "profile:", 8)) return profile_one(m, mode + 8);
+    const char *prompt = "a photograph of an astronaut riding a horse";
+    if (!strcmp(mode, "first")) { /* process start to first image: load + one 50-step generation */
+        sdiff_gen_params gp = sdiff_gen_default_params(m);
+        gp.prompt = prompt;
+        gp.width = gp.height = 512;
+        gp.steps = 50;
+        sdiff_image img;
+        double t0 = now_s();
+        if (sdiff_generate(m, &gp, &img) != SDIFF_OK) { fprintf(stderr, "bench: %s\n", sdiff_last_error()); return 1; }
+        double t1 = now_s();
+        printf("first image: %.2f s from process start (load %.2f s, generation %.2f s)\n", t1 - t_start,
+               t_loaded - t_start, t1 - t0);
+        sdiff_image_free(&img);
+        sdiff_model_free(m);
+        sdiff_ctx_free(ctx);
+        return 0;
+    }
     sdiff__backend *be = ctx->be;
     sdiff__run r = {be, &m->arena};
     char path[1024];
     snprintf(path, sizeof path, "%s/ref.safetensors", dir);
     sdiff__safetensors ref;
     bool have_ref = sdiff__st_open(path, &ref) == SDIFF_OK;
-    const char *prompt = "a photograph of an astronaut riding a horse";
 
     /* --- correctness of each model against diffusers */
     if (have_ref) {
@@ -183,6 +259,7 @@ int main(int argc, char **argv) {
     }
     steps_ms = 1e3 * median(clock.t, clock.n);
     size_t peak = sdiff_model_peak_activation_bytes(m);
+    const double dev_peak = device_peak_mib(ctx); /* one 512x512 image (and the checks above) */
     sdiff_gen_params one = gp;
     one.progress = NULL;
     for (int k = 0; k < 7; k++) { /* text encoder: both prompts, as a generation encodes them */
@@ -202,6 +279,19 @@ int main(int argc, char **argv) {
         sdiff_image_free(&img);
     }
     free(lat);
+    /* 1024x1024: the UNet step (10 steps, median interval) */
+    double steps1024_ms = NAN;
+    {
+        sdiff_gen_params big = gp;
+        big.width = big.height = 1024;
+        big.steps = 10;
+        clock.n = 0;
+        sdiff_image bimg;
+        if (sdiff_generate(m, &big, &bimg) == SDIFF_OK) {
+            steps1024_ms = 1e3 * median(clock.t, clock.n);
+            sdiff_image_free(&bimg);
+        } else printf("1024x1024: %s\n", sdiff_last_error());
+    }
     /* throughput: the largest batch that fits */
     double best_ipm = 0;
     int best_batch = 0;
@@ -226,11 +316,13 @@ int main(int argc, char **argv) {
     printf("| VAE decode 512x512 (ms) | %.2f |\n", 1e3 * median(vae, 5));
     printf("| whole image, 50 steps (s) | %.3f |\n", median(gen_s, 3));
     printf("| images/min at batch %d (50 steps) | %.1f |\n", best_batch, best_ipm);
+    printf("| UNet step 1024x1024 CFG (ms) | %.2f |\n", steps1024_ms);
     printf("| peak activation memory (MiB) | %.0f |\n", peak / 1048576.0);
+    printf("| peak GPU memory, one 512x512 image (MiB, all device allocations) | %.0f |\n", dev_peak);
     printf("| weights (MiB) | %.0f |\n", (double)(m->unet.weights.n_params + m->clip.weights.n_params + m->vae.weights.n_params) *
                                        sdiff__dtype_size(be->weight_dtype) / 1048576.0);
-    printf("| process start to first image (s) | %.2f (load %.2f, first generation %.2f) |\n", since_start,
-           t_loaded - t_start, first_image);
+    printf("| this run: start to first image, after the checks (s) | %.2f (load %.2f, first generation %.2f) |\n",
+           since_start, t_loaded - t_start, first_image);
     if (have_ref) sdiff__st_close(&ref);
     sdiff_model_free(m);
     sdiff_ctx_free(ctx);

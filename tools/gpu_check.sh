@@ -3,49 +3,103 @@
 # (device time is scarce: one call, results under $OUT). Run from the repository root with the
 # diffusers sources in .ref/src and OpenAI's bpe file in .ref/ (see tools/gen_fixtures.py).
 #
-#   bash tools/gpu_check.sh [quick]
+#   bash tools/gpu_check.sh [STEP ...]      (no STEP: all of them, in this order)
 #
+# Steps, each with its own time limit so one hang cannot eat the rest:
+#   tests      build/gpu_tests: every CUDA op against the CPU backend (tests/gpu/)
+#   conv       the convolution kernel alone (tools/kernels/bench_conv.cu)
+#   convsweep  the same with other tile parameters (not part of "all")
+#   convref    cuDNN and cuBLAS on the same convolution shapes (tools/kernels/bench_conv_ref.py)
+#   attn       the attention kernel alone (tools/kernels/bench_attn.cu)
+#   ref        tools/gpu_ref.py: random-weight SD 1.5 (real configs) + diffusers' reference tensors
+#   bench      build/bench: start to first image with a cold and a warm kernel cache, then
+#              sdiff's correctness against the references and its timings
+#   profile    ncu kernel times of one eager UNet evaluation and one VAE decode (tools/ncu_summary.py)
+#   torch      tools/bench_ref.py: diffusers eager and torch.compile on the same GPU, same run
+#   torchquick the same without torch.compile
+#   sanitizer  compute-sanitizer memcheck and racecheck on a short generation
 # The GPU machine has no stb headers: programs are built with -DSDIFF_NO_STB there (the CLI then
 # generates but cannot write the PNG, which the sanitizer step does not need).
-# Steps, each with its own time limit so one hang cannot eat the rest:
-#   1. build/gpu_tests: every CUDA op against the CPU backend (tests/gpu/)
-#   2. tools/gpu_ref.py: random-weight SD 1.5 (real configs) + diffusers' reference tensors
-#   3. build/bench: sdiff's correctness against those references, then its timings
-#   4. tools/bench_ref.py: diffusers eager and torch.compile on the same GPU, same run
-#   5. compute-sanitizer memcheck and racecheck on a short generation (skipped with "quick")
-#   6. the attention kernel alone (tools/attn/bench_attn.cu)
 set -u
 OUT=${OUT:-out/gpu_check}
 mkdir -p "$OUT" build
 export PYTHONUNBUFFERED=1 SDIFF_CACHE_DIR=${SDIFF_CACHE_DIR:-/tmp/sdiff-cache}
-quick=${1:-}
-step() { echo; echo "=== $1"; }
+steps=${*:-tests conv convref attn ref bench profile torch sanitizer}
+has() { case " $steps " in *" $1 "*) return 0;; esac; return 1; }
+step() { echo; echo "=== $1 ($(date +%T))"; }
+NVCC="nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a"
 
-step "gpu_tests"
-make gpu-test >"$OUT/build.log" 2>&1 || { echo "gpu-test build failed"; tail -20 "$OUT/build.log"; }
-timeout 120 ./build/gpu_tests >"$OUT/gpu_tests.log" 2>&1; echo "rc=$?"
-grep -E "FAIL|passed|failed|ms per call" "$OUT/gpu_tests.log" | tail -20
-
-step "bench and CLI build (no stb headers on the GPU machine: PNG writing is left out)"
+python3 tools/kernels/gen_kernels.py >/dev/null || echo "gen_kernels.py failed"
 gcc -std=c11 -D_POSIX_C_SOURCE=200809L -DSDIFF_NO_STB -O2 tools/bench.c -o build/bench -lm -lpthread -ldl
 gcc -std=c11 -DSDIFF_NO_STB -O2 examples/sdiff.c -o build/sdiff -lm -lpthread -ldl
 
-step "diffusers references"
-timeout 150 python3 tools/gpu_ref.py --out /tmp/sd15 >"$OUT/gpu_ref.log" 2>&1; echo "rc=$?"; tail -2 "$OUT/gpu_ref.log"
+if has tests; then
+  step "gpu_tests"
+  make gpu-test >"$OUT/build.log" 2>&1 || { echo "gpu-test build failed"; tail -20 "$OUT/build.log"; }
+  timeout 150 ./build/gpu_tests >"$OUT/gpu_tests.log" 2>&1; echo "rc=$?"
+  grep -E "FAIL|passed|failed" "$OUT/gpu_tests.log" | tail -20
+fi
 
-step "sdiff bench (cold kernel cache, then warm)"
-rm -rf "$SDIFF_CACHE_DIR"
-timeout 200 ./build/bench /tmp/sd15 cuda 16 >"$OUT/bench_cold.log" 2>&1; echo "rc=$?"
-grep -E "check|\|" "$OUT/bench_cold.log"
-timeout 60 ./build/bench /tmp/sd15 cuda 1 >"$OUT/bench_warm.log" 2>&1
-grep -E "first image" "$OUT/bench_warm.log"
+if has conv; then
+  step "convolution kernel alone"
+  $NVCC tools/kernels/bench_conv.cu -o build/bench_conv -lnvrtc -lcuda && \
+    timeout 240 ./build/bench_conv --csv "$OUT/bench_conv.csv" >"$OUT/bench_conv.log" 2>&1; echo "rc=$?"
+  grep -E "^\||tile|PASS|FAIL" "$OUT/bench_conv.log"
+fi
+if has convsweep; then
+  step "convolution kernel: tile sweeps (K tiles of 64, pipeline depth)"
+  for opts in "-DCONV_BK=64 -DCONV_STAGES=3" "-DCONV_BK=64 -DCONV_STAGES=4" "-DCONV_STAGES=6"; do
+    echo "--- $opts"
+    timeout 200 ./build/bench_conv $opts 2>&1 | grep -E "^\| (unet|vae)|tile|FAIL"
+  done
+fi
+if has convref; then
+  step "cuDNN and cuBLAS on the same convolution shapes"
+  timeout 120 python3 tools/kernels/bench_conv_ref.py >"$OUT/bench_conv_ref.log" 2>&1; echo "rc=$?"
+  cat "$OUT/bench_conv_ref.log"
+fi
+if has attn; then
+  step "attention kernel alone"
+  $NVCC tools/kernels/bench_attn.cu -o build/bench_attn -lnvrtc -lcuda && \
+    timeout 120 ./build/bench_attn >"$OUT/bench_attn.log" 2>&1; echo "rc=$?"
+  grep -E "^\||PASS|FAIL" "$OUT/bench_attn.log" | tail -20
+fi
 
-step "diffusers eager + torch.compile (same run)"
-if [ "$quick" = quick ]; then extra="--quick --no-compile"; else extra=""; fi
-timeout 420 python3 tools/bench_ref.py --model /tmp/sd15 --json "$OUT/bench_ref.json" $extra >"$OUT/bench_ref.log" 2>&1
-echo "rc=$?"; grep -E "^\|" "$OUT/bench_ref.log"
+if has ref; then
+  step "diffusers references"
+  timeout 200 python3 tools/gpu_ref.py --out /tmp/sd15 >"$OUT/gpu_ref.log" 2>&1; echo "rc=$?"; tail -2 "$OUT/gpu_ref.log"
+fi
 
-if [ "$quick" != quick ] && command -v compute-sanitizer >/dev/null; then
+if has bench; then
+  step "start to first image: cold kernel cache, then warm (weights in the page cache both times)"
+  cat /tmp/sd15/*/*.safetensors >/dev/null 2>&1
+  rm -rf "$SDIFF_CACHE_DIR"
+  timeout 120 ./build/bench /tmp/sd15 cuda first 2>&1 | tail -1
+  timeout 120 ./build/bench /tmp/sd15 cuda first 2>&1 | tail -1
+  timeout 60 ./build/bench /tmp/sd15 cuda first 2>&1 | tail -1
+  step "sdiff bench"
+  timeout 300 ./build/bench /tmp/sd15 cuda 16 >"$OUT/bench.log" 2>&1; echo "rc=$?"
+  grep -E "check|\||batch" "$OUT/bench.log"
+fi
+
+if has profile && command -v ncu >/dev/null; then
+  step "ncu: one eager UNet evaluation, one VAE decode"
+  for what in unet vae; do
+    timeout 240 ncu --profile-from-start off --clock-control none --cache-control none \
+      --metrics gpu__time_duration.sum --csv --print-units base \
+      ./build/bench /tmp/sd15 cuda profile:$what >"$OUT/ncu_$what.csv" 2>"$OUT/ncu_$what.err"; echo "$what rc=$?"
+    python3 tools/ncu_summary.py "$OUT/ncu_$what.csv" 25 || tail -5 "$OUT/ncu_$what.err"
+  done
+fi
+
+if has torch || has torchquick; then
+  step "diffusers eager + torch.compile (same run)"
+  if has torch; then extra=""; else extra="--quick --no-compile"; fi
+  timeout 480 python3 tools/bench_ref.py --model /tmp/sd15 --json "$OUT/bench_ref.json" $extra >"$OUT/bench_ref.log" 2>&1
+  echo "rc=$?"; grep -E "^\|" "$OUT/bench_ref.log"
+fi
+
+if has sanitizer && command -v compute-sanitizer >/dev/null; then
   step "compute-sanitizer (a 4-step generation at 256x256 on the real model)"
   for tool in memcheck racecheck; do
     timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 ./build/sdiff -m /tmp/sd15 -p "a cat" \
@@ -53,8 +107,4 @@ if [ "$quick" != quick ] && command -v compute-sanitizer >/dev/null; then
     echo "$tool rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_$tool.log" | tail -1)"
   done
 fi
-
-step "attention kernel alone"
-python3 tools/attn/gen_attn_header.py >/dev/null && \
-  nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/attn/bench_attn.cu -o build/bench_attn -lnvrtc -lcuda \
-  && timeout 120 ./build/bench_attn >"$OUT/bench_attn.log" 2>&1; tail -25 "$OUT/bench_attn.log"
+echo; echo "=== done ($(date +%T))"

@@ -135,59 +135,80 @@ SDIFF_TEST(cuda_linear) {
     gt_linear(7, 24, 5, false, SDIFF__ACT_GELU, true, 2);
 }
 
+/* residual: 0 none, 1 a separate tensor, 2 in place (y is the residual, as SD's resnets run it) */
 static void gt_conv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, int k, int stride, int pad, int64_t ho,
-                    int64_t wo, bool residual) {
+                    int64_t wo, int residual) {
     if (!gt_setup()) { g_test_failed++; return; }
     gt_t x = gt_in(4, bn, h, w, ci), wt = gt_new(4, co, k, k, ci, 1, 1.0f / sqrtf((float)(k * k * ci)));
     gt_t b = gt_in(1, co, 1, 1, 1), r = gt_in(4, bn, ho, wo, co), y = gt_out(4, bn, ho, wo, co);
-    g_gt.cpu->conv2d(g_gt.cpu, &y.c, &x.c, &wt.c, &b.c, stride, pad, residual ? &r.c : NULL);
-    g_gt.gpu->conv2d(g_gt.gpu, &y.g, &x.g, &wt.g, &b.g, stride, pad, residual ? &r.g : NULL);
+    gt_t *out = residual == 2 ? &r : &y;
+    g_gt.cpu->conv2d(g_gt.cpu, &out->c, &x.c, &wt.c, &b.c, stride, pad, residual ? &r.c : NULL);
+    g_gt.gpu->conv2d(g_gt.gpu, &out->g, &x.g, &wt.g, &b.g, stride, pad, residual ? &r.g : NULL);
     char s[128];
     snprintf(s, sizeof s, "%lldx%lldx%lldx%lld k%d s%d p%d ->%lldx%lldx%lld%s", (long long)bn, (long long)h, (long long)w,
-             (long long)ci, k, stride, pad, (long long)ho, (long long)wo, (long long)co, residual ? " +res" : "");
-    gt_check("conv2d", s, &y, GT_TOL);
+             (long long)ci, k, stride, pad, (long long)ho, (long long)wo, (long long)co,
+             residual == 2 ? " +=res" : residual ? " +res" : "");
+    gt_check("conv2d", s, out, GT_TOL);
     gt_free(&x); gt_free(&wt); gt_free(&b); gt_free(&r); gt_free(&y);
 }
 SDIFF_TEST(cuda_conv2d) {
-    gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, true);
-    gt_conv(2, 32, 32, 640, 640, 3, 1, 1, 32, 32, false);
-    gt_conv(2, 8, 8, 1280, 1280, 3, 1, 1, 8, 8, true);
-    gt_conv(2, 64, 64, 4, 320, 3, 1, 1, 64, 64, false);      /* conv_in */
-    gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, false);      /* conv_out */
-    gt_conv(2, 64, 64, 320, 320, 3, 2, 1, 32, 32, false);    /* downsample */
-    gt_conv(1, 128, 128, 128, 128, 3, 2, 0, 63, 63, false);  /* VAE encoder: pad 0, bottom/right by y's size */
-    gt_conv(2, 32, 32, 640, 320, 1, 1, 0, 32, 32, true);     /* 1x1 shortcut: plain GEMM */
-    gt_conv(1, 7, 9, 13, 11, 3, 1, 1, 7, 9, true);           /* odd */
-    gt_conv(1, 9, 7, 5, 3, 3, 2, 1, 5, 4, false);
-    gt_conv(1, 256, 256, 128, 128, 3, 1, 1, 256, 256, false); /* VAE decoder scale */
+    /* the implicit-GEMM kernel (channels in 32s, M >= 48 x SMs): SD shapes and odd sizes */
+    gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, 2);
+    gt_conv(2, 64, 64, 960, 320, 3, 1, 1, 64, 64, 0);
+    gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, 0);      /* conv_out: Co 4, element-wise epilogue */
+    gt_conv(1, 128, 128, 128, 128, 3, 2, 0, 63, 63, 0);  /* VAE encoder: pad 0, bottom/right by y's size */
+    gt_conv(1, 256, 256, 128, 128, 3, 1, 1, 256, 256, 1); /* VAE decoder scale */
+    gt_conv(2, 61, 59, 96, 72, 3, 1, 1, 61, 59, 2);      /* partial tiles in M and N */
+    gt_conv(1, 81, 83, 32, 12, 5, 1, 2, 81, 83, 1);      /* 5x5, Co 12 (not a multiple of 8) */
+    /* im2col + GEMM: fewer output rows, or channels not in 32s */
+    gt_conv(2, 32, 32, 640, 640, 3, 1, 1, 32, 32, 1);
+    gt_conv(2, 8, 8, 1280, 1280, 3, 1, 1, 8, 8, 2);
+    gt_conv(2, 64, 64, 320, 320, 3, 2, 1, 32, 32, 0);    /* downsample */
+    gt_conv(3, 33, 17, 96, 72, 3, 2, 1, 17, 9, 1);
+    gt_conv(2, 64, 64, 4, 320, 3, 1, 1, 64, 64, 0);      /* conv_in */
+    gt_conv(1, 7, 9, 13, 11, 3, 1, 1, 7, 9, 1);          /* odd */
+    gt_conv(1, 9, 7, 5, 3, 3, 2, 1, 5, 4, 0);
+    /* 1x1: a plain GEMM */
+    gt_conv(2, 32, 32, 640, 320, 1, 1, 0, 32, 32, 1);
 }
 
 /* --- norms, elementwise ------------------------------------------------ */
 SDIFF_TEST(cuda_norms) {
     if (!gt_setup()) { g_test_failed++; return; }
-    struct { int64_t b, h, w, c; int g; bool silu; } gn[] = {
-        {2, 64, 64, 320, 32, true}, {2, 8, 8, 1280, 32, false}, {1, 128, 128, 128, 32, true}, {1, 5, 7, 12, 4, true}};
-    for (int i = 0; i < 4; i++) {
+    /* offset: added to x (a mean far from 0 against a std of ~1.7 tests the variance's precision);
+       inplace: y is x */
+    struct { int64_t b, h, w, c; int g; bool silu; float offset; bool inplace; } gn[] = {
+        {2, 64, 64, 320, 32, true, 0, false},   {2, 8, 8, 1280, 32, false, 0, true}, {1, 128, 128, 128, 32, true, 0, false},
+        {1, 512, 512, 128, 32, true, 0, true},  {2, 8, 8, 2560, 32, false, 0, false}, {1, 64, 64, 512, 32, false, 40, false},
+        {3, 5, 7, 12, 4, true, 0, false},       {2, 3, 3, 40, 8, true, -7, true}};
+    for (size_t i = 0; i < sizeof gn / sizeof gn[0]; i++) {
         gt_t x = gt_new(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c, 1, 3.0f), y = gt_out(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c);
+        if (gn[i].offset != 0) {
+            for (int64_t j = 0; j < sdiff__numel(&x.c); j++) x.h[j] = gt_round(x.h[j] + gn[i].offset);
+            memcpy(x.c.data, x.h, (size_t)sdiff__numel(&x.c) * 4);
+            g_gt.gpu->upload(g_gt.gpu, &x.g, x.h, SDIFF__F32);
+        }
         gt_t ga = gt_in(1, gn[i].c, 1, 1, 1), be = gt_in(1, gn[i].c, 1, 1, 1);
         for (int64_t j = 0; j < gn[i].c; j++) { ga.h[j] = gt_round(1.0f + 0.5f * ga.h[j]); ((float *)ga.c.data)[j] = ga.h[j]; }
         g_gt.gpu->upload(g_gt.gpu, &ga.g, ga.h, SDIFF__F32);
-        g_gt.cpu->group_norm(g_gt.cpu, &y.c, &x.c, &ga.c, &be.c, gn[i].g, 1e-5f, gn[i].silu);
-        g_gt.gpu->group_norm(g_gt.gpu, &y.g, &x.g, &ga.g, &be.g, gn[i].g, 1e-5f, gn[i].silu);
+        gt_t *out = gn[i].inplace ? &x : &y;
+        g_gt.cpu->group_norm(g_gt.cpu, &out->c, &x.c, &ga.c, &be.c, gn[i].g, 1e-5f, gn[i].silu);
+        g_gt.gpu->group_norm(g_gt.gpu, &out->g, &x.g, &ga.g, &be.g, gn[i].g, 1e-5f, gn[i].silu);
         char s[96];
-        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld g%d%s", (long long)gn[i].b, (long long)gn[i].h, (long long)gn[i].w,
-                 (long long)gn[i].c, gn[i].g, gn[i].silu ? " +silu" : "");
-        gt_check("group_norm", s, &y, GT_TOL);
+        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld g%d%s%s%s", (long long)gn[i].b, (long long)gn[i].h, (long long)gn[i].w,
+                 (long long)gn[i].c, gn[i].g, gn[i].silu ? " +silu" : "", gn[i].offset != 0 ? " offset" : "",
+                 gn[i].inplace ? " in place" : "");
+        gt_check("group_norm", s, out, GT_TOL);
         gt_free(&x); gt_free(&y); gt_free(&ga); gt_free(&be);
     }
-    int64_t ln[][2] = {{8192, 320}, {77, 768}, {13, 37}};
-    for (int i = 0; i < 3; i++) {
+    int64_t ln[][2] = {{8192, 320}, {77, 768}, {512, 1280}, {9, 2560}, {13, 37}}; /* the last has no beta */
+    for (int i = 0; i < 5; i++) {
         gt_t x = gt_new(2, ln[i][0], ln[i][1], 1, 1, 1, 2.0f), y = gt_out(2, ln[i][0], ln[i][1], 1, 1);
         gt_t ga = gt_in(1, ln[i][1], 1, 1, 1), be = gt_in(1, ln[i][1], 1, 1, 1);
-        g_gt.cpu->layer_norm(g_gt.cpu, &y.c, &x.c, &ga.c, i == 2 ? NULL : &be.c, 1e-5f);
-        g_gt.gpu->layer_norm(g_gt.gpu, &y.g, &x.g, &ga.g, i == 2 ? NULL : &be.g, 1e-5f);
+        g_gt.cpu->layer_norm(g_gt.cpu, &y.c, &x.c, &ga.c, i == 4 ? NULL : &be.c, 1e-5f);
+        g_gt.gpu->layer_norm(g_gt.gpu, &y.g, &x.g, &ga.g, i == 4 ? NULL : &be.g, 1e-5f);
         char s[64];
-        snprintf(s, sizeof s, "%lldx%lld%s", (long long)ln[i][0], (long long)ln[i][1], i == 2 ? " no beta" : "");
+        snprintf(s, sizeof s, "%lldx%lld%s", (long long)ln[i][0], (long long)ln[i][1], i == 4 ? " no beta" : "");
         gt_check("layer_norm", s, &y, GT_TOL);
         gt_free(&x); gt_free(&y); gt_free(&ga); gt_free(&be);
     }

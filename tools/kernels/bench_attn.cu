@@ -1,8 +1,8 @@
 // bench_attn.cu - checks and times sdiff's NVRTC attention kernel (build/attn_kernel.h, written by
-// tools/attn/gen_attn_header.py from attn_kernel.cu, the same text sdiff_cuda.h ships).
+// tools/kernels/gen_kernels.py from attn_kernel.cu, the same text sdiff_cuda.h ships).
 // Build and run (H100):
-//   python3 tools/attn/gen_attn_header.py
-//   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/attn/bench_attn.cu -o /tmp/bench_attn -lnvrtc -lcuda
+//   python3 tools/kernels/gen_kernels.py
+//   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/kernels/bench_attn.cu -o /tmp/bench_attn -lnvrtc -lcuda
 //   /tmp/bench_attn
 // The kernel string is compiled by NVRTC for the device's own arch (sm_90a on Hopper), exactly
 // as the library will. Each case: fresh random fp16 inputs laid out as the library passes them
@@ -11,45 +11,8 @@
 // NaN first, compared with a simple fp32 reference kernel (rel = ||o - ref|| / ||ref||, must be
 // <= 1e-2, NaN fails), then timed with CUDA events (5 warm-ups, median of 20), and rerun once to
 // check the output is bit-identical (a moving result would mean a race).
-#include <cuda.h>
-#include <cuda_runtime.h>
-#include <nvrtc.h>
-#include <cuda_fp16.h>
-#include <time.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <math.h>
-#include <vector>
-#include <algorithm>
-#include <string>
-
+#include "bench_common.cuh"
 #include "attn_kernel.h"
-
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(1); } } while (0)
-#define CU(x) do { CUresult e_ = (x); if (e_ != CUDA_SUCCESS) { const char *s_ = 0; cuGetErrorString(e_, &s_); fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, s_ ? s_ : "?"); exit(1); } } while (0)
-#define NV(x) do { nvrtcResult e_ = (x); if (e_ != NVRTC_SUCCESS) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, nvrtcGetErrorString(e_)); exit(1); } } while (0)
-
-typedef unsigned short h16;
-
-static float h2f(h16 h) {
-    unsigned s = (h >> 15) & 1, e = (h >> 10) & 31, m = h & 1023;
-    float f;
-    if (e == 0) f = ldexpf((float)m, -24);
-    else if (e == 31) f = m ? NAN : INFINITY;
-    else f = ldexpf((float)(m | 1024), (int)e - 25);
-    return s ? -f : f;
-}
-
-// Random fp16 in [-amp, amp] from a hash (fresh seed per case).
-__global__ void fill_rand(__half *p, size_t n, unsigned seed, float amp) {
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    unsigned x = (unsigned)i * 2654435761u ^ seed;
-    x ^= x >> 16; x *= 0x7feb352du; x ^= x >> 15; x *= 0x846ca68bu; x ^= x >> 16;
-    float f = ((x >> 8) * (1.0f / 16777216.0f) * 2.f - 1.f) * amp;
-    p[i] = __float2half_rn(f);
-}
 
 // fp32 reference: one block per (query, b*H + h); scores in shared memory.
 __global__ void ref_attn(const __half *q, const __half *k, const __half *v, float *o, int B, int H, int Lq, int Lk,
@@ -91,28 +54,15 @@ __global__ void ref_attn(const __half *q, const __half *k, const __half *v, floa
 
 struct Mod { int D, causal; CUmodule mod; CUfunction fn; int regs, local, cfg[4]; };
 static std::vector<Mod> mods;
-static int g_arch;
+static std::string g_arch;
 static const char *g_extra[8]; static int g_nextra; // tuning sweeps: extra -D options (then tiles come from the module)
 
 static Mod &get_mod(int D, int causal) {
     for (auto &m : mods) if (m.D == D && m.causal == causal) return m;
-    char arch[64], hd[64], cs[64];
-    snprintf(arch, sizeof arch, "--gpu-architecture=sm_%d%s", g_arch, g_arch == 90 ? "a" : "");
-    snprintf(hd, sizeof hd, "-DHEAD_DIM=%d", D);
-    snprintf(cs, sizeof cs, "-DCAUSAL=%d", causal);
-    const char *opts[12] = {arch, hd, cs};
-    for (int i = 0; i < g_nextra; ++i) opts[3 + i] = g_extra[i];
-    nvrtcProgram prog;
-    NV(nvrtcCreateProgram(&prog, sdiff__cu_attention_src, "sdiff_attention.cu", 0, 0, 0));
-    nvrtcResult r = nvrtcCompileProgram(prog, 3 + g_nextra, opts);
-    size_t ls; nvrtcGetProgramLogSize(prog, &ls);
-    if (r != NVRTC_SUCCESS || ls > 1) { std::string log(ls, 0); nvrtcGetProgramLog(prog, &log[0]); fprintf(stderr, "NVRTC log (D=%d causal=%d):\n%s\n", D, causal, log.c_str()); }
-    NV(r);
-    size_t n; NV(nvrtcGetCUBINSize(prog, &n));
-    std::vector<char> cubin(n); NV(nvrtcGetCUBIN(prog, cubin.data()));
-    nvrtcDestroyProgram(&prog);
+    std::vector<std::string> defs = {"-DHEAD_DIM=" + std::to_string(D), "-DCAUSAL=" + std::to_string(causal)};
+    for (int i = 0; i < g_nextra; ++i) defs.push_back(g_extra[i]);
     Mod m; m.D = D; m.causal = causal;
-    CU(cuModuleLoadData(&m.mod, cubin.data()));
+    m.mod = nvrtc_module(sdiff__cu_attention_src, "sdiff_attention.cu", g_arch, defs);
     CU(cuModuleGetFunction(&m.fn, m.mod, "sdiff_attention_fwd"));
     CU(cuFuncGetAttribute(&m.regs, CU_FUNC_ATTRIBUTE_NUM_REGS, m.fn));
     CU(cuFuncGetAttribute(&m.local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, m.fn));
@@ -140,11 +90,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--only") && i + 1 < argc) only = atoi(argv[++i]);
         else if (g_nextra < 8) g_extra[g_nextra++] = argv[i];
     }
-    CK(cudaFree(0));
-    int dev; CK(cudaGetDevice(&dev));
-    cudaDeviceProp prop; CK(cudaGetDeviceProperties(&prop, dev));
-    g_arch = prop.major * 10 + prop.minor;
-    printf("device: %s (sm_%d, %d SMs)\n", prop.name, g_arch, prop.multiProcessorCount);
+    g_arch = device_arch();
     Case cases[] = {
         {"self  SD2 64x64 lat", 2, 8, 4096, 4096, 64, 0, 0},
         {"self  SD1 64x64 lat", 2, 8, 4096, 4096, 40, 0, 0},
@@ -166,7 +112,6 @@ int main(int argc, char **argv) {
     const int ncases = sizeof cases / sizeof cases[0];
     struct Row { double rel, ms, tf; int ok, stable; };
     std::vector<Row> rows(ncases);
-    cudaEvent_t e0, e1; CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
     unsigned seed = 12345u ^ (unsigned)time(0);
     int fails = 0;
     for (int ci = 0; ci < ncases; ++ci) {
@@ -189,9 +134,8 @@ int main(int argc, char **argv) {
             qp = qbuf; kp = kvbuf; vp = kvbuf + HD;
         }
         seed = seed * 1664525u + 1013904223u;
-        fill_rand<<<(unsigned)((nq + 255) / 256), 256>>>(qbuf, nq, seed, 2.0f);
-        if (nkv) fill_rand<<<(unsigned)((nkv + 255) / 256), 256>>>(kvbuf, nkv, seed ^ 0x9e3779b9u, 2.0f);
-        CK(cudaGetLastError());
+        fill(qbuf, nq, seed, 2.0f);
+        if (nkv) fill(kvbuf, nkv, seed ^ 0x9e3779b9u, 2.0f);
         const size_t no = (size_t)c.B * c.Lq * HD;
         __half *o; float *ref;
         CK(cudaMalloc(&o, no * 2)); CK(cudaMalloc(&ref, no * 4));
@@ -213,30 +157,11 @@ int main(int argc, char **argv) {
         std::vector<float> hr(no);
         CK(cudaMemcpy(ho.data(), o, no * 2, cudaMemcpyDeviceToHost));
         CK(cudaMemcpy(hr.data(), ref, no * 4, cudaMemcpyDeviceToHost));
-        double num = 0, den = 0; int nan = 0;
-        for (size_t i = 0; i < no; ++i) {
-            float a = h2f(ho[i]);
-            if (a != a || hr[i] != hr[i]) { nan++; continue; }
-            double d = (double)a - hr[i];
-            num += d * d; den += (double)hr[i] * hr[i];
-        }
         Row &R = rows[ci];
-        R.rel = nan ? NAN : sqrt(num / (den > 0 ? den : 1));
+        R.rel = rel_err_h(ho, hr);
+        const bool nan = R.rel != R.rel;
         R.ok = !nan && R.rel <= 1e-2;
-        // timing
-        for (int w = 0; w < 5; ++w) launch();
-        std::vector<float> ts;
-        for (int it = 0; it < 20; ++it) {
-            CK(cudaEventRecord(e0));
-            launch();
-            CK(cudaEventRecord(e1));
-            CK(cudaEventSynchronize(e1));
-            float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
-            ts.push_back(ms);
-        }
-        CK(cudaGetLastError());
-        std::sort(ts.begin(), ts.end());
-        R.ms = ts[ts.size() / 2];
+        R.ms = time_ms(launch);
         R.tf = 4.0 * c.B * c.H * (double)c.Lq * c.Lk * c.D / (R.ms * 1e-3) / 1e12;
         CK(cudaMemcpy(ho2.data(), o, no * 2, cudaMemcpyDeviceToHost));
         R.stable = memcmp(ho.data(), ho2.data(), no * 2) == 0;
@@ -246,7 +171,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
         CK(cudaFree(qbuf)); if (kvbuf) CK(cudaFree(kvbuf)); CK(cudaFree(o)); CK(cudaFree(ref));
     }
-    printf("\nkernels (NVRTC, sm_%d%s):\n", g_arch, g_arch == 90 ? "a" : "");
+    printf("\nkernels (NVRTC, %s):\n", g_arch.c_str());
     for (auto &m : mods)
         printf("  HEAD_DIM=%-3d CAUSAL=%d  regs=%d local(spill)=%dB  BM=%d BN=%d threads=%d smem=%dB\n", m.D, m.causal,
                m.regs, m.local, m.cfg[0], m.cfg[1], m.cfg[2], m.cfg[3]);

@@ -1,6 +1,7 @@
 // sdiff attention forward: FlashAttention-2 style, fp16 in/out, fp32 accumulate (mma.sync m16n8k16)
-// Plain NVRTC source: no #include, no CUDA headers. fp16 is carried as 16-bit storage
-// (unsigned short) and converted with PTX (cvt.rn.f16x2.f32); tensor cores read it raw.
+// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, is pasted in by gen_kernels.py).
+// fp16 is carried as 16-bit storage (unsigned short) and converted with PTX (cvt.rn.f16x2.f32);
+// tensor cores read it raw.
 //
 // Defines: HEAD_DIM (multiple of 8, required), CAUSAL (0/1, default 0).
 // Optional overrides (defaults below derive them from HEAD_DIM; the host helper
@@ -18,9 +19,6 @@
 // Columns [HEAD_DIM, DP) of Q, K and V are zero-filled (cp.async src-size 0) so the padded
 // dot products equal the real ones; rows past Lq / Lk are zero-filled too (a zero V row
 // times a zero probability stays 0: stale shared memory could hold NaN/Inf bit patterns).
-
-typedef unsigned short sd_half;
-typedef unsigned int u32;
 
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined"
@@ -77,46 +75,13 @@ typedef unsigned int u32;
 extern "C" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT,
     STAGE_BYTES + (Q_BYTES > STAGE_BYTES ? Q_BYTES : STAGE_BYTES)};
 
-static __device__ __forceinline__ u32 smem_addr(const void *p) {
-    u32 r;
-    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(r) : "l"(p));
-    return r;
-}
-// 16-byte async copy global -> shared; bytes = 0 writes 16 zero bytes (src not read).
-static __device__ __forceinline__ void cp_async16(u32 dst, const void *src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
-}
-static __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N> static __device__ __forceinline__ void cp_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-static __device__ __forceinline__ void ldsm_x4(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a) : "memory");
-}
-static __device__ __forceinline__ void ldsm_x4_t(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a) : "memory");
-}
-// d += a(16x16 row-major fp16) * b(16x8, k-major "col" fp16), fp32 accumulators.
-static __device__ __forceinline__ void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+#include "mma.cuh"
+
 static __device__ __forceinline__ float ex2(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
 }
-// Two floats -> packed fp16x2, lo in the low 16 bits (the lower column / k index).
-static __device__ __forceinline__ u32 pack_h2(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-
 // K/V tile t -> stage st (the caller commits the group). Rows >= Lk and columns >= HEAD_DIM
 // are zero-filled.
 static __device__ __forceinline__ void load_kv(u32 ks, const sd_half *kb, const sd_half *vb, const sd_half *k,

@@ -1,0 +1,84 @@
+/* compile_check.c - compiles sdiff's tensor-core kernel strings (build/attn_kernel.h and
+   build/conv_kernel.h, written by tools/kernels/gen_kernels.py) with NVRTC, no include paths, for
+   every variant the library builds (and the attention head dims it may build later) and every
+   target arch, and prints ptxas's register / spill report (NVRTC --ptxas-options=-v puts it in the
+   program log). No GPU needed. Build and run:
+     python3 tools/kernels/gen_kernels.py
+     cc -std=c11 -O1 -Ibuild -I/usr/local/cuda/include tools/kernels/compile_check.c -o build/kernels_cc \
+        -L/usr/local/cuda/lib64 -lnvrtc && build/kernels_cc
+   Exit status 1 if any variant fails to compile, warns, spills or uses a stack frame. */
+#include <nvrtc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "attn_kernel.h"
+#include "conv_kernel.h"
+
+/* Compiles src with the given -D options for arch; prints one report line. 0: clean. */
+static int check(const char *src, const char *name, const char *arch, const char *d1, const char *d2,
+                 const char *launch) {
+    char o_arch[64];
+    const char *opts[5];
+    int n = 0, regs = -1, spill_st = -1, spill_ld = -1, stack = -1;
+    nvrtcProgram p;
+    size_t ls, cub = 0;
+    char *log, *line;
+    snprintf(o_arch, sizeof o_arch, "--gpu-architecture=%s", arch);
+    opts[n++] = o_arch;
+    opts[n++] = "--std=c++17";
+    opts[n++] = "--ptxas-options=-v";
+    if (d1) opts[n++] = d1;
+    if (d2) opts[n++] = d2;
+    if (nvrtcCreateProgram(&p, src, name, 0, 0, 0) != NVRTC_SUCCESS) return 1;
+    nvrtcResult r = nvrtcCompileProgram(p, n, opts);
+    nvrtcGetProgramLogSize(p, &ls);
+    log = (char *)calloc(ls + 1, 1);
+    nvrtcGetProgramLog(p, log);
+    if (r == NVRTC_SUCCESS) nvrtcGetCUBINSize(p, &cub);
+    for (line = log; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : 0) {
+        const char *u = strstr(line, "Used "), *s = strstr(line, "bytes stack frame"), *nl = strchr(line, '\n');
+        if (u && (!nl || u < nl)) sscanf(u, "Used %d registers", &regs);
+        if (s && (!nl || s < nl)) {
+            const char *q = s;
+            while (q > line && q[-1] != '.') --q; /* "ptxas         .     0 bytes stack frame, ..." */
+            sscanf(q, " %d bytes stack frame, %d bytes spill stores, %d bytes spill loads", &stack, &spill_st, &spill_ld);
+        }
+    }
+    printf("%-6s %-16s %-13s %s  regs=%3d stack=%d spill_st=%d spill_ld=%d cubin=%zuB  %s\n", arch, d1 ? d1 : "",
+           d2 ? d2 : "", r == NVRTC_SUCCESS ? "ok  " : "FAIL", regs, stack, spill_st, spill_ld, cub, launch);
+    const int warned = strstr(log, "warning") != NULL;
+    if (r != NVRTC_SUCCESS || warned) printf("%s\n", log);
+    free(log);
+    nvrtcDestroyProgram(&p);
+    return r != NVRTC_SUCCESS || warned || spill_st != 0 || spill_ld != 0 || stack != 0;
+}
+
+int main(void) {
+    static const char *archs[] = {"sm_80", "sm_86", "sm_89", "sm_90a"};
+    static const int dims[] = {40, 64, 72, 80, 128, 160};
+    int bad = 0;
+    for (size_t a = 0; a < sizeof archs / sizeof *archs; ++a) {
+        for (size_t d = 0; d < sizeof dims / sizeof *dims; ++d)
+            for (int c = 0; c < 2; ++c) {
+                char o_hd[32], o_c[32], launch[128];
+                unsigned grid[3], block[3], smem;
+                snprintf(o_hd, sizeof o_hd, "-DHEAD_DIM=%d", dims[d]);
+                snprintf(o_c, sizeof o_c, "-DCAUSAL=%d", c);
+                sdiff__cu_attention_launch_dims(dims[d], 4096, 2, 8, grid, block, &smem);
+                snprintf(launch, sizeof launch, "launch: grid(%u,%u) block %u smem %u", grid[0], grid[1], block[0], smem);
+                bad |= check(sdiff__cu_attention_src, "sdiff_attention.cu", archs[a], o_hd, o_c, launch);
+            }
+        for (int t = 0; t < 3; ++t) {
+            char o_t[32], launch[128];
+            unsigned grid[3], block[3], smem;
+            snprintf(o_t, sizeof o_t, "-DCONV_TILE=%d", t);
+            sdiff__cu_conv2d_launch_dims(t, 8192, 320, grid, block, &smem);
+            snprintf(launch, sizeof launch, "launch (M 8192, Co 320): grid(%u,%u) block %u smem %u", grid[0], grid[1],
+                     block[0], smem);
+            bad |= check(sdiff__cu_conv2d_src, "sdiff_conv2d.cu", archs[a], o_t, NULL, launch);
+            bad |= check(sdiff__cu_conv2d_src, "sdiff_conv2d.cu", archs[a], o_t, "-DCONV_BK=64", "(K tiles of 64)");
+        }
+    }
+    printf("%s\n", bad ? "SOME VARIANTS FAILED OR SPILL" : "all variants compile, 0 spills");
+    return bad;
+}

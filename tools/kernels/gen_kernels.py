@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""The tensor-core kernels' sources of truth are the .cu files in this folder (.cu, so nvcc -Xptxas -v
+reads them directly): attn_kernel.cu (flash attention) and conv_kernel.cu (implicit-GEMM convolution),
+both including mma.cuh. This script turns each into C, with mma.cuh pasted in place of its #include:
+the region between its GENERATED markers in sdiff_cuda.h (what the library ships), and a stand-alone
+header in build/ (attn_kernel.h, conv_kernel.h; not committed) for the tools in this folder.
+Usage: python3 tools/kernels/gen_kernels.py [--check]   (--check: exit 1 if sdiff_cuda.h is stale)"""
+import os
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+repo = os.path.dirname(os.path.dirname(here))
+
+
+def c_string(path):
+    """The .cu file as the body of a C string literal, its #include "mma.cuh" expanded."""
+    out = []
+    for line in open(os.path.join(here, path)).read().rstrip('\n').split('\n'):
+        if line.strip() == '#include "mma.cuh"':
+            out += open(os.path.join(here, 'mma.cuh')).read().rstrip('\n').split('\n')
+        else:
+            out.append(line)
+    return '\n'.join('    "%s\\n"' % l.replace('\\', '\\\\').replace('"', '\\"') for l in out)
+
+
+ATTN_DOC = r'''   Kernel (compile with NVRTC, no include paths, --gpu-architecture=sm_80/86/89/90a, -DHEAD_DIM=D
+   [-DCAUSAL=1]; name "sdiff_attention_fwd", extern "C"):
+
+     __global__ void sdiff_attention_fwd(const half *q, const half *k, const half *v, half *o,
+         int B, int H, int Lq, int Lk, long long q_stride, long long k_stride,
+         long long v_stride, long long o_stride, float scale_log2e);
+
+   half = 16-bit IEEE fp16 storage (unsigned short in the source). Element (b, i, h, d) of q is
+   q[(b*Lq + i)*q_stride + h*D + d]; k, v likewise with Lk; o likewise with Lq (o_stride = H*D for
+   a contiguous o). Requirements: D % 8 == 0 (SD: 40, 64, 72, 80, 128, 160), all strides multiples
+   of 8 elements, all base pointers 16-byte aligned (cp.async / 16-byte stores), Lq, Lk >= 1.
+   scale_log2e = 1.4426950408889634f / sqrtf((float)D). CAUSAL=1: query i sees keys 0..i.
+
+   Launch: sdiff__cu_attention_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
+   block = (128, 1, 1) and the dynamic shared memory in bytes. When it is above 48 KB
+   (only D in (96, 128]) raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES on the function first
+   (all sizes fit sm_86/89's 99 KB). Tile table (must match the #if table in the source; the
+   module also exports __constant__ int sdiff_attention_cfg[4] = {BM, BN, threads, smem}):
+     padded D (DP)  rows/warp  BM   keys/tile BN   smem (bytes)
+     <= 64          32         128  64             (D=64: 36864, D=40: 28672)
+     <= 96          32         128  32             (D=72, 80: 33792)
+     <= 128         16         64   64             (D=128: 69632)
+     > 128          16         64   32             (D=160: 43008)
+   smem = STAGE + max(STAGE, BM*(DP+8)*2), STAGE = 2*BN*(DP+8)*2 (K and V tiles of one stage). */
+'''
+ATTN_HELPER = r'''
+/* Launch configuration for sdiff_attention_fwd compiled with -DHEAD_DIM=head_dim. */
+static inline void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B, int H, unsigned grid[3], unsigned block[3],
+                                            unsigned *smem) {
+    int dp = (head_dim + 15) / 16 * 16, mt, bn, warps = 4, bm, str;
+    unsigned stage, qbytes;
+    if (dp <= 64) { mt = 2; bn = 64; }
+    else if (dp <= 96) { mt = 2; bn = 32; }
+    else if (dp <= 128) { mt = 1; bn = 64; }
+    else { mt = 1; bn = 32; }
+    bm = warps * 16 * mt;
+    str = dp + 8;
+    stage = (unsigned)(2 * bn * str * 2);
+    qbytes = (unsigned)(bm * str * 2);
+    grid[0] = (unsigned)((Lq + bm - 1) / bm);
+    grid[1] = (unsigned)(B * H);
+    grid[2] = 1;
+    block[0] = (unsigned)(warps * 32);
+    block[1] = block[2] = 1;
+    *smem = stage + (qbytes > stage ? qbytes : stage);
+}
+'''
+CONV_DOC = r'''   Kernel (compile with NVRTC, no include paths, --gpu-architecture=sm_80/86/89/90a,
+   -DCONV_TILE=t for t in 0..2; name "sdiff_conv2d_fwd", extern "C"):
+
+     __global__ void sdiff_conv2d_fwd(const half *x, const half *w, const half *bias,
+         const half *res, half *y, int B, int H, int W, int C, int KH, int KW, int Ho, int Wo,
+         int stride, int pad, int Co, int vec);
+
+   x [B, H, W, C] and y, res [B, Ho, Wo, Co] NHWC, w [Co, KH, KW, C]; bias [Co] and res may be
+   NULL, res may be y. y = fp16(fp16(conv(x, w) + bias) + res), fp32 accumulation.
+   Requirements: C % 32 == 0, x and w 16-byte aligned, B*Ho*Wo*Co, B*H*W*C and Co*KH*KW*C
+   below 2^31; vec = 1 only when Co % 8 == 0 and y, res are 16-byte aligned.
+
+   Launch: sdiff__cu_conv2d_launch_dims() below gives grid = (ceil(M/BM), ceil(Co/BN), 1) for
+   M = B*Ho*Wo, the block and the dynamic shared memory; above 48 KB, raise
+   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first. Tile table (must match the #if table
+   in the source; the module exports __constant__ int sdiff_conv2d_cfg[4] = {BM, BN, threads,
+   smem}; 4 pipeline stages; smem = max(4*(BM+BN)*64, BM*(BN+8)*2)):
+     CONV_TILE  BM   BN   warps  smem (bytes)
+     0          128  128  8      65536
+     1          128  64   4      49152
+     2          64   64   4      32768 */
+'''
+CONV_HELPER = r'''
+/* Launch configuration for sdiff_conv2d_fwd compiled with -DCONV_TILE=tile, M = B*Ho*Wo. */
+static inline void sdiff__cu_conv2d_launch_dims(int tile, long long M, int Co, unsigned grid[3], unsigned block[3],
+                                         unsigned *smem) {
+    static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, warps_of[3] = {8, 4, 4};
+    const int bm = bm_of[tile], bn = bn_of[tile];
+    const unsigned pipe = (unsigned)(4 * (bm + bn) * 64), epi = (unsigned)(bm * (bn + 8) * 2);
+    grid[0] = (unsigned)((M + bm - 1) / bm);
+    grid[1] = (unsigned)((Co + bn - 1) / bn);
+    grid[2] = 1;
+    block[0] = (unsigned)(warps_of[tile] * 32);
+    block[1] = block[2] = 1;
+    *smem = pipe > epi ? pipe : epi;
+}
+/* The tile for M x Co outputs on n_sm multiprocessors: the least estimated time, where a tile
+   variant's time is its waves (blocks / (n_sm * blocks resident per SM)) times the work of one
+   wave per SM (resident blocks * BM * BN), over its relative efficiency (big tiles reuse each
+   loaded value more). A partial wave costs a whole one: that is what makes small tiles win on
+   small outputs (SD's 8x8 and 16x16 levels). */
+static inline int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm) {
+    static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, resident[3] = {2, 3, 3};
+    static const double eff[3] = {1.0, 0.9, 0.75};
+    int best = 0;
+    double best_cost = 0;
+    for (int t = 0; t < 3; ++t) {
+        const long long blocks = ((M + bm_of[t] - 1) / bm_of[t]) * ((Co + bn_of[t] - 1) / bn_of[t]);
+        const long long per_wave = (long long)n_sm * resident[t], waves = (blocks + per_wave - 1) / per_wave;
+        const double cost = (double)waves * resident[t] * bm_of[t] * bn_of[t] / eff[t];
+        if (t == 0 || cost < best_cost) { best = t; best_cost = cost; }
+    }
+    return best;
+}
+'''
+KERNELS = [
+    dict(cu='attn_kernel.cu', var='sdiff__cu_attention_src', header='attn_kernel.h', guard='SDIFF_ATTN_KERNEL_H',
+         marker='flash attention', helper_fn='sdiff__cu_attention_launch_dims', doc=ATTN_DOC, helper=ATTN_HELPER,
+         title='attn_kernel.h - sdiff CUDA attention forward kernel (FlashAttention-2 style), as NVRTC source.',
+         intro='The FlashAttention-2-style kernel (mma.sync m16n8k16, fp16 in, fp32 accumulate).'),
+    dict(cu='conv_kernel.cu', var='sdiff__cu_conv2d_src', header='conv_kernel.h', guard='SDIFF_CONV_KERNEL_H',
+         marker='implicit-GEMM convolution', helper_fn='sdiff__cu_conv2d_launch_dims', doc=CONV_DOC, helper_fn2='sdiff__cu_conv2d_pick_tile',
+         helper=CONV_HELPER,
+         title='conv_kernel.h - sdiff CUDA implicit-GEMM convolution kernel, as NVRTC source.',
+         intro='The implicit-GEMM convolution (mma.sync m16n8k16, NHWC fp16, fp32 accumulate).'),
+]
+
+
+def main():
+    lib_path = os.path.join(repo, 'sdiff_cuda.h')
+    lib = open(lib_path).read()
+    new_lib = lib
+    os.makedirs(os.path.join(repo, 'build'), exist_ok=True)
+    for k in KERNELS:
+        body = 'static const char %s[] =\n%s;\n' % (k['var'], c_string(k['cu']))
+        hdr = ('/* %s\n   GENERATED by tools/kernels/gen_kernels.py from tools/kernels/%s: edit that, rerun.\n\n'
+               % (k['title'], k['cu']) + k['doc'] + '#ifndef %s\n#define %s\n\n' % (k['guard'], k['guard']) + body +
+               k['helper'] + '\n#endif /* %s */\n' % k['guard'])
+        open(os.path.join(repo, 'build', k['header']), 'w').write(hdr)
+        begin = '/* BEGIN GENERATED: %s (tools/kernels/gen_kernels.py) */\n' % k['marker']
+        end = '/* END GENERATED: %s */\n' % k['marker']
+        helper = k['helper'].replace('static inline void ' + k['helper_fn'], 'SDIFF__PRIVATE void ' + k['helper_fn'])
+        if 'helper_fn2' in k:
+            helper = helper.replace('static inline int ' + k['helper_fn2'], 'SDIFF__PRIVATE int ' + k['helper_fn2'])
+        region = begin + '/* ' + k['intro'] + '\n' + k['doc'] + body + helper
+        if begin not in new_lib or end not in new_lib:
+            sys.exit('sdiff_cuda.h has no GENERATED markers for %s' % k['marker'])
+        i, j = new_lib.index(begin), new_lib.index(end)
+        new_lib = new_lib[:i] + region + new_lib[j:]
+    if '--check' in sys.argv:
+        if new_lib != lib:
+            sys.exit('sdiff_cuda.h is stale: run python3 tools/kernels/gen_kernels.py')
+        print('sdiff_cuda.h matches the kernel sources')
+        return
+    if new_lib != lib:
+        open(lib_path, 'w').write(new_lib)
+    print('wrote build/attn_kernel.h, build/conv_kernel.h and their regions in sdiff_cuda.h')
+
+
+main()
