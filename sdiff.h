@@ -514,6 +514,10 @@ struct sdiff__backend {
     void (*upload)(sdiff__backend *be, sdiff__tensor *t, const void *src, sdiff__dtype src_dt);
     /* host f32 <- t (contiguous). Waits for the backend to finish. */
     void (*download)(sdiff__backend *be, const sdiff__tensor *t, float *dst);
+    /* A convolution weight: src is PyTorch's [Co, Ci, KH, KW] in src_dt, t is
+       the [Co, KH, KW, Ci] tensor it becomes; reordered while converted, so
+       no host copy of the weight is made (src is the weight file's mmap). */
+    void (*upload_conv)(sdiff__backend *be, sdiff__tensor *t, const void *src, sdiff__dtype src_dt);
 
     /* --- ops */
     /* y[M,N] = act(x[M,K] . w[N,K]^T + bias[N]) + residual[M,N].
@@ -656,6 +660,12 @@ SDIFF__PRIVATE bool sdiff__check_transfer(sdiff__backend *be, const char *op, co
         sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: NULL %s", op, host_name);
         return false;
     }
+    return true;
+}
+SDIFF__PRIVATE bool sdiff__check_upload_conv(sdiff__backend *be, const sdiff__tensor *t, const void *src,
+                                             sdiff__dtype dt) {
+    if (!sdiff__check_transfer(be, "upload_conv", t, src, "source", dt)) return false;
+    if (t->nd != 4) return sdiff__shape_fail(be, "upload_conv", "t is not [Co, KH, KW, Ci]", t, t);
     return true;
 }
 SDIFF__PRIVATE bool sdiff__check_linear(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
@@ -1696,6 +1706,35 @@ SDIFF__PRIVATE void sdiff__cpu_upload(sdiff__backend *be, sdiff__tensor *t, cons
     sdiff__cpu_copy_job j = {(float *)t->data, src, src_dt};
     sdiff__cpu_run(SDIFF__CPU(be), sdiff__numel(t), 1 << 16, sdiff__cpu_upload_task, &j);
 }
+/* upload_conv: one output channel per step, its [Ci, KH*KW] block converted
+   into a per-step buffer, then scattered to [KH*KW, Ci]. */
+typedef struct sdiff__cpu_conv_job {
+    float *dst;
+    const unsigned char *src;
+    sdiff__dtype dt;
+    int64_t ci, kk;
+    bool failed;
+} sdiff__cpu_conv_job;
+SDIFF__PRIVATE void sdiff__cpu_upload_conv_task(void *arg, int64_t begin, int64_t end, int thread) {
+    sdiff__cpu_conv_job *j = (sdiff__cpu_conv_job *)arg;
+    SDIFF__UNUSED(thread);
+    const int64_t n = j->ci * j->kk;
+    float *tmp = (float *)sdiff__malloc((size_t)n * sizeof(float));
+    if (!tmp) { j->failed = true; return; }
+    for (int64_t o = begin; o < end; o++) {
+        sdiff__to_f32(tmp, j->src + (size_t)(o * n) * sdiff__dtype_size(j->dt), j->dt, (size_t)n);
+        float *d = j->dst + o * n;
+        for (int64_t i = 0; i < j->ci; i++)
+            for (int64_t k = 0; k < j->kk; k++) d[k * j->ci + i] = tmp[i * j->kk + k];
+    }
+    sdiff__free(tmp);
+}
+SDIFF__PRIVATE void sdiff__cpu_upload_conv(sdiff__backend *be, sdiff__tensor *t, const void *src, sdiff__dtype src_dt) {
+    if (be->status != SDIFF_OK || !sdiff__check_upload_conv(be, t, src, SDIFF__F32)) return;
+    sdiff__cpu_conv_job j = {(float *)t->data, (const unsigned char *)src, src_dt, t->ne[3], t->ne[1] * t->ne[2], false};
+    sdiff__cpu_run(SDIFF__CPU(be), t->ne[0], 1, sdiff__cpu_upload_conv_task, &j);
+    if (j.failed) sdiff__be_fail(be, SDIFF_ERR_OUT_OF_MEMORY, "upload_conv: out of host memory");
+}
 SDIFF__PRIVATE void sdiff__cpu_download(sdiff__backend *be, const sdiff__tensor *t, float *dst) {
     if (be->status != SDIFF_OK || !sdiff__check_transfer(be, "download", t, dst, "destination", SDIFF__F32)) return;
     memcpy(dst, t->data, (size_t)sdiff__numel(t) * 4);
@@ -2152,6 +2191,7 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cpu_backend_create(int n_threads, const sd
     be->alloc = sdiff__cpu_alloc;
     be->free = sdiff__cpu_free;
     be->upload = sdiff__cpu_upload;
+    be->upload_conv = sdiff__cpu_upload_conv;
     be->download = sdiff__cpu_download;
     be->linear = sdiff__cpu_linear;
     be->conv2d = sdiff__cpu_conv2d;
@@ -4962,8 +5002,6 @@ typedef struct sdiff__wloader {
     sdiff__weights *w;
     bool planning;                      /* pass 1: count only                 */
     size_t bytes, n;                    /* pass 1 totals / pass 2 cursors     */
-    float *scratch;                     /* host buffer for reordering         */
-    size_t scratch_cap;
     sdiff_status status;                /* first failure (sticky)             */
     sdiff__tensor dummy;                /* what pass 1 and failures return    */
 } sdiff__wloader;
@@ -5024,24 +5062,8 @@ SDIFF__PRIVATE void sdiff__wl_fill(sdiff__wloader *wl, sdiff__tensor *t, int64_t
     if (nd == 4) { part.ne[1] = ne[2]; part.ne[2] = ne[3]; part.ne[3] = ne[1]; }
     part.row_stride = part.ne[part.nd - 1];
     part.data = (char *)t->data + (size_t)(row0 * (numel / ne[0])) * sdiff__dtype_size(t->dtype);
-    if (nd != 4) {
-        be->upload(be, &part, st->data, (sdiff__dtype)st->dtype);
-        return;
-    }
-    /* [Co, Ci, KH, KW] -> [Co, KH, KW, Ci] through f32 scratch */
-    if ((size_t)numel > wl->scratch_cap) {
-        float *s = (float *)sdiff__realloc(wl->scratch, (size_t)numel * 2 * sizeof(float));
-        if (!s) { sdiff__wl_fail(wl, SDIFF_ERR_OUT_OF_MEMORY, "out of host memory loading '%s'", stored); return; }
-        wl->scratch = s;
-        wl->scratch_cap = (size_t)numel;
-    }
-    float *src = wl->scratch, *dst = wl->scratch + numel;
-    sdiff__to_f32(src, st->data, (sdiff__dtype)st->dtype, (size_t)numel);
-    const int64_t co = ne[0], ci = ne[1], kk = ne[2] * ne[3];
-    for (int64_t o = 0; o < co; o++)
-        for (int64_t i = 0; i < ci; i++)
-            for (int64_t k = 0; k < kk; k++) dst[(o * kk + k) * ci + i] = src[(o * ci + i) * kk + k];
-    be->upload(be, &part, dst, SDIFF__F32);
+    if (nd == 4) be->upload_conv(be, &part, st->data, (sdiff__dtype)st->dtype); /* [Co,Ci,KH,KW] -> [Co,KH,KW,Ci] */
+    else be->upload(be, &part, st->data, (sdiff__dtype)st->dtype);
 }
 /* A new weight tensor of shape ne (pass 2: in the weight block). */
 SDIFF__PRIVATE sdiff__tensor *sdiff__wl_alloc(sdiff__wloader *wl, int nd, const int64_t *ne) {
@@ -5128,7 +5150,6 @@ SDIFF__PRIVATE sdiff_status sdiff__weights_load(sdiff__backend *be, const sdiff_
     wl.bytes = wl.n = 0;
     list(&wl, model);
     w->n_params = params;
-    sdiff__free(wl.scratch);
     if (wl.status == SDIFF_OK && be->status != SDIFF_OK) wl.status = be->status;
     if (wl.status != SDIFF_OK) sdiff__weights_free(w);
     return wl.status;

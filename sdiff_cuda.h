@@ -511,7 +511,14 @@ static const char sdiff__cuda_src_convert[] =
     "extern \"C\" __global__ void cvt_f32_f16(h16 *d, const float *s, i64 n) { GRID_STRIDE(i, n) d[i] = f2h(s[i]); }\n"
     "extern \"C\" __global__ void cvt_bf16_f16(h16 *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = f2h(bf2f(s[i])); }\n"
     "extern \"C\" __global__ void cvt_f16_f32(float *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = h2f(s[i]); }\n"
-    "extern \"C\" __global__ void cvt_bf16_f32(float *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = bf2f(s[i]); }\n";
+    "extern \"C\" __global__ void cvt_bf16_f32(float *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = bf2f(s[i]); }\n"
+    "/* A convolution weight's rows: s [co][ci][kk] (sdt 0 f32, 1 f16, 2 bf16) -> d [co][kk][ci] fp16. */\n"
+    "extern \"C\" __global__ void permute_conv_weight(h16 *d, const void *s, int sdt, i64 co, i64 ci, i64 kk) {\n"
+    "    GRID_STRIDE(e, co * ci * kk) {\n"
+    "        const i64 i = e % ci, k = (e / ci) % kk, o = e / (ci * kk), se = (o * ci + i) * kk + k;\n"
+    "        d[e] = sdt == 0 ? f2h(((const float *)s)[se]) : sdt == 1 ? ((const h16 *)s)[se] : f2h(bf2f(((const h16 *)s)[se]));\n"
+    "    }\n"
+    "}\n";
 
 static const char sdiff__cuda_src_elementwise[] =
     "/* sdiff_elementwise: activate (also the linear epilogue act + residual),\n"
@@ -731,15 +738,25 @@ static const char sdiff__cuda_src_norm[] =
     "    if (!last) return;\n"
     "    __threadfence();\n"
     "    const volatile float *vp = part;\n"
-    "    for (int g = tid; g < groups; g += nt) {\n"
+    "    /* one warp per group: each lane merges every 32nd partial, then the lanes merge pairwise */\n"
+    "    for (int g = tid >> 5; g < groups; g += nt >> 5) {\n"
+    "        const int lane = tid & 31;\n"
     "        float n = 0.0f, mean = 0.0f, m2 = 0.0f;\n"
-    "        for (int t = 0; t < S; t++) {\n"
+    "        for (int t = lane; t < S; t += 32) {\n"
     "            const i64 rows = p - (i64)t * rpb < rpb ? p - (i64)t * rpb : rpb;\n"
     "            const i64 o = (((i64)b * S + t) * groups + g) * 2;\n"
     "            chan_merge(n, mean, m2, (float)(rows * cg), vp[o], vp[o + 1]);\n"
     "        }\n"
-    "        stat[((i64)b * groups + g) * 2] = mean;\n"
-    "        stat[((i64)b * groups + g) * 2 + 1] = rsqrtf(m2 / n + eps);\n"
+    "#pragma unroll\n"
+    "        for (int o = 16; o > 0; o >>= 1) {\n"
+    "            const float nb = __shfl_xor_sync(0xffffffffu, n, o), mb = __shfl_xor_sync(0xffffffffu, mean, o),\n"
+    "                        m2b = __shfl_xor_sync(0xffffffffu, m2, o);\n"
+    "            chan_merge(n, mean, m2, nb, mb, m2b);\n"
+    "        }\n"
+    "        if (lane == 0) {\n"
+    "            stat[((i64)b * groups + g) * 2] = mean;\n"
+    "            stat[((i64)b * groups + g) * 2 + 1] = rsqrtf(m2 / n + eps);\n"
+    "        }\n"
     "    }\n"
     "    if (tid == 0) done[b] = 0u;\n"
     "}\n"
@@ -2192,6 +2209,35 @@ SDIFF__PRIVATE void sdiff__cuda_upload(sdiff__backend *be, sdiff__tensor *t, con
     }
 }
 
+/* The weight file's bytes go to the staging buffer as they are, as many
+   output channels at a time as fit, and a kernel reorders and converts them
+   into t: no host copy. */
+SDIFF__PRIVATE void sdiff__cuda_upload_conv(sdiff__backend *be, sdiff__tensor *t, const void *src, sdiff__dtype src_dt) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, "upload_conv") ||
+        !sdiff__check_upload_conv(be, t, src, SDIFF__F16))
+        return;
+    const int64_t co = t->ne[0], kk = t->ne[1] * t->ne[2], ci = t->ne[3];
+    const size_t ss = sdiff__dtype_size(src_dt), row = (size_t)(ci * kk) * ss;
+    if (row > SDIFF__CUDA_STAGE_BYTES) {
+        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "upload_conv: one output channel (%zu bytes) is larger than the "
+                       "%zu-byte staging buffer", row, (size_t)SDIFF__CUDA_STAGE_BYTES);
+        return;
+    }
+    const int64_t rows = (int64_t)(SDIFF__CUDA_STAGE_BYTES / row);
+    int sdt = src_dt == SDIFF__F32 ? 0 : src_dt == SDIFF__F16 ? 1 : 2;
+    for (int64_t o0 = 0; o0 < co && be->status == SDIFF_OK; o0 += rows) {
+        int64_t n = SDIFF__MIN(rows, co - o0);
+        if (!sdiff__cuda_sync(be) || /* the last chunk's kernel is done with the stage */
+            !SDIFF__CU(be, cuMemcpyHtoD(cb->stage, (const char *)src + (size_t)o0 * row, (size_t)n * row)))
+            return;
+        CUdeviceptr d = SDIFF__DPTR((char *)t->data + (size_t)(o0 * kk * ci) * 2), sp = cb->stage;
+        int64_t cii = ci, kki = kk;
+        void *args[] = {&d, &sp, &sdt, &n, &cii, &kki};
+        sdiff__cuda_launch(cb, SDIFF__CP_CONVERT, 0, "permute_conv_weight", sdiff__cuda_grid(cb, n * ci * kk), 1, 256, args);
+    }
+}
+
 SDIFF__PRIVATE void sdiff__cuda_download(sdiff__backend *be, const sdiff__tensor *t, float *dst) {
     sdiff__cuda *cb = SDIFF__CUDA(be);
     if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, "download")) return;
@@ -2970,6 +3016,7 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
     be->alloc = sdiff__cuda_alloc;
     be->free = sdiff__cuda_free;
     be->upload = sdiff__cuda_upload;
+    be->upload_conv = sdiff__cuda_upload_conv;
     be->download = sdiff__cuda_download;
     be->linear = sdiff__cuda_linear;
     be->conv2d = sdiff__cuda_conv2d;

@@ -422,6 +422,49 @@ SDIFF_TEST(cuda_upload_dtypes) {
     free(src); free(back); free(h16); free(b16);
 }
 
+/* upload_conv: [Co, Ci, KH, KW] in f32 / f16 / bf16 -> [Co, KH, KW, Ci] on the device, bit-exact
+   against the CPU backend's reordering rounded to fp16 (the large case spans several staging chunks). */
+SDIFF_TEST(cuda_upload_conv) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    const int64_t shapes[][4] = {{5, 7, 3, 3}, {1280, 2560, 3, 3}, {3, 4, 5, 2}};
+    for (int si = 0; si < 3; si++) {
+        const int64_t co = shapes[si][0], ci = shapes[si][1], kh = shapes[si][2], kw = shapes[si][3], n = co * ci * kh * kw;
+        float *f = (float *)malloc((size_t)n * 4), *want = (float *)malloc((size_t)n * 4), *got = (float *)malloc((size_t)n * 4);
+        uint16_t *h = (uint16_t *)malloc((size_t)n * 2), *b = (uint16_t *)malloc((size_t)n * 2);
+        for (int64_t i = 0; i < n; i++) {
+            f[i] = test_randf() * 4.0f;
+            h[i] = sdiff__f32_to_f16(f[i]);
+            b[i] = sdiff__f32_to_bf16(f[i]);
+        }
+        const void *srcs[3] = {f, h, b};
+        const sdiff__dtype dts[3] = {SDIFF__F32, SDIFF__F16, SDIFF__BF16};
+        const int64_t ne[4] = {co, kh, kw, ci};
+        sdiff__tensor tc, tg;
+        gt_shape(&tc, SDIFF__F32, 4, ne);
+        gt_shape(&tg, SDIFF__F16, 4, ne);
+        tc.data = g_gt.cpu->alloc(g_gt.cpu, (size_t)n * 4);
+        tg.data = g_gt.gpu->alloc(g_gt.gpu, (size_t)n * 2);
+        for (int d = 0; d < 3; d++) {
+            g_gt.cpu->upload_conv(g_gt.cpu, &tc, srcs[d], dts[d]);
+            g_gt.gpu->upload_conv(g_gt.gpu, &tg, srcs[d], dts[d]);
+            g_gt.gpu->download(g_gt.gpu, &tg, got);
+            int64_t bad = g_gt.gpu->status != SDIFF_OK ? n : 0;
+            for (int64_t i = 0; i < n && !bad; i++) {
+                want[i] = gt_round(((const float *)tc.data)[i]);
+                bad += !(got[i] == want[i]);
+            }
+            char s[96];
+            snprintf(s, sizeof s, "[%lld,%lld,%lld,%lld] from %s", (long long)co, (long long)ci, (long long)kh,
+                     (long long)kw, d == 0 ? "f32" : d == 1 ? "f16" : "bf16");
+            printf("  %-20s %-40s %10lld  %s\n", "upload_conv", s, (long long)bad, bad ? "FAIL" : "ok");
+            if (bad) { g_test_failed++; g_gt.gpu->status = SDIFF_OK; }
+        }
+        g_gt.cpu->free(g_gt.cpu, tc.data);
+        g_gt.gpu->free(g_gt.gpu, tg.data);
+        free(f); free(want); free(got); free(h); free(b);
+    }
+}
+
 SDIFF_TEST(cuda_graph) {
     if (!gt_setup()) { g_test_failed++; return; }
     sdiff__backend *gb = g_gt.gpu, *cpu = g_gt.cpu;

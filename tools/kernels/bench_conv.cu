@@ -66,8 +66,9 @@ int main(int argc, char **argv) {
         unsigned grid[3], block[3], smem;
         sdiff__cu_conv2d_launch_dims(t, 1000, 1000, grid, block, &smem);
         memcpy(cfgs[t], cfg, sizeof cfg);
-        if (extra.empty() && grid[0] != (unsigned)((1000 + cfg[0] - 1) / cfg[0]) || grid[1] != (unsigned)((1000 + cfg[1] - 1) / cfg[1]) ||
-            block[0] != (unsigned)cfg[2] || smem != (unsigned)cfg[3]) {
+        if (extra.empty() && (grid[0] != (unsigned)((1000 + cfg[0] - 1) / cfg[0]) ||
+                              grid[1] != (unsigned)((1000 + cfg[1] - 1) / cfg[1]) || block[0] != (unsigned)cfg[2] ||
+                              smem != (unsigned)cfg[3])) {
             fprintf(stderr, "tile %d: kernel cfg {%d,%d,%d,%d} disagrees with sdiff__cu_conv2d_launch_dims\n", t, cfg[0],
                     cfg[1], cfg[2], cfg[3]);
             return 1;
