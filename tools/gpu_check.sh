@@ -48,9 +48,10 @@ if has conv; then
 fi
 if has convsweep; then
   step "convolution kernel: tile sweeps (K tiles of 64, pipeline depth)"
+  [ -x build/bench_conv ] || $NVCC tools/kernels/bench_conv.cu -o build/bench_conv -lnvrtc -lcuda
   for opts in "-DCONV_BK=64 -DCONV_STAGES=3" "-DCONV_BK=64 -DCONV_STAGES=4" "-DCONV_STAGES=6"; do
-    echo "--- $opts"
-    timeout 200 ./build/bench_conv $opts 2>&1 | grep -E "^\| (unet|vae)|tile|FAIL"
+    echo "--- $opts" | tee -a "$OUT/bench_conv_sweep.log"
+    timeout 200 ./build/bench_conv $opts 2>&1 | tee -a "$OUT/bench_conv_sweep.log" | grep -E "^\| (unet|vae)|tile|FAIL"
   done
 fi
 if has convref; then
