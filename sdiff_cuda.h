@@ -40,10 +40,17 @@
        bias in the epilogue and the residual as C (beta = 1); SiLU, GELU and
        QuickGELU run as one fused elementwise kernel after the GEMM (exact
        erf GELU, as the CPU backend and PyTorch compute it; cuBLASLt's GELU
-       epilogue is the tanh approximation). conv2d gathers patches with an
-       im2col kernel into a backend-owned scratch buffer (at most
-       SDIFF_CUDA_IM2COL_MAX bytes, the rows split into chunks beyond that);
-       1x1 stride-1 convolutions are plain GEMMs.
+       epilogue is the tanh approximation).
+     - conv2d: 1x1 stride-1 convolutions are plain GEMMs. With channels in
+       64s and enough output pixels (48 per SM: SD's 64x64 latent level and
+       the VAE), our implicit-GEMM tensor-core kernel (mma.sync, bias and
+       residual fused, no im2col matrix); otherwise an im2col kernel into a
+       backend-owned scratch buffer (at most SDIFF_CUDA_IM2COL_MAX bytes, the
+       rows split into chunks beyond that) and the cuBLASLt GEMM, whose
+       split-K wins on SD's small levels (tools/PERF.md).
+     - group_norm: a statistics kernel over many blocks (partials merged by
+       the last block) and an apply kernel (+ SiLU); layer_norm keeps each
+       row in registers.
      - attention: sdiff__cuda_attention() routes by head dim. The
        tensor-core flash kernel takes D = 40, 64, 80, 160 (non-causal,
        16-byte aligned, strides multiples of 8). Other non-causal attention
@@ -70,9 +77,9 @@
      -D specialisations. Compiled code is cached on disk, keyed by a 128-bit
      hash of (source, options, architecture, NVRTC version, cache format).
    Build options (define before including the implementation)
-     SDIFF_CUDA_IM2COL_MAX   bytes of im2col scratch (default 256 MiB)
+     SDIFF_CUDA_IM2COL_MAX   bytes of im2col scratch (default 64 MiB)
      SDIFF_CUDA_ATTN_MAX     bytes of attention scores and probabilities per
-                             GEMM chunk (default 256 MiB; same buffer)
+                             GEMM chunk (default 64 MiB; same buffer)
    Environment variables
      SDIFF_CACHE_DIR         cubin cache directory; "off" disables the disk
                              cache. Default $XDG_CACHE_HOME/sdiff, else
@@ -104,10 +111,10 @@
 #include <unistd.h>
 
 #ifndef SDIFF_CUDA_IM2COL_MAX
-#  define SDIFF_CUDA_IM2COL_MAX ((size_t)256 << 20)
+#  define SDIFF_CUDA_IM2COL_MAX ((size_t)64 << 20)
 #endif
 #ifndef SDIFF_CUDA_ATTN_MAX
-#  define SDIFF_CUDA_ATTN_MAX ((size_t)256 << 20)
+#  define SDIFF_CUDA_ATTN_MAX ((size_t)64 << 20)
 #endif
 
 /* >>cuda:loader ============================================================
@@ -1452,18 +1459,18 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
 
    x [B, H, W, C] and y, res [B, Ho, Wo, Co] NHWC, w [Co, KH, KW, C]; bias [Co] and res may be
    NULL, res may be y. y = fp16(fp16(conv(x, w) + bias) + res), fp32 accumulation.
-   Requirements: C % 32 == 0, x and w 16-byte aligned, B*Ho*Wo*Co, B*H*W*C and Co*KH*KW*C
+   Requirements: C % 64 == 0, x and w 16-byte aligned, B*Ho*Wo*Co, B*H*W*C and Co*KH*KW*C
    below 2^31; vec = 1 only when Co % 8 == 0 and y, res are 16-byte aligned.
 
    Launch: sdiff__cu_conv2d_launch_dims() below gives grid = (ceil(M/BM), ceil(Co/BN), 1) for
    M = B*Ho*Wo, the block and the dynamic shared memory; above 48 KB, raise
    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first. Tile table (must match the #if table
    in the source; the module exports __constant__ int sdiff_conv2d_cfg[4] = {BM, BN, threads,
-   smem}; 4 pipeline stages; smem = max(4*(BM+BN)*64, BM*(BN+8)*2)):
+   smem}; K tiles of 64, 3 pipeline stages; smem = max(3*(BM+BN)*128, BM*(BN+8)*2)):
      CONV_TILE  BM   BN   warps  smem (bytes)
-     0          128  128  8      65536
-     1          128  64   4      49152
-     2          64   64   4      32768 */
+     0          128  128  8      98304
+     1          128  64   4      73728
+     2          64   64   4      49152 */
 static const char sdiff__cu_conv2d_src[] =
     "// sdiff conv2d forward: implicit GEMM on tensor cores (mma.sync m16n8k16), NHWC fp16 in and out,\n"
     "// fp32 accumulation, bias and residual fused into the epilogue.\n"
@@ -1476,24 +1483,26 @@ static const char sdiff__cu_conv2d_src[] =
     "//   contiguous, so w is already the GEMM's k-major B operand),\n"
     "//   A[m, (kh, kw, c)] = x[b, oy*stride - pad + kh, ox*stride - pad + kw, c], 0 outside the image.\n"
     "// A is never materialised (that is the point: im2col would write and re-read KH*KW copies of x):\n"
-    "// each K tile of 32 lies inside one tap (kh, kw) because C % 32 == 0, so a tile row is 64\n"
-    "// contiguous bytes of one input pixel, or zeros (cp.async with src-size 0) where the tap falls in\n"
-    "// the padding.\n"
+    "// each K tile (CONV_BK = 64 by default) lies inside one tap (kh, kw) because C % CONV_BK == 0, so\n"
+    "// a tile row is CONV_BK contiguous channels of one input pixel, or zeros (cp.async with src-size\n"
+    "// 0) where the tap falls in the padding.\n"
     "// Epilogue, rounding as PyTorch's fp16 conv followed by a separate residual add:\n"
     "//   y = fp16(fp16(acc + bias) + res)   (bias and res optional; res may be y itself).\n"
     "//\n"
-    "// Requirements (checked by the host): C % 32 == 0; x and w 16-byte aligned; M*Co, B*H*W*C and\n"
+    "// Requirements (checked by the host): C % CONV_BK == 0; x and w 16-byte aligned; M*Co, B*H*W*C and\n"
     "// Co*K below 2^31. vec = 1 when Co % 8 == 0 and y, res are 16-byte aligned (16-byte stores);\n"
     "// otherwise the epilogue goes element by element.\n"
     "//\n"
     "// Tiles (-D overrides; the host helper sdiff__cu_conv2d_launch_dims mirrors the table):\n"
-    "// CONV_BM x CONV_BN outputs per block, K in steps of 32, CONV_STAGES-deep cp.async pipeline,\n"
+    "// CONV_BM x CONV_BN outputs per block, K in steps of CONV_BK, CONV_STAGES-deep cp.async pipeline,\n"
     "// CONV_WM x CONV_WN warps each owning a (BM/WM) x (BN/WN) sub-tile.\n"
-    "// Shared memory (dynamic): CONV_STAGES stages of an A tile [BM][32] and a B tile [BN][32] (fp16,\n"
-    "// 64-byte rows). Chunk c (16 bytes) of row r is stored at chunk c ^ ((r >> 1) & 3): the 8 rows an\n"
-    "// ldmatrix reads at one logical chunk then hit 8 different 16-byte bank groups (without the\n"
-    "// swizzle, rows r and r+2 share banks: a 4-way conflict). The epilogue reuses the same memory as\n"
-    "// a [BM][BN+8] fp16 tile.\n"
+    "// Shared memory (dynamic): CONV_STAGES stages of an A tile [BM][BK] and a B tile [BN][BK] (fp16).\n"
+    "// With 128-byte rows (BK 64) chunk c (16 bytes) of row r is stored at chunk c ^ (r & 7), with\n"
+    "// 64-byte rows (BK 32) at c ^ ((r >> 1) & 3): the 8 rows an ldmatrix reads at one logical chunk\n"
+    "// then hit 8 different 16-byte bank groups (unswizzled they would share banks: an 8- or 4-way\n"
+    "// conflict). The epilogue reuses the same memory as a [BM][BN+8] fp16 tile.\n"
+    "// Measured on an H100 (tools/PERF.md): BK 64 with 3 stages beats BK 32 with 4 or 6 stages by\n"
+    "// 3-17% on every SD shape, and BK 64 with 4 stages (one block of 128x128 per SM) loses.\n"
     "\n"
     "// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, conv_kernel.cu):\n"
     "// shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32 accumulate) and\n"
@@ -1581,13 +1590,13 @@ static const char sdiff__cu_conv2d_src[] =
     "#define CONV_WN CONV_T_WN\n"
     "#endif\n"
     "#ifndef CONV_STAGES\n"
-    "#define CONV_STAGES 4\n"
+    "#define CONV_STAGES 3\n"
     "#endif\n"
     "#ifndef CONV_MINB\n"
     "#define CONV_MINB (CONV_WM * CONV_WN == 8 ? 2 : 3)   // blocks per SM the registers must allow\n"
     "#endif\n"
     "#ifndef CONV_BK\n"
-    "#define CONV_BK 32                     // K per tile: 32 or 64 (then C % 64 == 0)\n"
+    "#define CONV_BK 64                     // K per tile: 64 or 32 (the host requires C % 64 == 0)\n"
     "#endif\n"
     "#define CONV_CPR (CONV_BK / 8)         // 16-byte chunks per tile row\n"
     "#define CONV_NT (CONV_WM * CONV_WN * 32)\n"
@@ -1798,7 +1807,7 @@ SDIFF__PRIVATE void sdiff__cu_conv2d_launch_dims(int tile, long long M, int Co, 
                                          unsigned *smem) {
     static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, warps_of[3] = {8, 4, 4};
     const int bm = bm_of[tile], bn = bn_of[tile];
-    const unsigned pipe = (unsigned)(4 * (bm + bn) * 64), epi = (unsigned)(bm * (bn + 8) * 2);
+    const unsigned pipe = (unsigned)(3 * (bm + bn) * 128), epi = (unsigned)(bm * (bn + 8) * 2);
     grid[0] = (unsigned)((M + bm - 1) / bm);
     grid[1] = (unsigned)((Co + bn - 1) / bn);
     grid[2] = 1;
@@ -2549,14 +2558,14 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
         sdiff__cuda_gemm(cb, op, y->data, x->data, ci, w->data, bp, residual ? residual->data : NULL, m, co, k);
         return;
     }
-    /* the implicit-GEMM tensor-core kernel: channels in 32s (a K tile stays in one tap), 16-byte
+    /* the implicit-GEMM tensor-core kernel: channels in 64s (a K tile stays in one tap), 16-byte
        aligned x and w, 32-bit index math, and enough output rows for 128-row tiles to fill every
        SM several times over. Below that (H100, SD 1.5 at 512x512: the 32x32 and smaller levels,
        M <= 2048) im2col is small and cuBLASLt's split-K GEMM on it measured faster (tools/PERF.md);
        above it (the 64x64 level, the VAE) im2col's extra write and read of KH*KW copies of x
        costs as much as the GEMM or more. */
     const void *rp = residual ? residual->data : NULL;
-    if (m >= 48 * (int64_t)cb->n_sm && ci % 32 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(w->data) &&
+    if (m >= 48 * (int64_t)cb->n_sm && ci % 64 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(w->data) &&
         m * co < INT32_MAX && sdiff__numel(x) < INT32_MAX && co * k < INT32_MAX) {
         const int tile = sdiff__cu_conv2d_pick_tile(m, (int)co, cb->n_sm);
         unsigned grid[3], block[3], smem;

@@ -152,15 +152,16 @@ static void gt_conv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, in
     gt_free(&x); gt_free(&wt); gt_free(&b); gt_free(&r); gt_free(&y);
 }
 SDIFF_TEST(cuda_conv2d) {
-    /* the implicit-GEMM kernel (channels in 32s, M >= 48 x SMs): SD shapes and odd sizes */
+    /* the implicit-GEMM kernel (channels in 64s, M >= 48 x SMs): SD shapes and odd sizes */
     gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, 2);
     gt_conv(2, 64, 64, 960, 320, 3, 1, 1, 64, 64, 0);
     gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, 0);      /* conv_out: Co 4, element-wise epilogue */
     gt_conv(1, 128, 128, 128, 128, 3, 2, 0, 63, 63, 0);  /* VAE encoder: pad 0, bottom/right by y's size */
     gt_conv(1, 256, 256, 128, 128, 3, 1, 1, 256, 256, 1); /* VAE decoder scale */
-    gt_conv(2, 61, 59, 96, 72, 3, 1, 1, 61, 59, 2);      /* partial tiles in M and N */
-    gt_conv(1, 81, 83, 32, 12, 5, 1, 2, 81, 83, 1);      /* 5x5, Co 12 (not a multiple of 8) */
-    /* im2col + GEMM: fewer output rows, or channels not in 32s */
+    gt_conv(2, 61, 59, 192, 72, 3, 1, 1, 61, 59, 2);     /* partial tiles in M and N */
+    gt_conv(1, 81, 83, 64, 12, 5, 1, 2, 81, 83, 1);      /* 5x5, Co 12 (not a multiple of 8) */
+    /* im2col + GEMM: fewer output rows, or channels not in 64s */
+    gt_conv(1, 96, 96, 96, 64, 3, 1, 1, 96, 96, 1);
     gt_conv(2, 32, 32, 640, 640, 3, 1, 1, 32, 32, 1);
     gt_conv(2, 8, 8, 1280, 1280, 3, 1, 1, 8, 8, 2);
     gt_conv(2, 64, 64, 320, 320, 3, 2, 1, 32, 32, 0);    /* downsample */

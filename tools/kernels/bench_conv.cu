@@ -40,7 +40,7 @@ struct Case { const char *name; int B, H, W, C, Co, k, stride, res; };
 int main(int argc, char **argv) {
     const char *csv = NULL;
     std::vector<std::string> extra;
-    int bk = 32;
+    int bk = 64;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
         else {
@@ -100,9 +100,9 @@ int main(int argc, char **argv) {
         {"vae512 512 in256", 1, 512, 512, 256, 128, 3, 1, 0},
         {"vae512 512 up c256", 1, 512, 512, 256, 256, 3, 1, 0},
         {"vae512 conv_out Co3", 1, 512, 512, 128, 3, 3, 1, 0},
-        {"odd 33x17 s2 Co72", 3, 33, 17, 96, 72, 3, 2, 1},
+        {"odd 33x17 s2 Co72", 3, 33, 17, 192, 72, 3, 2, 1},
         {"odd 1x1-pad0 k1", 2, 9, 7, 64, 40, 1, 1, 1},
-        {"odd 5x5 k5 Co8", 1, 19, 21, 32, 8, 5, 1, 1},
+        {"odd 5x5 k5 Co8", 1, 19, 21, 64, 8, 5, 1, 1},
     };
     const int ncases = sizeof cases / sizeof cases[0];
     unsigned seed = 777u ^ (unsigned)time(0);

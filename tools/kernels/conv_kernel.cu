@@ -9,24 +9,26 @@
 //   contiguous, so w is already the GEMM's k-major B operand),
 //   A[m, (kh, kw, c)] = x[b, oy*stride - pad + kh, ox*stride - pad + kw, c], 0 outside the image.
 // A is never materialised (that is the point: im2col would write and re-read KH*KW copies of x):
-// each K tile of 32 lies inside one tap (kh, kw) because C % 32 == 0, so a tile row is 64
-// contiguous bytes of one input pixel, or zeros (cp.async with src-size 0) where the tap falls in
-// the padding.
+// each K tile (CONV_BK = 64 by default) lies inside one tap (kh, kw) because C % CONV_BK == 0, so
+// a tile row is CONV_BK contiguous channels of one input pixel, or zeros (cp.async with src-size
+// 0) where the tap falls in the padding.
 // Epilogue, rounding as PyTorch's fp16 conv followed by a separate residual add:
 //   y = fp16(fp16(acc + bias) + res)   (bias and res optional; res may be y itself).
 //
-// Requirements (checked by the host): C % 32 == 0; x and w 16-byte aligned; M*Co, B*H*W*C and
+// Requirements (checked by the host): C % CONV_BK == 0; x and w 16-byte aligned; M*Co, B*H*W*C and
 // Co*K below 2^31. vec = 1 when Co % 8 == 0 and y, res are 16-byte aligned (16-byte stores);
 // otherwise the epilogue goes element by element.
 //
 // Tiles (-D overrides; the host helper sdiff__cu_conv2d_launch_dims mirrors the table):
-// CONV_BM x CONV_BN outputs per block, K in steps of 32, CONV_STAGES-deep cp.async pipeline,
+// CONV_BM x CONV_BN outputs per block, K in steps of CONV_BK, CONV_STAGES-deep cp.async pipeline,
 // CONV_WM x CONV_WN warps each owning a (BM/WM) x (BN/WN) sub-tile.
-// Shared memory (dynamic): CONV_STAGES stages of an A tile [BM][32] and a B tile [BN][32] (fp16,
-// 64-byte rows). Chunk c (16 bytes) of row r is stored at chunk c ^ ((r >> 1) & 3): the 8 rows an
-// ldmatrix reads at one logical chunk then hit 8 different 16-byte bank groups (without the
-// swizzle, rows r and r+2 share banks: a 4-way conflict). The epilogue reuses the same memory as
-// a [BM][BN+8] fp16 tile.
+// Shared memory (dynamic): CONV_STAGES stages of an A tile [BM][BK] and a B tile [BN][BK] (fp16).
+// With 128-byte rows (BK 64) chunk c (16 bytes) of row r is stored at chunk c ^ (r & 7), with
+// 64-byte rows (BK 32) at c ^ ((r >> 1) & 3): the 8 rows an ldmatrix reads at one logical chunk
+// then hit 8 different 16-byte bank groups (unswizzled they would share banks: an 8- or 4-way
+// conflict). The epilogue reuses the same memory as a [BM][BN+8] fp16 tile.
+// Measured on an H100 (tools/PERF.md): BK 64 with 3 stages beats BK 32 with 4 or 6 stages by
+// 3-17% on every SD shape, and BK 64 with 4 stages (one block of 128x128 per SM) loses.
 
 #include "mma.cuh"
 
@@ -63,13 +65,13 @@
 #define CONV_WN CONV_T_WN
 #endif
 #ifndef CONV_STAGES
-#define CONV_STAGES 4
+#define CONV_STAGES 3
 #endif
 #ifndef CONV_MINB
 #define CONV_MINB (CONV_WM * CONV_WN == 8 ? 2 : 3)   // blocks per SM the registers must allow
 #endif
 #ifndef CONV_BK
-#define CONV_BK 32                     // K per tile: 32 or 64 (then C % 64 == 0)
+#define CONV_BK 64                     // K per tile: 64 or 32 (the host requires C % 64 == 0)
 #endif
 #define CONV_CPR (CONV_BK / 8)         // 16-byte chunks per tile row
 #define CONV_NT (CONV_WM * CONV_WN * 32)

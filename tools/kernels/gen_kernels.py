@@ -79,18 +79,18 @@ CONV_DOC = r'''   Kernel (compile with NVRTC, no include paths, --gpu-architectu
 
    x [B, H, W, C] and y, res [B, Ho, Wo, Co] NHWC, w [Co, KH, KW, C]; bias [Co] and res may be
    NULL, res may be y. y = fp16(fp16(conv(x, w) + bias) + res), fp32 accumulation.
-   Requirements: C % 32 == 0, x and w 16-byte aligned, B*Ho*Wo*Co, B*H*W*C and Co*KH*KW*C
+   Requirements: C % 64 == 0, x and w 16-byte aligned, B*Ho*Wo*Co, B*H*W*C and Co*KH*KW*C
    below 2^31; vec = 1 only when Co % 8 == 0 and y, res are 16-byte aligned.
 
    Launch: sdiff__cu_conv2d_launch_dims() below gives grid = (ceil(M/BM), ceil(Co/BN), 1) for
    M = B*Ho*Wo, the block and the dynamic shared memory; above 48 KB, raise
    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first. Tile table (must match the #if table
    in the source; the module exports __constant__ int sdiff_conv2d_cfg[4] = {BM, BN, threads,
-   smem}; 4 pipeline stages; smem = max(4*(BM+BN)*64, BM*(BN+8)*2)):
+   smem}; K tiles of 64, 3 pipeline stages; smem = max(3*(BM+BN)*128, BM*(BN+8)*2)):
      CONV_TILE  BM   BN   warps  smem (bytes)
-     0          128  128  8      65536
-     1          128  64   4      49152
-     2          64   64   4      32768 */
+     0          128  128  8      98304
+     1          128  64   4      73728
+     2          64   64   4      49152 */
 '''
 CONV_HELPER = r'''
 /* Launch configuration for sdiff_conv2d_fwd compiled with -DCONV_TILE=tile, M = B*Ho*Wo. */
@@ -98,7 +98,7 @@ static inline void sdiff__cu_conv2d_launch_dims(int tile, long long M, int Co, u
                                          unsigned *smem) {
     static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, warps_of[3] = {8, 4, 4};
     const int bm = bm_of[tile], bn = bn_of[tile];
-    const unsigned pipe = (unsigned)(4 * (bm + bn) * 64), epi = (unsigned)(bm * (bn + 8) * 2);
+    const unsigned pipe = (unsigned)(3 * (bm + bn) * 128), epi = (unsigned)(bm * (bn + 8) * 2);
     grid[0] = (unsigned)((M + bm - 1) / bm);
     grid[1] = (unsigned)((Co + bn - 1) / bn);
     grid[2] = 1;
