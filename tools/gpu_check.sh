@@ -102,9 +102,10 @@ fi
 
 if has sanitizer && command -v compute-sanitizer >/dev/null; then
   # The CLI exits 1 at the end here (PNG writing is compiled out): the verdict is the ERROR SUMMARY.
-  # racecheck runs twice: over every kernel, and without cuBLASLt's own Hopper kernels (nvjet_*),
-  # whose TMA/mbarrier synchronisation racecheck does not model (it reports shared-memory hazards
-  # inside them); sdiff's kernels are checked in both runs.
+  # racecheck reports shared-memory hazards inside cuBLASLt's own Hopper kernels (nvjet_*; our
+  # reading, not verified: it does not model their TMA/mbarrier synchronisation); the hazard list is
+  # printed by kernel, so any in sdiff's kernels would show. (Excluding nvjet_* with --kernel-name-exclude made the sanitizer
+  # itself fail with an internal error on 2026-11-21, so the whole run is the check.)
   step "compute-sanitizer (a 4-step generation at 256x256 on the real model)"
   san() { timeout 300 compute-sanitizer "$@" ./build/sdiff -m /tmp/sd15 -p "a cat" -W 256 -H 256 --steps 4 \
             --backend cuda -o /tmp/san.png; }
@@ -113,7 +114,5 @@ if has sanitizer && command -v compute-sanitizer >/dev/null; then
   san --tool racecheck >"$OUT/sanitizer_racecheck.log" 2>&1
   echo "racecheck, all kernels: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/sanitizer_racecheck.log" | tail -1)"
   grep "Race reported" "$OUT/sanitizer_racecheck.log" | sed 's/+0x[0-9a-f]*//g' | sort | uniq -c
-  san --tool racecheck --kernel-name-exclude kns=nvjet >"$OUT/sanitizer_racecheck_ours.log" 2>&1
-  echo "racecheck, without nvjet_*: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/sanitizer_racecheck_ours.log" | tail -1)"
 fi
 echo; echo "=== done ($(date +%T))"
