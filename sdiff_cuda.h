@@ -203,7 +203,6 @@ typedef struct {
     X(CUresult, cuMemGetAddressRange, "cuMemGetAddressRange_v2", (CUdeviceptr * base, size_t * size, CUdeviceptr p)) \
     X(CUresult, cuMemcpyHtoD, "cuMemcpyHtoD_v2", (CUdeviceptr dst, const void *src, size_t bytes))              \
     X(CUresult, cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *dst, CUdeviceptr src, size_t bytes))                    \
-    X(CUresult, cuMemsetD8, "cuMemsetD8_v2", (CUdeviceptr dst, unsigned char value, size_t bytes))               \
     X(CUresult, cuModuleLoadData, "cuModuleLoadData", (CUmodule * m, const void *image))                        \
     X(CUresult, cuModuleUnload, "cuModuleUnload", (CUmodule m))                                                 \
     X(CUresult, cuModuleGetFunction, "cuModuleGetFunction", (CUfunction * f, CUmodule m, const char *name))     \
@@ -416,7 +415,7 @@ typedef struct sdiff__cuda {
     int n_fns;
     cublasLtHandle_t lt;
     CUdeviceptr lt_ws, stage, scratch, ids, gn;
-    size_t scratch_size, ids_size, gn_size;   /* gn: group_norm's counters, statistics, partials */
+    size_t scratch_size, ids_size, gn_size;   /* gn: group_norm's statistics and partials */
     sdiff__cuda_gemm_plan *plans;
     int n_plans, cap_plans;
     sdiff__cuda_bgemm_plan *bplans;
@@ -681,15 +680,16 @@ static const char sdiff__cuda_src_elementwise[] =
 static const char sdiff__cuda_src_norm[] =
     "/* sdiff_norm: group_norm (two kernels), layer_norm (one warp per row) and\n"
     "   softmax_rows (attention's probabilities, one block per row). */\n"
-    "/* group_norm in two kernels over x [B, P, C] (P positions, groups over C).\n"
+    "/* group_norm in three kernels over x [B, P, C] (P positions, groups over C).\n"
     "   group_norm_stats, grid (S, B): block (s, b) reads rows [s*rpb, (s+1)*rpb)\n"
     "   of batch item b whole (coalesced 16-byte chunks), keeps per-channel sums of\n"
     "   x - shift (shift: the channel's value in the block's first row, so the\n"
     "   sums stay small and the variance does not cancel), merges the channels of\n"
-    "   each group into (mean, M2) (Chan's formula) and writes that partial. The\n"
-    "   block that finishes last for its batch item (a counter per item, reset\n"
-    "   by that block so a replayed graph finds it at 0) merges the S partials of\n"
-    "   every group the same way and writes (mean, 1/sqrt(var + eps)).\n"
+    "   each group into (mean, M2) (Chan's formula) and writes that partial.\n"
+    "   group_norm_finalize, one warp per (item, group): merges the S partials the\n"
+    "   same way and writes (mean, 1/sqrt(var + eps)). (A first version let the\n"
+    "   last statistics block do this, behind a counter and a fence: 28 us for\n"
+    "   SD's 64x64 level, latency-bound; measured in tools/PERF.md.)\n"
     "   group_norm_apply, grid (A, B): per-channel scale and shift from those\n"
     "   (scale = rstd * gamma, shift = beta - mean * scale) in shared memory, then\n"
     "   y = x * scale + shift (+ SiLU) over its rows. vec: C % 8 == 0 and 16-byte\n"
@@ -701,10 +701,9 @@ static const char sdiff__cuda_src_norm[] =
     "    m2 += m2b + d * d * (n * nb / tot);\n"
     "    n = tot;\n"
     "}\n"
-    "extern \"C\" __global__ void __launch_bounds__(256) group_norm_stats(float *part, float *stat, u32 *done, const h16 *x,\n"
-    "                                                                   i64 p, int c, int groups, int rpb, float eps, int vec) {\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) group_norm_stats(float *part, const h16 *x, i64 p, int c, int groups,\n"
+    "                                                                   int rpb, int vec) {\n"
     "    extern __shared__ float gsm[]; /* csum[c], csq[c], cshift[c] */\n"
-    "    __shared__ int last;\n"
     "    float *csum = gsm, *csq = gsm + c, *cshift = gsm + 2 * c;\n"
     "    const int tid = threadIdx.x, nt = blockDim.x, s = blockIdx.x, S = gridDim.x, b = blockIdx.y;\n"
     "    const i64 r0 = (i64)s * rpb;\n"
@@ -740,35 +739,32 @@ static const char sdiff__cuda_src_norm[] =
     "        part[(((i64)b * S + s) * groups + g) * 2] = mean;\n"
     "        part[(((i64)b * S + s) * groups + g) * 2 + 1] = m2;\n"
     "    }\n"
-    "    __threadfence();\n"
-    "    __syncthreads();\n"
-    "    if (tid == 0) last = atomicAdd(&done[b], 1u) == (u32)(S - 1);\n"
-    "    __syncthreads();\n"
-    "    if (!last) return;\n"
-    "    __threadfence();\n"
-    "    const volatile float *vp = part;\n"
-    "    /* one warp per group: each lane merges every 32nd partial, then the lanes merge pairwise */\n"
-    "    for (int g = tid >> 5; g < groups; g += nt >> 5) {\n"
-    "        const int lane = tid & 31;\n"
-    "        float n = 0.0f, mean = 0.0f, m2 = 0.0f;\n"
-    "        for (int t = lane; t < S; t += 32) {\n"
-    "            const i64 rows = p - (i64)t * rpb < rpb ? p - (i64)t * rpb : rpb;\n"
-    "            const i64 o = (((i64)b * S + t) * groups + g) * 2;\n"
-    "            chan_merge(n, mean, m2, (float)(rows * cg), vp[o], vp[o + 1]);\n"
-    "        }\n"
-    "#pragma unroll\n"
-    "        for (int o = 16; o > 0; o >>= 1) {\n"
-    "            const float nb = __shfl_xor_sync(0xffffffffu, n, o), mb = __shfl_xor_sync(0xffffffffu, mean, o),\n"
-    "                        m2b = __shfl_xor_sync(0xffffffffu, m2, o);\n"
-    "            chan_merge(n, mean, m2, nb, mb, m2b);\n"
-    "        }\n"
-    "        if (lane == 0) {\n"
-    "            stat[((i64)b * groups + g) * 2] = mean;\n"
-    "            stat[((i64)b * groups + g) * 2 + 1] = rsqrtf(m2 / n + eps);\n"
-    "        }\n"
-    "    }\n"
-    "    if (tid == 0) done[b] = 0u;\n"
     "}\n"
+    "/* One warp per (batch item, group): each lane merges every 32nd partial, then the lanes merge\n"
+    "   pairwise; lane 0 writes (mean, 1/sqrt(var + eps)). */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) group_norm_finalize(float *stat, const float *part, i64 p, int groups,\n"
+    "                                                                      int S, int rpb, int cg, int items, float eps) {\n"
+    "    const int lane = threadIdx.x & 31, bg = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);\n"
+    "    if (bg >= items * groups) return;\n"
+    "    const int b = bg / groups, g = bg - b * groups;\n"
+    "    float n = 0.0f, mean = 0.0f, m2 = 0.0f;\n"
+    "    for (int t = lane; t < S; t += 32) {\n"
+    "        const i64 rows = p - (i64)t * rpb < rpb ? p - (i64)t * rpb : rpb;\n"
+    "        const i64 o = (((i64)b * S + t) * groups + g) * 2;\n"
+    "        chan_merge(n, mean, m2, (float)(rows * cg), part[o], part[o + 1]);\n"
+    "    }\n"
+    "#pragma unroll\n"
+    "    for (int o = 16; o > 0; o >>= 1) {\n"
+    "        const float nb = __shfl_xor_sync(0xffffffffu, n, o), mb = __shfl_xor_sync(0xffffffffu, mean, o),\n"
+    "                    m2b = __shfl_xor_sync(0xffffffffu, m2, o);\n"
+    "        chan_merge(n, mean, m2, nb, mb, m2b);\n"
+    "    }\n"
+    "    if (lane == 0) {\n"
+    "        stat[(i64)bg * 2] = mean;\n"
+    "        stat[(i64)bg * 2 + 1] = rsqrtf(m2 / n + eps);\n"
+    "    }\n"
+    "}\n"
+
     "extern \"C\" __global__ void __launch_bounds__(256) group_norm_apply(h16 *y, const h16 *x, const float *stat, const h16 *gamma,\n"
     "                                                                   const h16 *beta, i64 p, int c, int groups, int rpb,\n"
     "                                                                   int silu, int vec) {\n"
@@ -2597,11 +2593,10 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     }
 }
 
-/* Two kernels (sdiff_norm's group_norm_stats, group_norm_apply): the first
-   splits each batch item's positions over about 2 blocks per SM for the
-   statistics, the second over about 4 per SM for the output. Their buffer
-   (per-item counters, then (mean, rstd) per group, then the partials) is
-   zeroed when it is allocated; the counters return to 0 after every use. */
+/* Three kernels (sdiff_norm's group_norm_stats, _finalize, _apply): the
+   statistics split each batch item's positions over about 2 blocks per SM,
+   the output over about 4 per SM. Their buffer holds (mean, rstd) per group,
+   then the partials. */
 SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
                                            const sdiff__tensor *gamma, const sdiff__tensor *beta, int groups, float eps,
                                            bool silu) {
@@ -2616,26 +2611,20 @@ SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y,
         return;
     }
     const int64_t want = SDIFF__MAX((int64_t)1, (int64_t)cb->n_sm * 2 / bn);
-    int64_t rpb = SDIFF__MAX((p + want - 1) / want, (p + 1023) / 1024); /* S <= 1024 partials per item */
-    const int64_t S = (p + rpb - 1) / rpb;
-    int64_t rpa = SDIFF__MAX((p + 2 * want - 1) / (2 * want), (int64_t)1);
+    const int64_t rpb = SDIFF__MAX((p + want - 1) / want, (p + 1023) / 1024); /* S <= 1024 partials per item */
+    const int64_t S = (p + rpb - 1) / rpb, rpa = SDIFF__MAX((p + 2 * want - 1) / (2 * want), (int64_t)1);
     const int64_t A = (p + rpa - 1) / rpa;
-    const size_t stat_off = 256, part_off = stat_off + ((size_t)(bn * groups * 8) + 255) / 256 * 256;
-    const size_t need = part_off + (size_t)(bn * S * groups * 8), old = cb->gn_size;
-    if (bn * 4 > (int64_t)stat_off) { /* the counters' 256 bytes hold 64 items */
-        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "%s: batch %lld is above the CUDA backend's 64", op, (long long)bn);
-        return;
-    }
-    if (!sdiff__cuda_reserve(cb, &cb->gn, &cb->gn_size, need, op)) return;
-    if (cb->gn_size != old && !SDIFF__CU(be, cuMemsetD8(cb->gn, 0, cb->gn_size))) return;
+    const size_t part_off = ((size_t)(bn * groups * 8) + 255) / 256 * 256;
+    if (!sdiff__cuda_reserve(cb, &cb->gn, &cb->gn_size, part_off + (size_t)(bn * S * groups * 8), op)) return;
     const int vec = c % 8 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(y->data);
     CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
-                db = SDIFF__DPTR(beta ? beta->data : NULL), done = cb->gn, stat = cb->gn + stat_off,
-                part = cb->gn + part_off;
-    int ci = (int)c, rpbi = (int)rpb, rpai = (int)rpa, s_ = silu;
-    void *a1[] = {&part, &stat, &done, &dx, (void *)&p, &ci, &groups, &rpbi, &eps, (void *)&vec};
-    const unsigned g1[3] = {(unsigned)S, (unsigned)bn, 1}, g2[3] = {(unsigned)A, (unsigned)bn, 1}, blk[3] = {256, 1, 1};
+                db = SDIFF__DPTR(beta ? beta->data : NULL), stat = cb->gn, part = cb->gn + part_off;
+    int ci = (int)c, rpbi = (int)rpb, rpai = (int)rpa, si = (int)S, cg = (int)(c / groups), items = (int)bn, s_ = silu;
+    const unsigned blk[3] = {256, 1, 1}, g1[3] = {(unsigned)S, (unsigned)bn, 1}, g2[3] = {(unsigned)A, (unsigned)bn, 1};
+    void *a1[] = {&part, &dx, (void *)&p, &ci, &groups, &rpbi, (void *)&vec};
     sdiff__cuda_launch_ex(cb, SDIFF__CP_NORM, 0, "group_norm_stats", g1, blk, (unsigned)(12 * c), a1);
+    void *af[] = {&stat, &part, (void *)&p, &groups, &si, &rpbi, &cg, &items, &eps};
+    sdiff__cuda_launch(cb, SDIFF__CP_NORM, 0, "group_norm_finalize", (unsigned)((bn * groups + 7) / 8), 1, 256, af);
     void *a2[] = {&dy, &dx, &stat, &dg, &db, (void *)&p, &ci, &groups, &rpai, &s_, (void *)&vec};
     sdiff__cuda_launch_ex(cb, SDIFF__CP_NORM, 0, "group_norm_apply", g2, blk, (unsigned)(8 * c), a2);
 }
