@@ -1004,9 +1004,67 @@ static const char sdiff__cuda_src_attention_fallback[] =
     "    }\n"
     "}\n";
 
+/* BEGIN GENERATED: tensor-core helpers (tools/kernels/gen_kernels.py) */
+/* The tensor-core helpers the kernels below #include as "mma.cuh" (NVRTC gets this string as an
+   in-memory header of that name). */
+static const char sdiff__cu_mma_src[] =
+    "// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, conv_kernel.cu):\n"
+    "// shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32 accumulate) and\n"
+    "// fp16x2 packing. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.\n"
+    "// The library hands it to NVRTC as an in-memory header named \"mma.cuh\" (tools/kernels/gen_kernels.py).\n"
+    "#ifndef SDIFF_MMA_CUH\n"
+    "#define SDIFF_MMA_CUH\n"
+    "typedef unsigned short sd_half;\n"
+    "typedef unsigned int u32;\n"
+    "// Each kernel uses some of these: \"unused\" keeps NVRTC quiet about the rest.\n"
+    "#define MMA_FN static __device__ __forceinline__ __attribute__((unused))\n"
+    "\n"
+    "MMA_FN u32 smem_addr(const void *p) {\n"
+    "    u32 r;\n"
+    "    asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(r) : \"l\"(p));\n"
+    "    return r;\n"
+    "}\n"
+    "// 16-byte async copy global -> shared; bytes = 0 writes 16 zero bytes (src not read).\n"
+    "MMA_FN void cp_async16(u32 dst, const void *src, int bytes) {\n"
+    "    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" ::\"r\"(dst), \"l\"(src), \"r\"(bytes) : \"memory\");\n"
+    "}\n"
+    "MMA_FN void cp_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\"); }\n"
+    "template <int N> MMA_FN void cp_wait() {\n"
+    "    asm volatile(\"cp.async.wait_group %0;\\n\" ::\"n\"(N) : \"memory\");\n"
+    "}\n"
+    "MMA_FN void ldsm_x4(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
+    "}\n"
+    "MMA_FN void ldsm_x4_t(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
+    "}\n"
+    "// d += a(16x16 row-major fp16) * b(16x8, k-major \"col\" fp16), fp32 accumulators.\n"
+    "MMA_FN void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {\n"
+    "    asm(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
+    "        \"{%0,%1,%2,%3};\\n\"\n"
+    "        : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
+    "        : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
+    "}\n"
+    "// One fp16 (16-bit storage) -> float.\n"
+    "MMA_FN float half_to_float(sd_half h) {\n"
+    "    float f;\n"
+    "    asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h));\n"
+    "    return f;\n"
+    "}\n"
+    "// Two floats -> packed fp16x2, lo in the low 16 bits (the lower column / k index).\n"
+    "MMA_FN u32 pack_h2(float lo, float hi) {\n"
+    "    u32 r;\n"
+    "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+    "    return r;\n"
+    "}\n"
+    "#endif\n";
+/* END GENERATED: tensor-core helpers */
+
 /* BEGIN GENERATED: flash attention (tools/kernels/gen_kernels.py) */
 /* The FlashAttention-2-style kernel (mma.sync m16n8k16, fp16 in, fp32 accumulate).
-   Kernel (compile with NVRTC, no include paths, --gpu-architecture=sm_80/86/89/90a, -DHEAD_DIM=D
+   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_80/86/89/90a, -DHEAD_DIM=D
    [-DCAUSAL=1]; name "sdiff_attention_fwd", extern "C"):
 
      __global__ void sdiff_attention_fwd(const half *q, const half *k, const half *v, half *o,
@@ -1032,7 +1090,7 @@ static const char sdiff__cuda_src_attention_fallback[] =
    smem = STAGE + max(STAGE, BM*(DP+8)*2), STAGE = 2*BN*(DP+8)*2 (K and V tiles of one stage). */
 static const char sdiff__cu_attention_src[] =
     "// sdiff attention forward: FlashAttention-2 style, fp16 in/out, fp32 accumulate (mma.sync m16n8k16)\n"
-    "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, is pasted in by gen_kernels.py).\n"
+    "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).\n"
     "// fp16 is carried as 16-bit storage (unsigned short) and converted with PTX (cvt.rn.f16x2.f32);\n"
     "// tensor cores read it raw.\n"
     "//\n"
@@ -1108,58 +1166,7 @@ static const char sdiff__cu_attention_src[] =
     "extern \"C\" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT,\n"
     "    STAGE_BYTES + (Q_BYTES > STAGE_BYTES ? Q_BYTES : STAGE_BYTES)};\n"
     "\n"
-    "// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, conv_kernel.cu):\n"
-    "// shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32 accumulate) and\n"
-    "// fp16x2 packing. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.\n"
-    "// tools/kernels/gen_kernels.py pastes this file in place of each kernel's #include of it.\n"
-    "#ifndef SDIFF_MMA_CUH\n"
-    "#define SDIFF_MMA_CUH\n"
-    "typedef unsigned short sd_half;\n"
-    "typedef unsigned int u32;\n"
-    "// Each kernel uses some of these: \"unused\" keeps NVRTC quiet about the rest.\n"
-    "#define MMA_FN static __device__ __forceinline__ __attribute__((unused))\n"
-    "\n"
-    "MMA_FN u32 smem_addr(const void *p) {\n"
-    "    u32 r;\n"
-    "    asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(r) : \"l\"(p));\n"
-    "    return r;\n"
-    "}\n"
-    "// 16-byte async copy global -> shared; bytes = 0 writes 16 zero bytes (src not read).\n"
-    "MMA_FN void cp_async16(u32 dst, const void *src, int bytes) {\n"
-    "    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" ::\"r\"(dst), \"l\"(src), \"r\"(bytes) : \"memory\");\n"
-    "}\n"
-    "MMA_FN void cp_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\"); }\n"
-    "template <int N> MMA_FN void cp_wait() {\n"
-    "    asm volatile(\"cp.async.wait_group %0;\\n\" ::\"n\"(N) : \"memory\");\n"
-    "}\n"
-    "MMA_FN void ldsm_x4(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
-    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
-    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
-    "}\n"
-    "MMA_FN void ldsm_x4_t(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
-    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
-    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
-    "}\n"
-    "// d += a(16x16 row-major fp16) * b(16x8, k-major \"col\" fp16), fp32 accumulators.\n"
-    "MMA_FN void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {\n"
-    "    asm(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
-    "        \"{%0,%1,%2,%3};\\n\"\n"
-    "        : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
-    "        : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
-    "}\n"
-    "// One fp16 (16-bit storage) -> float.\n"
-    "MMA_FN float half_to_float(sd_half h) {\n"
-    "    float f;\n"
-    "    asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h));\n"
-    "    return f;\n"
-    "}\n"
-    "// Two floats -> packed fp16x2, lo in the low 16 bits (the lower column / k index).\n"
-    "MMA_FN u32 pack_h2(float lo, float hi) {\n"
-    "    u32 r;\n"
-    "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
-    "    return r;\n"
-    "}\n"
-    "#endif\n"
+    "#include \"mma.cuh\"\n"
     "\n"
     "static __device__ __forceinline__ float ex2(float x) {\n"
     "    float y;\n"
@@ -1446,7 +1453,7 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
 
 /* BEGIN GENERATED: implicit-GEMM convolution (tools/kernels/gen_kernels.py) */
 /* The implicit-GEMM convolution (mma.sync m16n8k16, NHWC fp16, fp32 accumulate).
-   Kernel (compile with NVRTC, no include paths, --gpu-architecture=sm_80/86/89/90a,
+   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_80/86/89/90a,
    -DCONV_TILE=t for t in 0..2; name "sdiff_conv2d_fwd", extern "C"):
 
      __global__ void sdiff_conv2d_fwd(const half *x, const half *w, const half *bias,
@@ -1470,7 +1477,7 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
 static const char sdiff__cu_conv2d_src[] =
     "// sdiff conv2d forward: implicit GEMM on tensor cores (mma.sync m16n8k16), NHWC fp16 in and out,\n"
     "// fp32 accumulation, bias and residual fused into the epilogue.\n"
-    "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, is pasted in by gen_kernels.py).\n"
+    "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).\n"
     "//\n"
     "// As a GEMM: y[m, n] = sum_k A[m, k] * w[n, k], with\n"
     "//   m = (b, oy, ox) over M = B*Ho*Wo output pixels (y is [M, Co], row-major = NHWC),\n"
@@ -1500,58 +1507,7 @@ static const char sdiff__cu_conv2d_src[] =
     "// Measured on an H100 (tools/PERF.md): BK 64 with 3 stages beats BK 32 with 4 or 6 stages by\n"
     "// 3-17% on every SD shape, and BK 64 with 4 stages (one block of 128x128 per SM) loses.\n"
     "\n"
-    "// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, conv_kernel.cu):\n"
-    "// shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32 accumulate) and\n"
-    "// fp16x2 packing. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.\n"
-    "// tools/kernels/gen_kernels.py pastes this file in place of each kernel's #include of it.\n"
-    "#ifndef SDIFF_MMA_CUH\n"
-    "#define SDIFF_MMA_CUH\n"
-    "typedef unsigned short sd_half;\n"
-    "typedef unsigned int u32;\n"
-    "// Each kernel uses some of these: \"unused\" keeps NVRTC quiet about the rest.\n"
-    "#define MMA_FN static __device__ __forceinline__ __attribute__((unused))\n"
-    "\n"
-    "MMA_FN u32 smem_addr(const void *p) {\n"
-    "    u32 r;\n"
-    "    asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(r) : \"l\"(p));\n"
-    "    return r;\n"
-    "}\n"
-    "// 16-byte async copy global -> shared; bytes = 0 writes 16 zero bytes (src not read).\n"
-    "MMA_FN void cp_async16(u32 dst, const void *src, int bytes) {\n"
-    "    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" ::\"r\"(dst), \"l\"(src), \"r\"(bytes) : \"memory\");\n"
-    "}\n"
-    "MMA_FN void cp_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\"); }\n"
-    "template <int N> MMA_FN void cp_wait() {\n"
-    "    asm volatile(\"cp.async.wait_group %0;\\n\" ::\"n\"(N) : \"memory\");\n"
-    "}\n"
-    "MMA_FN void ldsm_x4(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
-    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
-    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
-    "}\n"
-    "MMA_FN void ldsm_x4_t(u32 a, u32 &r0, u32 &r1, u32 &r2, u32 &r3) {\n"
-    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
-    "                 : \"=r\"(r0), \"=r\"(r1), \"=r\"(r2), \"=r\"(r3) : \"r\"(a) : \"memory\");\n"
-    "}\n"
-    "// d += a(16x16 row-major fp16) * b(16x8, k-major \"col\" fp16), fp32 accumulators.\n"
-    "MMA_FN void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {\n"
-    "    asm(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
-    "        \"{%0,%1,%2,%3};\\n\"\n"
-    "        : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
-    "        : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
-    "}\n"
-    "// One fp16 (16-bit storage) -> float.\n"
-    "MMA_FN float half_to_float(sd_half h) {\n"
-    "    float f;\n"
-    "    asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h));\n"
-    "    return f;\n"
-    "}\n"
-    "// Two floats -> packed fp16x2, lo in the low 16 bits (the lower column / k index).\n"
-    "MMA_FN u32 pack_h2(float lo, float hi) {\n"
-    "    u32 r;\n"
-    "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
-    "    return r;\n"
-    "}\n"
-    "#endif\n"
+    "#include \"mma.cuh\"\n"
     "\n"
     "// The library's tile variants, -DCONV_TILE=t (single -D options per variant; the host's table in\n"
     "// sdiff__cu_conv2d_launch_dims mirrors this one). Any CONV_* given explicitly wins (benches sweep).\n"
@@ -1975,6 +1931,7 @@ SDIFF__PRIVATE sdiff_status sdiff__cuda_compile(const char *arch, int prog, int 
     sdiff__cuda_hash_add(&key, arch, strlen(arch));
     for (int i = 0; i < o.n; i++) sdiff__cuda_hash_add(&key, o.argv[i], strlen(o.argv[i]));
     sdiff__cuda_hash_add(&key, sdiff__cuda_src_prelude, strlen(sdiff__cuda_src_prelude));
+    sdiff__cuda_hash_add(&key, sdiff__cu_mma_src, strlen(sdiff__cu_mma_src));
     sdiff__cuda_hash_add(&key, P->src, strlen(P->src));
     key.a = sdiff__cuda_mix(key.a);
     key.b = sdiff__cuda_mix(key.b ^ key.a);
@@ -1985,7 +1942,7 @@ SDIFF__PRIVATE sdiff_status sdiff__cuda_compile(const char *arch, int prog, int 
                  (unsigned long long)key.b, ptx ? "ptx" : "cubin");
         if ((*out = sdiff__cuda_cache_read(path, key, out_size)) != NULL) return SDIFF_OK;
     }
-    /* the prelude in front of the kernel source */
+    /* the prelude in front of the kernel source; the tensor-core helpers as the header "mma.cuh" */
     size_t n1 = strlen(sdiff__cuda_src_prelude), n2 = strlen(P->src);
     char *src = (char *)sdiff__malloc(n1 + n2 + 2);
     if (!src) return sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory compiling %s", P->name);
@@ -1993,7 +1950,8 @@ SDIFF__PRIVATE sdiff_status sdiff__cuda_compile(const char *arch, int prog, int 
     src[n1] = '\n';
     memcpy(src + n1 + 1, P->src, n2 + 1);
     nvrtcProgram pr = NULL;
-    nvrtcResult r = L->nvrtcCreateProgram(&pr, src, P->name, 0, NULL, NULL);
+    const char *hdr_src[1] = {sdiff__cu_mma_src}, *hdr_name[1] = {"mma.cuh"};
+    nvrtcResult r = L->nvrtcCreateProgram(&pr, src, P->name, 1, hdr_src, hdr_name);
     sdiff__free(src);
     if (r != 0) return sdiff__err(SDIFF_ERR_BACKEND, "cuda: nvrtcCreateProgram(%s) failed: %s", P->name, sdiff__nvrtc_errstr(r));
     r = L->nvrtcCompileProgram(pr, o.n, o.argv);

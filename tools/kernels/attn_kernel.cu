@@ -1,5 +1,5 @@
 // sdiff attention forward: FlashAttention-2 style, fp16 in/out, fp32 accumulate (mma.sync m16n8k16)
-// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, is pasted in by gen_kernels.py).
+// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).
 // fp16 is carried as 16-bit storage (unsigned short) and converted with PTX (cvt.rn.f16x2.f32);
 // tensor cores read it raw.
 //

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <string>
 #include <functional>
+#include "mma_kernel.h"
 
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); exit(1); } } while (0)
 #define CU(x) do { CUresult e_ = (x); if (e_ != CUDA_SUCCESS) { const char *s_ = 0; cuGetErrorString(e_, &s_); fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, s_ ? s_ : "?"); exit(1); } } while (0)
@@ -56,13 +57,15 @@ static std::string device_arch() {
     return a;
 }
 
-// Compiles src with NVRTC for arch and the given options; loads it. Prints the log when there is one.
+// Compiles src with NVRTC for arch and the given options, mma.cuh as an in-memory header (as the
+// library does); loads it. Prints the log when there is one.
 static CUmodule nvrtc_module(const char *src, const char *name, const std::string &arch, const std::vector<std::string> &defs) {
     std::string ao = "--gpu-architecture=" + arch;
     std::vector<const char *> opts = {ao.c_str(), "--std=c++17"};
     for (auto &d : defs) opts.push_back(d.c_str());
     nvrtcProgram prog;
-    NV(nvrtcCreateProgram(&prog, src, name, 0, 0, 0));
+    const char *hdr_src[1] = {sdiff__cu_mma_src}, *hdr_name[1] = {"mma.cuh"};
+    NV(nvrtcCreateProgram(&prog, src, name, 1, hdr_src, hdr_name));
     nvrtcResult r = nvrtcCompileProgram(prog, (int)opts.size(), opts.data());
     size_t ls; nvrtcGetProgramLogSize(prog, &ls);
     if (r != NVRTC_SUCCESS || ls > 1) {

@@ -1,5 +1,6 @@
 /* compile_check.c - compiles sdiff's tensor-core kernel strings (build/attn_kernel.h and
-   build/conv_kernel.h, written by tools/kernels/gen_kernels.py) with NVRTC, no include paths, for
+   build/conv_kernel.h, written by tools/kernels/gen_kernels.py) with NVRTC (mma.cuh as an in-memory
+   header, as the library passes it), for
    every variant the library builds (and the attention head dims it may build later) and every
    target arch, and prints ptxas's register / spill report (NVRTC --ptxas-options=-v puts it in the
    program log). No GPU needed. Build and run:
@@ -29,7 +30,8 @@ static int check(const char *src, const char *name, const char *arch, const char
     opts[n++] = "--ptxas-options=-v";
     if (d1) opts[n++] = d1;
     if (d2) opts[n++] = d2;
-    if (nvrtcCreateProgram(&p, src, name, 0, 0, 0) != NVRTC_SUCCESS) return 1;
+    const char *hdr_src[1] = {sdiff__cu_mma_src}, *hdr_name[1] = {"mma.cuh"};
+    if (nvrtcCreateProgram(&p, src, name, 1, hdr_src, hdr_name) != NVRTC_SUCCESS) return 1;
     nvrtcResult r = nvrtcCompileProgram(p, n, opts);
     nvrtcGetProgramLogSize(p, &ls);
     log = (char *)calloc(ls + 1, 1);

@@ -1,6 +1,6 @@
 // sdiff conv2d forward: implicit GEMM on tensor cores (mma.sync m16n8k16), NHWC fp16 in and out,
 // fp32 accumulation, bias and residual fused into the epilogue.
-// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, is pasted in by gen_kernels.py).
+// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).
 //
 // As a GEMM: y[m, n] = sum_k A[m, k] * w[n, k], with
 //   m = (b, oy, ox) over M = B*Ho*Wo output pixels (y is [M, Co], row-major = NHWC),

@@ -1,7 +1,7 @@
 // mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, conv_kernel.cu):
 // shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32 accumulate) and
 // fp16x2 packing. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.
-// tools/kernels/gen_kernels.py pastes this file in place of each kernel's #include of it.
+// The library hands it to NVRTC as an in-memory header named "mma.cuh" (tools/kernels/gen_kernels.py).
 #ifndef SDIFF_MMA_CUH
 #define SDIFF_MMA_CUH
 typedef unsigned short sd_half;
