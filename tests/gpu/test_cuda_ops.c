@@ -466,6 +466,17 @@ SDIFF_TEST(cuda_upload_conv) {
     }
 }
 
+/* The graph test's ops on one backend: h2 = conv(silu(gn(x))) + b + x, y = silu(h2 . lw^T + b) over its rows. */
+static void gt_graph_ops(sdiff__backend *be, sdiff__tensor *x, sdiff__tensor *w, sdiff__tensor *b, sdiff__tensor *ga,
+                         sdiff__tensor *beta, sdiff__tensor *lw, sdiff__tensor *h1, sdiff__tensor *h2, sdiff__tensor *y) {
+    be->group_norm(be, h1, x, ga, beta, 32, 1e-5f, true);
+    be->conv2d(be, h2, h1, w, b, 1, 1, x);
+    const int64_t rows = sdiff__numel(h2) / h2->ne[3], c = h2->ne[3];
+    sdiff__tensor h2r = *h2, yr = *y;
+    h2r.nd = 2; h2r.ne[0] = rows; h2r.ne[1] = c; h2r.row_stride = c;
+    yr.nd = 2; yr.ne[0] = rows; yr.ne[1] = c; yr.row_stride = c;
+    be->linear(be, &yr, &h2r, lw, b, SDIFF__ACT_SILU, NULL);
+}
 SDIFF_TEST(cuda_graph) {
     if (!gt_setup()) { g_test_failed++; return; }
     sdiff__backend *gb = g_gt.gpu, *cpu = g_gt.cpu;
@@ -479,22 +490,10 @@ SDIFF_TEST(cuda_graph) {
         if (step) gt_reload(&x, 1.0f);
         bool cap = step == 1 && gb->graph_begin(gb);
         if (step == 1 && !cap) printf("      graph_begin returned false\n");
-        if (step < 2 || !graph) {
-            gb->group_norm(gb, &h1.g, &x.g, &ga.g, &be.g, 32, 1e-5f, true);
-            gb->conv2d(gb, &h2.g, &h1.g, &w.g, &b.g, 1, 1, &x.g);
-            sdiff__tensor h2r = h2.g, yr = y.g;
-            h2r.nd = 2; h2r.ne[0] = B * H * W; h2r.ne[1] = C; h2r.row_stride = C;
-            yr.nd = 2; yr.ne[0] = B * H * W; yr.ne[1] = C; yr.row_stride = C;
-            gb->linear(gb, &yr, &h2r, &lw.g, &b.g, SDIFF__ACT_SILU, NULL);
-        }
+        if (step < 2 || !graph) gt_graph_ops(gb, &x.g, &w.g, &b.g, &ga.g, &be.g, &lw.g, &h1.g, &h2.g, &y.g);
         if (cap) graph = gb->graph_end(gb);
         if (graph) gb->graph_launch(gb, graph);
-        cpu->group_norm(cpu, &h1.c, &x.c, &ga.c, &be.c, 32, 1e-5f, true);
-        cpu->conv2d(cpu, &h2.c, &h1.c, &w.c, &b.c, 1, 1, &x.c);
-        sdiff__tensor h2r = h2.c, yr = y.c;
-        h2r.nd = 2; h2r.ne[0] = B * H * W; h2r.ne[1] = C; h2r.row_stride = C;
-        yr.nd = 2; yr.ne[0] = B * H * W; yr.ne[1] = C; yr.row_stride = C;
-        cpu->linear(cpu, &yr, &h2r, &lw.c, &b.c, SDIFF__ACT_SILU, NULL);
+        gt_graph_ops(cpu, &x.c, &w.c, &b.c, &ga.c, &be.c, &lw.c, &h1.c, &h2.c, &y.c);
         const char *names[] = {"eager", "captured + launched", "replay, new input"};
         gt_check("graph gn+conv+linear", names[step], &y, GT_TOL);
     }
