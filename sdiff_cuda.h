@@ -43,8 +43,8 @@
        epilogue is the tanh approximation).
      - conv2d: 1x1 stride-1 convolutions are plain GEMMs. With channels in
        64s and enough output pixels (48 per SM: SD's 64x64 latent level and
-       the VAE), our implicit-GEMM tensor-core kernel (mma.sync, bias and
-       residual fused, no im2col matrix); otherwise an im2col kernel into a
+       the VAE), our implicit-GEMM tensor-core kernel (wgmma on Hopper,
+       mma.sync elsewhere; bias and residual fused, no im2col matrix); otherwise an im2col kernel into a
        backend-owned scratch buffer (at most SDIFF_CUDA_IM2COL_MAX bytes, the
        rows split into chunks beyond that) and the cuBLASLt GEMM, whose
        split-K wins on SD's small levels (tools/PERF.md).
@@ -84,6 +84,9 @@
      SDIFF_CACHE_DIR         cubin cache directory; "off" disables the disk
                              cache. Default $XDG_CACHE_HOME/sdiff, else
                              ~/.cache/sdiff.
+     SDIFF_CUDA_WGMMA        "0": on Hopper, use the mma.sync convolution
+                             kernels instead of the wgmma ones (for
+                             comparisons).
    Errors
      Every driver, NVRTC and cuBLASLt call is checked; the first failure sets
      the backend's sticky status (SDIFF_ERR_BACKEND, or _OUT_OF_MEMORY) with a
@@ -369,7 +372,7 @@ SDIFF__PRIVATE bool sdiff__cuda_load_cublaslt(void) {
    Backend state and the sticky error checks.
    ========================================================================= */
 enum { SDIFF__CP_CONVERT, SDIFF__CP_ELEMENTWISE, SDIFF__CP_NORM, SDIFF__CP_IM2COL, SDIFF__CP_ATTN, SDIFF__CP_FLASH,
-       SDIFF__CP_CONV, SDIFF__CP_COUNT };
+       SDIFF__CP_CONV, SDIFF__CP_CONV_SM90, SDIFF__CP_COUNT };
 #define SDIFF__CUDA_MAX_VARIANTS 4
 #define SDIFF__CUDA_MAX_FNS 64
 #define SDIFF__CUDA_STAGE_BYTES ((size_t)16 << 20)   /* upload/download staging */
@@ -409,6 +412,7 @@ typedef struct sdiff__cuda {
     int cc_major, cc_minor, n_sm;
     char arch[32], dev_name[128];
     bool code_is_ptx;               /* arch is compute_XY: modules are PTX        */
+    bool wgmma;                     /* arch is sm_90a: the wgmma kernels          */
     bool capturing;                 /* between graph_begin and graph_end          */
     CUmodule modules[SDIFF__CP_COUNT][SDIFF__CUDA_MAX_VARIANTS];
     sdiff__cuda_fn_entry fns[SDIFF__CUDA_MAX_FNS];
@@ -682,9 +686,11 @@ static const char sdiff__cuda_src_norm[] =
     "   softmax_rows (attention's probabilities, one block per row). */\n"
     "/* group_norm in three kernels over x [B, P, C] (P positions, groups over C).\n"
     "   group_norm_stats, grid (S, B): block (s, b) reads rows [s*rpb, (s+1)*rpb)\n"
-    "   of batch item b whole (coalesced 16-byte chunks), keeps per-channel sums of\n"
-    "   x - shift (shift: the channel's value in the block's first row, so the\n"
-    "   sums stay small and the variance does not cancel), merges the channels of\n"
+    "   of batch item b whole (coalesced 16-byte chunks, four rows in flight per\n"
+    "   thread), keeps per-channel sums of x - shift (shift: the channel's value in\n"
+    "   the block's first row, so the sums stay small and the variance does not\n"
+    "   cancel), adds the threads' sums in shared memory in a fixed order (results\n"
+    "   are bit-reproducible: no atomics), merges the channels of\n"
     "   each group into (mean, M2) (Chan's formula) and writes that partial.\n"
     "   group_norm_finalize, one warp per (item, group): merges the S partials the\n"
     "   same way and writes (mean, 1/sqrt(var + eps)). (A first version let the\n"
@@ -694,6 +700,17 @@ static const char sdiff__cuda_src_norm[] =
     "   (scale = rstd * gamma, shift = beta - mean * scale) in shared memory, then\n"
     "   y = x * scale + shift (+ SiLU) over its rows. vec: C % 8 == 0 and 16-byte\n"
     "   aligned x, y (8 channels per load), otherwise channel by channel. */\n"
+    "/* 8 channels (vec) or 1 channel of a row, raw: the loads of several rows go out before any use. */\n"
+    "__device__ __forceinline__ uint4 gn_load(const h16 *p, int vec) {\n"
+    "    if (vec) return *(const uint4 *)p;\n"
+    "    uint4 u;\n"
+    "    u.x = *p; u.y = u.z = u.w = 0u;\n"
+    "    return u;\n"
+    "}\n"
+    "__device__ __forceinline__ void gn_unpack(uint4 u, int vec, float v[8]) {\n"
+    "    if (vec) unpack8(u, v);\n"
+    "    else v[0] = h2f((h16)u.x);\n"
+    "}\n"
     "__device__ __forceinline__ void chan_merge(float &n, float &mean, float &m2, float nb, float mb, float m2b) {\n"
     "    const float tot = n + nb, d = mb - mean;\n"
     "    if (tot <= 0.0f) return;\n"
@@ -703,32 +720,48 @@ static const char sdiff__cuda_src_norm[] =
     "}\n"
     "extern \"C\" __global__ void __launch_bounds__(256) group_norm_stats(float *part, const h16 *x, i64 p, int c, int groups,\n"
     "                                                                   int rpb, int vec) {\n"
-    "    extern __shared__ float gsm[]; /* csum[c], csq[c], cshift[c] */\n"
-    "    float *csum = gsm, *csq = gsm + c, *cshift = gsm + 2 * c;\n"
+    "    /* shared: cshift[c], then red[rpar][2c]: each row-parallel thread's column sums (row 0 ends\n"
+    "       up holding the block's sums, csum = red[0][0..c), csq = red[0][c..2c)) */\n"
+    "    extern __shared__ float gsm[];\n"
     "    const int tid = threadIdx.x, nt = blockDim.x, s = blockIdx.x, S = gridDim.x, b = blockIdx.y;\n"
     "    const i64 r0 = (i64)s * rpb;\n"
     "    const int nr = (int)(p - r0 < rpb ? p - r0 : rpb), cg = c / groups;\n"
-    "    const h16 *xb = x + ((i64)b * p + r0) * c;\n"
-    "    for (int i = tid; i < c; i += nt) { csum[i] = 0.0f; csq[i] = 0.0f; cshift[i] = h2f(xb[i]); }\n"
-    "    __syncthreads();\n"
     "    const int w = vec ? 8 : 1, nch = c / w, tpr = nch < nt ? nch : nt, rpar = nt / tpr;\n"
-    "    if (tid < tpr * rpar)\n"
+    "    float *cshift = gsm, *red = gsm + c, *csum = red, *csq = red + c;\n"
+    "    const h16 *xb = x + ((i64)b * p + r0) * c;\n"
+    "    for (int i = tid; i < c; i += nt) cshift[i] = h2f(xb[i]);\n"
+    "    __syncthreads();\n"
+    "    if (tid < tpr * rpar) {\n"
+    "        float *mine = red + (tid / tpr) * 2 * c;\n"
     "        for (int col = tid % tpr; col < nch; col += tpr) {\n"
     "            float sm[8], sq[8], k[8];\n"
     "#pragma unroll\n"
     "            for (int j = 0; j < 8; j++) { sm[j] = 0.0f; sq[j] = 0.0f; k[j] = j < w ? cshift[col * w + j] : 0.0f; }\n"
-    "            for (int r = tid / tpr; r < nr; r += rpar) {\n"
+    "            auto load = [&](int r) { return gn_load(xb + (i64)r * c + col * w, vec); };\n"
+    "            auto add = [&](uint4 u) {\n"
     "                float v[8];\n"
-    "                if (vec) unpack8(*(const uint4 *)(xb + (i64)r * c + col * 8), v);\n"
-    "                else v[0] = h2f(xb[(i64)r * c + col]);\n"
+    "                gn_unpack(u, vec, v);\n"
     "#pragma unroll\n"
     "                for (int j = 0; j < 8; j++)\n"
     "                    if (j < w) { const float d = v[j] - k[j]; sm[j] += d; sq[j] += d * d; }\n"
+    "            };\n"
+    "            int r = tid / tpr;\n"
+    "            for (; r + 3 * rpar < nr; r += 4 * rpar) { /* four loads in flight, then the sums */\n"
+    "                const uint4 u0 = load(r), u1 = load(r + rpar), u2 = load(r + 2 * rpar), u3 = load(r + 3 * rpar);\n"
+    "                add(u0); add(u1); add(u2); add(u3);\n"
     "            }\n"
+    "            for (; r < nr; r += rpar) add(load(r));\n"
     "#pragma unroll\n"
     "            for (int j = 0; j < 8; j++) /* unrolled: sm, sq stay in registers */\n"
-    "                if (j < w) { atomicAdd(&csum[col * w + j], sm[j]); atomicAdd(&csq[col * w + j], sq[j]); }\n"
+    "                if (j < w) { mine[col * w + j] = sm[j]; mine[c + col * w + j] = sq[j]; }\n"
     "        }\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    for (int i = tid; i < 2 * c; i += nt) { /* rows 1.. into row 0, in a fixed order (deterministic) */\n"
+    "        float t = red[i];\n"
+    "        for (int rr = 1; rr < rpar; rr++) t += red[(i64)rr * 2 * c + i];\n"
+    "        red[i] = t;\n"
+    "    }\n"
     "    __syncthreads();\n"
     "    for (int g = tid; g < groups; g += nt) {\n"
     "        float n = 0.0f, mean = 0.0f, m2 = 0.0f;\n"
@@ -788,19 +821,22 @@ static const char sdiff__cuda_src_norm[] =
     "        float a[8], sh[8];\n"
     "#pragma unroll\n"
     "        for (int j = 0; j < 8; j++) { a[j] = j < w ? scale[col * w + j] : 0.0f; sh[j] = j < w ? shift[col * w + j] : 0.0f; }\n"
-    "        for (int r = tid / tpr; r < nr; r += rpar) {\n"
-    "            const i64 e = (i64)r * c + col * w;\n"
-    "            if (vec) {\n"
-    "                float v[8];\n"
-    "                unpack8(*(const uint4 *)(xb + e), v);\n"
+    "        auto out = [&](int r, uint4 u) {\n"
+    "            float v[8];\n"
+    "            gn_unpack(u, vec, v);\n"
     "#pragma unroll\n"
-    "                for (int j = 0; j < 8; j++) { v[j] = v[j] * a[j] + sh[j]; if (silu) v[j] = act_f(v[j], 1); }\n"
-    "                *(uint4 *)(yb + e) = pack8(v);\n"
-    "            } else {\n"
-    "                float v = h2f(xb[e]) * a[0] + sh[0];\n"
-    "                yb[e] = f2h(silu ? act_f(v, 1) : v);\n"
-    "            }\n"
+    "            for (int j = 0; j < 8; j++) { v[j] = v[j] * a[j] + sh[j]; if (silu) v[j] = act_f(v[j], 1); }\n"
+    "            if (vec) *(uint4 *)(yb + (i64)r * c + col * 8) = pack8(v);\n"
+    "            else yb[(i64)r * c + col] = f2h(v[0]);\n"
+    "        };\n"
+    "        int r = tid / tpr;\n"
+    "        for (; r + 3 * rpar < nr; r += 4 * rpar) { /* four loads in flight (y may be x: all loads first) */\n"
+    "            const uint4 u0 = gn_load(xb + (i64)r * c + col * w, vec), u1 = gn_load(xb + (i64)(r + rpar) * c + col * w, vec),\n"
+    "                        u2 = gn_load(xb + (i64)(r + 2 * rpar) * c + col * w, vec),\n"
+    "                        u3 = gn_load(xb + (i64)(r + 3 * rpar) * c + col * w, vec);\n"
+    "            out(r, u0); out(r + rpar, u1); out(r + 2 * rpar, u2); out(r + 3 * rpar, u3);\n"
     "        }\n"
+    "        for (; r < nr; r += rpar) out(r, gn_load(xb + (i64)r * c + col * w, vec));\n"
     "    }\n"
     "}\n"
     "/* layer_norm: one warp per row. vec (C % 8 == 0, C <= 2048, 16-byte aligned\n"
@@ -1008,9 +1044,9 @@ static const char sdiff__cuda_src_attention_fallback[] =
 /* The tensor-core helpers the kernels below #include as "mma.cuh" (NVRTC gets this string as an
    in-memory header of that name). */
 static const char sdiff__cu_mma_src[] =
-    "// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, conv_kernel.cu):\n"
-    "// shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32 accumulate) and\n"
-    "// fp16x2 packing. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.\n"
+    "// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, attn_kernel_sm90.cu,\n"
+    "// conv_kernel.cu): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32\n"
+    "// accumulate), fp16x2 packing and, for sm_90a, wgmma with its descriptors and fences. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.\n"
     "// The library hands it to NVRTC as an in-memory header named \"mma.cuh\" (tools/kernels/gen_kernels.py).\n"
     "#ifndef SDIFF_MMA_CUH\n"
     "#define SDIFF_MMA_CUH\n"
@@ -1059,6 +1095,66 @@ static const char sdiff__cu_mma_src[] =
     "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
     "    return r;\n"
     "}\n"
+    "// ---- Hopper (sm_90a only): wgmma, the warpgroup (4 warps, 128 threads) tensor-core instruction.\n"
+    "// A and B come from shared memory through 64-bit descriptors; D (fp32) stays in registers, laid\n"
+    "// out per warp like mma.sync's m16n8 accumulators: warp w of the group owns rows 16w..16w+15,\n"
+    "// d[4j..4j+3] = rows g, g, g+8, g+8 (g = lane/4), columns 8j + 2(lane%4) + {0,1,0,1}.\n"
+    "// wgmma runs asynchronously: issue after wgmma_fence(), then wgmma_commit(), and read D only\n"
+    "// after wgmma_wait<n>() has retired its group.\n"
+    "#if defined(__CUDA_ARCH_FEAT_SM90_ALL)\n"
+    "typedef unsigned long long u64;\n"
+    "// Shared-memory operand descriptors. The operand is built from core matrices of 8 rows x 16\n"
+    "// bytes. Without swizzle (layout type 0) each core matrix is 128 contiguous bytes; lbo is the\n"
+    "// byte distance between core matrices adjacent along K, sbo along M/N. With the 128-byte swizzle\n"
+    "// (layout type 1; K-major, rows of 64 fp16 of K, 16-byte chunk c of row r stored at chunk\n"
+    "// c ^ (r & 7), the tile 1024-byte aligned) rows are 128 bytes apart, lbo is unused (1) and sbo is\n"
+    "// the 8-row group, 1024 bytes; the k-th 16-wide step of such a tile starts 32*k bytes further\n"
+    "// (the hardware applies the swizzle to the address it computes).\n"
+    "MMA_FN u64 wgmma_desc(u32 saddr, u32 lbo, u32 sbo) {\n"
+    "    return (u64)((saddr & 0x3FFFFu) >> 4) | ((u64)((lbo & 0x3FFFFu) >> 4) << 16) | ((u64)((sbo & 0x3FFFFu) >> 4) << 32);\n"
+    "}\n"
+    "MMA_FN u64 wgmma_desc_sw128(u32 saddr) { return wgmma_desc(saddr, 16, 1024) | ((u64)1 << 62); }\n"
+    "// Generic-proxy shared-memory writes (st.shared, cp.async) must be fenced before wgmma (async proxy) reads them.\n"
+    "MMA_FN void fence_proxy_async() { asm volatile(\"fence.proxy.async.shared::cta;\\n\" ::: \"memory\"); }\n"
+    "MMA_FN void wgmma_fence() { asm volatile(\"wgmma.fence.sync.aligned;\\n\" ::: \"memory\"); }\n"
+    "MMA_FN void wgmma_commit() { asm volatile(\"wgmma.commit_group.sync.aligned;\\n\" ::: \"memory\"); }\n"
+    "template <int N> MMA_FN void wgmma_wait() {\n"
+    "    asm volatile(\"wgmma.wait_group.sync.aligned %0;\\n\" ::\"n\"(N) : \"memory\");\n"
+    "}\n"
+    "// Pins accumulator registers in place: the compiler must not read, move or reuse them across a\n"
+    "// point where an in-flight wgmma may still write them (before issue and after the wait).\n"
+    "template <int R> MMA_FN void wgmma_pin(float *d) {\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < R; ++i) asm volatile(\"\" : \"+f\"(d[i])::\"memory\");\n"
+    "}\n"
+    "#define WG_D4(d, i) \"+f\"(d[i]), \"+f\"(d[i + 1]), \"+f\"(d[i + 2]), \"+f\"(d[i + 3])\n"
+    "#define WG_D8(d, i) WG_D4(d, i), WG_D4(d, i + 4)\n"
+    "// d (64 x N, fp32) += A (64 x 16, K-major descriptor a) * B (N x 16, K-major descriptor b);\n"
+    "// scale_d = 0: d = A*B. N: 64, 128, 160, 256.\n"
+    "template <int N> MMA_FN void wgmma_ss(float *d, u64 a, u64 b, int scale_d) {\n"
+    "    if constexpr (N == 64)\n"
+    "        asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %34, 0;\\n\"\n"
+    "                     \"wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {\"\n"
+    "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\\n}\\n\"\n"
+    "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24) : \"l\"(a), \"l\"(b), \"r\"(scale_d));\n"
+    "    else if constexpr (N == 128)\n"
+    "        asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %66, 0;\\n\"\n"
+    "                     \"wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {\"\n"
+    "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\\n}\\n\"\n"
+    "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56) : \"l\"(a), \"l\"(b), \"r\"(scale_d));\n"
+    "    else if constexpr (N == 160)\n"
+    "        asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %82, 0;\\n\"\n"
+    "                     \"wgmma.mma_async.sync.aligned.m64n160k16.f32.f16.f16 {\"\n"
+    "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79}, %80, %81, p, 1, 1, 0, 0;\\n}\\n\"\n"
+    "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56), WG_D8(d, 64), WG_D8(d, 72) : \"l\"(a), \"l\"(b), \"r\"(scale_d));\n"
+    "    else if constexpr (N == 256)\n"
+    "        asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %130, 0;\\n\"\n"
+    "                     \"wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {\"\n"
+    "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, %128, %129, p, 1, 1, 0, 0;\\n}\\n\"\n"
+    "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56), WG_D8(d, 64), WG_D8(d, 72), WG_D8(d, 80), WG_D8(d, 88), WG_D8(d, 96), WG_D8(d, 104), WG_D8(d, 112), WG_D8(d, 120) : \"l\"(a), \"l\"(b), \"r\"(scale_d));\n"
+    "    else static_assert(N == 64, \"wgmma_ss: N must be 64, 128, 160 or 256\");\n"
+    "}\n"
+    "#endif\n"
     "#endif\n";
 /* END GENERATED: tensor-core helpers */
 
@@ -1452,9 +1548,10 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
 /* END GENERATED: flash attention */
 
 /* BEGIN GENERATED: implicit-GEMM convolution (tools/kernels/gen_kernels.py) */
-/* The implicit-GEMM convolution (mma.sync m16n8k16, NHWC fp16, fp32 accumulate).
-   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_80/86/89/90a,
-   -DCONV_TILE=t for t in 0..2; name "sdiff_conv2d_fwd", extern "C"):
+/* The implicit-GEMM convolution (mma.sync m16n8k16, or wgmma on sm_90a; NHWC fp16, fp32 accumulate).
+   Kernel (compile with NVRTC, mma.cuh given as a header, -DCONV_TILE=t: t in 0..2 (mma.sync) for
+   --gpu-architecture=sm_80/86/89/90a, t in 3..5 (wgmma) for sm_90a only; name "sdiff_conv2d_fwd",
+   extern "C"):
 
      __global__ void sdiff_conv2d_fwd(const half *x, const half *w, const half *bias,
          const half *res, half *y, int B, int H, int W, int C, int KH, int KW, int Ho, int Wo,
@@ -1469,11 +1566,14 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
    M = B*Ho*Wo, the block and the dynamic shared memory; above 48 KB, raise
    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first. Tile table (must match the #if table
    in the source; the module exports __constant__ int sdiff_conv2d_cfg[4] = {BM, BN, threads,
-   smem}; K tiles of 64, 3 pipeline stages; smem = max(3*(BM+BN)*128, BM*(BN+8)*2)):
-     CONV_TILE  BM   BN   warps  smem (bytes)
-     0          128  128  8      98304
-     1          128  64   4      73728
-     2          64   64   4      49152 */
+   smem}; K tiles of 64; smem = max(stages*(BM+BN)*128, BM*(BN+8)*2)):
+     CONV_TILE  BM   BN   warps  stages  smem (bytes)  instruction
+     0          128  128  8      3       98304         mma.sync
+     1          128  64   4      3       73728         mma.sync
+     2          64   64   4      3       49152         mma.sync
+     3          128  256  8      4       196608        wgmma (sm_90a)
+     4          128  160  8      4       147456        wgmma (sm_90a)
+     5          128  128  8      4       131072        wgmma (sm_90a) */
 static const char sdiff__cu_conv2d_src[] =
     "// sdiff conv2d forward: implicit GEMM on tensor cores (mma.sync m16n8k16), NHWC fp16 in and out,\n"
     "// fp32 accumulation, bias and residual fused into the epilogue.\n"
@@ -1511,6 +1611,9 @@ static const char sdiff__cu_conv2d_src[] =
     "\n"
     "// The library's tile variants, -DCONV_TILE=t (single -D options per variant; the host's table in\n"
     "// sdiff__cu_conv2d_launch_dims mirrors this one). Any CONV_* given explicitly wins (benches sweep).\n"
+    "// Tiles 0-2: mma.sync, any sm_80+ GPU. Tiles 3-5 (sm_90a only): wgmma, two warpgroups of 64 rows\n"
+    "// each, one m64nBNk16 instruction per 16 of K (a warp's accumulators = 16 rows x BN, the same\n"
+    "// fragment layout as WM = 8 warps of mma.sync tiles, so the epilogue is shared).\n"
     "#if !defined(CONV_TILE) || CONV_TILE == 0       // 128 x 128, 8 warps of 64 x 32: large M and Co\n"
     "#define CONV_T_BM 128\n"
     "#define CONV_T_BN 128\n"
@@ -1526,8 +1629,24 @@ static const char sdiff__cu_conv2d_src[] =
     "#define CONV_T_BN 64\n"
     "#define CONV_T_WM 2\n"
     "#define CONV_T_WN 2\n"
+    "#elif CONV_TILE >= 3 && CONV_TILE <= 5          // wgmma 128 x 256 (Co 256*k), x 160 (Co 320), x 128\n"
+    "#define CONV_WGMMA 1\n"
+    "#define CONV_T_BM 128\n"
+    "#define CONV_T_BN (CONV_TILE == 3 ? 256 : CONV_TILE == 4 ? 160 : 128)\n"
+    "#define CONV_T_WM 8\n"
+    "#define CONV_T_WN 1\n"
+    "#define CONV_T_STAGES 4\n"
+    "#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)\n"
+    "#error \"CONV_TILE 3-5 (wgmma) need --gpu-architecture=sm_90a\"\n"
+    "#endif\n"
     "#else\n"
-    "#error \"CONV_TILE must be 0, 1 or 2\"\n"
+    "#error \"CONV_TILE must be 0..5\"\n"
+    "#endif\n"
+    "#ifndef CONV_WGMMA\n"
+    "#define CONV_WGMMA 0\n"
+    "#endif\n"
+    "#ifndef CONV_T_STAGES\n"
+    "#define CONV_T_STAGES 3\n"
     "#endif\n"
     "#ifndef CONV_BM\n"
     "#define CONV_BM CONV_T_BM\n"
@@ -1542,10 +1661,10 @@ static const char sdiff__cu_conv2d_src[] =
     "#define CONV_WN CONV_T_WN\n"
     "#endif\n"
     "#ifndef CONV_STAGES\n"
-    "#define CONV_STAGES 3\n"
+    "#define CONV_STAGES CONV_T_STAGES\n"
     "#endif\n"
-    "#ifndef CONV_MINB\n"
-    "#define CONV_MINB (CONV_WM * CONV_WN == 8 ? 2 : 3)   // blocks per SM the registers must allow\n"
+    "#ifndef CONV_MINB                      // blocks per SM the registers must allow\n"
+    "#define CONV_MINB (CONV_WGMMA ? 1 : CONV_WM * CONV_WN == 8 ? 2 : 3)\n"
     "#endif\n"
     "#ifndef CONV_BK\n"
     "#define CONV_BK 64                     // K per tile: 64 or 32 (the host requires C % 64 == 0)\n"
@@ -1573,6 +1692,8 @@ static const char sdiff__cu_conv2d_src[] =
     "              \"tile rows must be a multiple of threads/4\");\n"
     "static_assert(CONV_STAGES >= 2, \"at least two pipeline stages\");\n"
     "static_assert(CONV_BK == 32 || CONV_BK == 64, \"K tiles of 32 or 64\");\n"
+    "static_assert(!CONV_WGMMA || (CONV_BK == 64 && CONV_STAGES >= 3 && CONV_WM * 16 == CONV_BM && CONV_WN == 1),\n"
+    "              \"wgmma tiles: 128-byte swizzled rows (K tiles of 64), one 64-row warpgroup per 4 warps, >= 3 stages\");\n"
     "\n"
     "// Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches its table.\n"
     "extern \"C\" __constant__ int sdiff_conv2d_cfg[4] = {CONV_BM, CONV_BN, CONV_NT, CONV_SMEM};\n"
@@ -1594,7 +1715,7 @@ static const char sdiff__cu_conv2d_src[] =
     "sdiff_conv2d_fwd(const sd_half *__restrict__ x, const sd_half *__restrict__ w, const sd_half *__restrict__ bias,\n"
     "                 const sd_half *res, sd_half *y, int B, int H, int W, int C, int KH, int KW, int Ho, int Wo,\n"
     "                 int stride, int pad, int Co, int vec) {\n"
-    "    extern __shared__ __align__(128) unsigned char smem[];\n"
+    "    extern __shared__ __align__(1024) unsigned char smem[]; // 1024: the 128-byte swizzle atom (wgmma)\n"
     "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;\n"
     "    const int M = B * Ho * Wo, K = KH * KW * C, KT = K / CONV_BK;\n"
     "    const int m0 = blockIdx.x * CONV_BM, n0 = blockIdx.y * CONV_BN;\n"
@@ -1659,6 +1780,42 @@ static const char sdiff__cu_conv2d_src[] =
     "#pragma unroll\n"
     "            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;\n"
     "\n"
+    "#if CONV_WGMMA\n"
+    "    // wgmma main loop. wgmma runs asynchronously: each warpgroup keeps the previous K tile's\n"
+    "    // instructions in flight while it issues the next, so a stage is free only two tiles later.\n"
+    "    // Prefetch depth STAGES - 2: at the top of iteration kt every warpgroup has waited for its\n"
+    "    // tile kt-2 wgmmas (wait<1> at the end of kt-1), so after the barrier the stage of tile kt-2\n"
+    "    // is refilled with tile kt + STAGES - 2.\n"
+    "#pragma unroll\n"
+    "    for (int s = 0; s < CONV_STAGES - 2; ++s) {\n"
+    "        if (s < KT) load_tile(s);\n"
+    "        cp_commit();\n"
+    "    }\n"
+    "    if (sbase & 1023) __trap(); // the descriptors' swizzle assumes 1024-byte aligned tiles\n"
+    "    float *d = &acc[0][0][0];\n"
+    "    const u32 a_wg = (u32)((warp >> 2) * 64 * CONV_ROW_BYTES); // this warpgroup's 64 rows of A\n"
+    "    for (int kt = 0; kt < KT; ++kt) {\n"
+    "        cp_wait<CONV_STAGES - 3>();\n"
+    "        fence_proxy_async(); // this thread's copies of tile kt, visible to wgmma\n"
+    "        __syncthreads();\n"
+    "        if (kt + CONV_STAGES - 2 < KT) load_tile((kt + CONV_STAGES - 2) % CONV_STAGES);\n"
+    "        cp_commit();\n"
+    "        const u32 as = sbase + (kt % CONV_STAGES) * CONV_STAGE_BYTES, bs = as + CONV_A_BYTES;\n"
+    "        wgmma_pin<CONV_NTL * 4>(d);\n"
+    "        wgmma_fence();\n"
+    "#pragma unroll\n"
+    "        for (int ks = 0; ks < CONV_BK / 16; ++ks) {\n"
+    "            const u64 da = wgmma_desc_sw128(as + a_wg + ks * 32), db = wgmma_desc_sw128(bs + ks * 32);\n"
+    "            wgmma_ss<CONV_BN>(d, da, db, 1);\n"
+    "        }\n"
+    "        wgmma_commit();\n"
+    "        wgmma_wait<1>();\n"
+    "        wgmma_pin<CONV_NTL * 4>(d);\n"
+    "    }\n"
+    "    wgmma_wait<0>();\n"
+    "    wgmma_pin<CONV_NTL * 4>(d);\n"
+    "    const int wm = warp, wn = 0;\n"
+    "#else\n"
     "#pragma unroll\n"
     "    for (int s = 0; s < CONV_STAGES - 1; ++s) {\n"
     "        if (s < KT) load_tile(s);\n"
@@ -1697,6 +1854,7 @@ static const char sdiff__cu_conv2d_src[] =
     "                for (int nt = 0; nt < CONV_NTL; ++nt) mma16816(acc[mt][nt], af[mt], bf[nt][0], bf[nt][1]);\n"
     "        }\n"
     "    }\n"
+    "#endif\n"
     "    cp_wait<0>();\n"
     "    __syncthreads(); // the epilogue tile overwrites the pipeline stages\n"
     "\n"
@@ -1757,9 +1915,10 @@ static const char sdiff__cu_conv2d_src[] =
 /* Launch configuration for sdiff_conv2d_fwd compiled with -DCONV_TILE=tile, M = B*Ho*Wo. */
 SDIFF__PRIVATE void sdiff__cu_conv2d_launch_dims(int tile, long long M, int Co, unsigned grid[3], unsigned block[3],
                                          unsigned *smem) {
-    static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, warps_of[3] = {8, 4, 4};
+    static const int bm_of[6] = {128, 128, 64, 128, 128, 128}, bn_of[6] = {128, 64, 64, 256, 160, 128},
+                     warps_of[6] = {8, 4, 4, 8, 8, 8}, stages_of[6] = {3, 3, 3, 4, 4, 4};
     const int bm = bm_of[tile], bn = bn_of[tile];
-    const unsigned pipe = (unsigned)(3 * (bm + bn) * 128), epi = (unsigned)(bm * (bn + 8) * 2);
+    const unsigned pipe = (unsigned)(stages_of[tile] * (bm + bn) * 128), epi = (unsigned)(bm * (bn + 8) * 2);
     grid[0] = (unsigned)((M + bm - 1) / bm);
     grid[1] = (unsigned)((Co + bn - 1) / bn);
     grid[2] = 1;
@@ -1767,21 +1926,24 @@ SDIFF__PRIVATE void sdiff__cu_conv2d_launch_dims(int tile, long long M, int Co, 
     block[1] = block[2] = 1;
     *smem = pipe > epi ? pipe : epi;
 }
-/* The tile for M x Co outputs on n_sm multiprocessors: the least estimated time, where a tile
-   variant's time is its waves (blocks / (n_sm * blocks resident per SM)) times the work of one
-   wave per SM (resident blocks * BM * BN), over its relative efficiency (big tiles reuse each
-   loaded value more). A partial wave costs a whole one: that is what makes small tiles win on
-   small outputs (SD's 8x8 and 16x16 levels). */
-SDIFF__PRIVATE int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm) {
-    static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, resident[3] = {2, 3, 3};
-    static const double eff[3] = {1.0, 0.9, 0.75};
-    int best = 0;
+/* The tile for M x Co outputs on n_sm multiprocessors, among the mma.sync tiles 0-2 or, with
+   wgmma (sm_90a), the wgmma tiles 3-5: the least estimated time, where a tile variant's time is
+   its waves (blocks / (n_sm * blocks resident per SM)) times the work of one wave per SM
+   (resident blocks * BM * BN), over its relative efficiency (big tiles reuse each loaded value
+   more). A partial wave costs a whole one: that is what makes small tiles win on small outputs
+   (SD's 8x8 and 16x16 levels) and 128 x 160 win on SD's 320 channels. */
+SDIFF__PRIVATE int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int wgmma) {
+    static const int bm_of[6] = {128, 128, 64, 128, 128, 128}, bn_of[6] = {128, 64, 64, 256, 160, 128},
+                     resident[6] = {2, 3, 3, 1, 1, 1};
+    static const double eff[6] = {1.0, 0.9, 0.75, 1.0, 0.95, 0.9};
+    const int first = wgmma ? 3 : 0;
+    int best = first;
     double best_cost = 0;
-    for (int t = 0; t < 3; ++t) {
+    for (int t = first; t < first + 3; ++t) {
         const long long blocks = ((M + bm_of[t] - 1) / bm_of[t]) * ((Co + bn_of[t] - 1) / bn_of[t]);
         const long long per_wave = (long long)n_sm * resident[t], waves = (blocks + per_wave - 1) / per_wave;
         const double cost = (double)waves * resident[t] * bm_of[t] * bn_of[t] / eff[t];
-        if (t == 0 || cost < best_cost) { best = t; best_cost = cost; }
+        if (t == first || cost < best_cost) { best = t; best_cost = cost; }
     }
     return best;
 }
@@ -1795,20 +1957,22 @@ typedef struct sdiff__cuda_program {
     const char *src;
     int n_variants;
     const char *variant_opts[SDIFF__CUDA_MAX_VARIANTS];   /* a -D per variant */
+    bool sm90a_only;                /* wgmma: compiled and used only for sm_90a */
 } sdiff__cuda_program;
 
 /* Attention fallback variants: per-lane accumulators for head dims up to
    64, 128, 256 and 512. */
 static const int sdiff__cuda_attn_dmax[SDIFF__CUDA_MAX_VARIANTS] = {64, 128, 256, 512};
 static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
-    {"sdiff_convert", sdiff__cuda_src_convert, 1, {""}},
-    {"sdiff_elementwise", sdiff__cuda_src_elementwise, 1, {""}},
-    {"sdiff_norm", sdiff__cuda_src_norm, 1, {""}},
-    {"sdiff_im2col", sdiff__cuda_src_im2col, 1, {""}},
+    {"sdiff_convert", sdiff__cuda_src_convert, 1, {""}, false},
+    {"sdiff_elementwise", sdiff__cuda_src_elementwise, 1, {""}, false},
+    {"sdiff_norm", sdiff__cuda_src_norm, 1, {""}, false},
+    {"sdiff_im2col", sdiff__cuda_src_im2col, 1, {""}, false},
     {"sdiff_attention_fallback", sdiff__cuda_src_attention_fallback, 4,
-     {"-DSDIFF_ATTN_DPL=2", "-DSDIFF_ATTN_DPL=4", "-DSDIFF_ATTN_DPL=8", "-DSDIFF_ATTN_DPL=16"}},
-    {"sdiff_attention", sdiff__cu_attention_src, 4, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80", "-DHEAD_DIM=160"}},
-    {"sdiff_conv2d", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2"}},
+     {"-DSDIFF_ATTN_DPL=2", "-DSDIFF_ATTN_DPL=4", "-DSDIFF_ATTN_DPL=8", "-DSDIFF_ATTN_DPL=16"}, false},
+    {"sdiff_attention", sdiff__cu_attention_src, 4, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80", "-DHEAD_DIM=160"}, false},
+    {"sdiff_conv2d", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2"}, false},
+    {"sdiff_conv2d_sm90", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=3", "-DCONV_TILE=4", "-DCONV_TILE=5"}, true},
 };
 /* The head dims the tensor-core kernel is built for (SD 1.x: 40, 80, 160;
    SD 2.x and CLIP: 64), in the order of its variants above. */
@@ -2001,6 +2165,7 @@ SDIFF__INTERNAL sdiff_status sdiff__cuda_compile_all(const char *arch) {
     if (!sdiff__cuda_load_nvrtc()) return sdiff__err(SDIFF_ERR_BACKEND, "cuda: %s", sdiff__g_cu.nvrtc_why);
     for (int p = 0; p < SDIFF__CP_COUNT; p++)
         for (int v = 0; v < sdiff__cuda_programs[p].n_variants; v++) {
+            if (sdiff__cuda_programs[p].sm90a_only && strcmp(arch, "sm_90a")) continue;
             char *code = NULL;
             size_t n = 0;
             SDIFF__TRY(sdiff__cuda_compile(arch, p, v, false, NULL, &code, &n));
@@ -2521,7 +2686,7 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     const void *rp = residual ? residual->data : NULL;
     if (m >= 48 * (int64_t)cb->n_sm && ci % 64 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(w->data) &&
         m * co < INT32_MAX && sdiff__numel(x) < INT32_MAX && co * k < INT32_MAX) {
-        const int tile = sdiff__cu_conv2d_pick_tile(m, (int)co, cb->n_sm);
+        const int tile = sdiff__cu_conv2d_pick_tile(m, (int)co, cb->n_sm, cb->wgmma);
         unsigned grid[3], block[3], smem;
         sdiff__cu_conv2d_launch_dims(tile, m, (int)co, grid, block, &smem);
         CUdeviceptr dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data), db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp),
@@ -2529,7 +2694,8 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
         int B = (int)bn, H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo,
             Co = (int)co, vec = co % 8 == 0 && sdiff__cuda_al16(y->data) && (!rp || sdiff__cuda_al16(rp));
         void *args[] = {&dx, &dw, &db, &dr, &dy, &B, &H, &W, &C, &KH, &KW, &Ho, &Wo, &stride, &pad, &Co, &vec};
-        sdiff__cuda_launch_ex(cb, SDIFF__CP_CONV, tile, "sdiff_conv2d_fwd", grid, block, smem, args);
+        sdiff__cuda_launch_ex(cb, tile < 3 ? SDIFF__CP_CONV : SDIFF__CP_CONV_SM90, tile % 3, "sdiff_conv2d_fwd", grid,
+                              block, smem, args);
         return;
     }
     /* rows per im2col chunk: all of them, or as many as the cap allows
@@ -2580,7 +2746,8 @@ SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y,
     int ci = (int)c, rpbi = (int)rpb, rpai = (int)rpa, si = (int)S, cg = (int)(c / groups), items = (int)bn, s_ = silu;
     const unsigned blk[3] = {256, 1, 1}, g1[3] = {(unsigned)S, (unsigned)bn, 1}, g2[3] = {(unsigned)A, (unsigned)bn, 1};
     void *a1[] = {&part, &dx, (void *)&p, &ci, &groups, &rpbi, (void *)&vec};
-    sdiff__cuda_launch_ex(cb, SDIFF__CP_NORM, 0, "group_norm_stats", g1, blk, (unsigned)(12 * c), a1);
+    const int64_t nch = vec ? c / 8 : c, rpar = 256 / SDIFF__MIN(nch, (int64_t)256); /* the kernel's row-parallel threads */
+    sdiff__cuda_launch_ex(cb, SDIFF__CP_NORM, 0, "group_norm_stats", g1, blk, (unsigned)(4 * c + 8 * rpar * c), a1);
     void *af[] = {&stat, &part, (void *)&p, &groups, &si, &rpbi, &cg, &items, &eps};
     sdiff__cuda_launch(cb, SDIFF__CP_NORM, 0, "group_norm_finalize", (unsigned)((bn * groups + 7) / 8), 1, 256, af);
     void *a2[] = {&dy, &dx, &stat, &dg, &db, (void *)&p, &ci, &groups, &rpai, &s_, (void *)&vec};
@@ -2920,7 +3087,9 @@ SDIFF__PRIVATE bool sdiff__cuda_pick_arch(sdiff__cuda *cb) {
         listed = true; /* cannot ask: try the GPU's own */
     }
     if (listed) {
+        const char *wg = getenv("SDIFF_CUDA_WGMMA");
         snprintf(cb->arch, sizeof cb->arch, cc == 90 ? "sm_90a" : "sm_%d", cc);
+        cb->wgmma = cc == 90 && !(wg && !strcmp(wg, "0"));
         return true;
     }
     if (!best) {

@@ -152,14 +152,25 @@ static void gt_conv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, in
     gt_free(&x); gt_free(&wt); gt_free(&b); gt_free(&r); gt_free(&y);
 }
 SDIFF_TEST(cuda_conv2d) {
-    /* the implicit-GEMM kernel (channels in 64s, M >= 48 x SMs): SD shapes and odd sizes */
-    gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, 2);
-    gt_conv(2, 64, 64, 960, 320, 3, 1, 1, 64, 64, 0);
-    gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, 0);      /* conv_out: Co 4, element-wise epilogue */
-    gt_conv(1, 128, 128, 128, 128, 3, 2, 0, 63, 63, 0);  /* VAE encoder: pad 0, bottom/right by y's size */
-    gt_conv(1, 256, 256, 128, 128, 3, 1, 1, 256, 256, 1); /* VAE decoder scale */
-    gt_conv(2, 61, 59, 192, 72, 3, 1, 1, 61, 59, 2);     /* partial tiles in M and N */
-    gt_conv(1, 81, 83, 64, 12, 5, 1, 2, 81, 83, 1);      /* 5x5, Co 12 (not a multiple of 8) */
+    if (!gt_setup()) { g_test_failed++; return; }
+    /* the implicit-GEMM kernel (channels in 64s, M >= 48 x SMs): SD shapes and odd sizes; on Hopper
+       twice, with the wgmma tiles (the library's choice there) and with the mma.sync ones */
+    sdiff__cuda *cb = SDIFF__CUDA(g_gt.gpu);
+    const bool wgmma = cb->wgmma;
+    for (int pass = 0; pass < (wgmma ? 2 : 1); pass++) {
+        cb->wgmma = wgmma && pass == 0;
+        printf("  implicit-GEMM convolution with the %s tiles\n", cb->wgmma ? "wgmma" : "mma.sync");
+        gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, 2);
+        gt_conv(2, 64, 64, 960, 320, 3, 1, 1, 64, 64, 0);
+        gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, 0);      /* conv_out: Co 4, element-wise epilogue */
+        gt_conv(2, 64, 64, 128, 300, 3, 1, 1, 64, 64, 1);    /* Co 300: a partial 160-wide tile, element-wise */
+        gt_conv(1, 128, 128, 128, 128, 3, 2, 0, 63, 63, 0);  /* VAE encoder: pad 0, bottom/right by y's size */
+        gt_conv(1, 128, 128, 256, 512, 3, 1, 1, 128, 128, 1); /* VAE decoder, Co 512: 256-wide tiles */
+        gt_conv(1, 256, 256, 128, 128, 3, 1, 1, 256, 256, 1); /* VAE decoder scale */
+        gt_conv(2, 61, 59, 192, 72, 3, 1, 1, 61, 59, 2);     /* partial tiles in M and N */
+        gt_conv(1, 81, 83, 64, 12, 5, 1, 2, 81, 83, 1);      /* 5x5, Co 12 (not a multiple of 8) */
+    }
+    cb->wgmma = wgmma;
     /* im2col + GEMM: fewer output rows, or channels not in 64s */
     gt_conv(1, 96, 96, 96, 64, 3, 1, 1, 96, 96, 1);
     gt_conv(2, 32, 32, 640, 640, 3, 1, 1, 32, 32, 1);
@@ -340,9 +351,11 @@ SDIFF_TEST(cuda_attention) {
     gt_attn(2, 4096, 4096, 8, 40, false, true);   /* SD 1.5 self-attention, 64x64 */
     gt_attn(2, 4096, 77, 8, 40, false, false);    /* cross-attention */
     gt_attn(2, 1024, 77, 8, 80, false, false);
+    gt_attn(2, 1000, 1000, 8, 80, false, true);   /* partial query and key tiles */
     gt_attn(2, 256, 256, 8, 160, false, true);
     gt_attn(2, 64, 77, 8, 160, false, false);
     gt_attn(2, 1024, 1024, 5, 64, false, true);   /* SD 2.x head dim */
+    gt_attn(1, 200, 333, 3, 64, false, false);
     gt_attn(1, 4096, 4096, 1, 512, false, false); /* VAE mid-block, one head (cuBLASLt math path) */
     gt_attn(2, 77, 77, 12, 64, true, true);       /* CLIP, causal */
     gt_attn(1, 37, 53, 3, 24, false, false);      /* odd */

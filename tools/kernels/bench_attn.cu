@@ -1,9 +1,11 @@
-// bench_attn.cu - checks and times sdiff's NVRTC attention kernel (build/attn_kernel.h, written by
-// tools/kernels/gen_kernels.py from attn_kernel.cu, the same text sdiff_cuda.h ships).
+// bench_attn.cu - checks and times sdiff's NVRTC attention kernels (build/attn_kernel.h and
+// build/attn_kernel_sm90.h, written by tools/kernels/gen_kernels.py from attn_kernel.cu and
+// attn_kernel_sm90.cu, the same text sdiff_cuda.h ships).
 // Build and run (H100):
 //   python3 tools/kernels/gen_kernels.py
 //   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/kernels/bench_attn.cu -o /tmp/bench_attn -lnvrtc -lcuda
-//   /tmp/bench_attn
+//   /tmp/bench_attn [--kernel sync|sm90] [--only N] [-DATT_...=x ...]
+//     --kernel: the mma.sync kernel or the wgmma one (default: sm90 on Hopper, else sync)
 // The kernel string is compiled by NVRTC for the device's own arch (sm_90a on Hopper), exactly
 // as the library will. Each case: fresh random fp16 inputs laid out as the library passes them
 // (self-attention: q, k, v column views of one packed [B, L, 3*H*D] tensor; cross-attention: q
@@ -13,6 +15,7 @@
 // check the output is bit-identical (a moving result would mean a race).
 #include "bench_common.cuh"
 #include "attn_kernel.h"
+#include "attn_kernel_sm90.h"
 
 // fp32 reference: one block per (query, b*H + h); scores in shared memory.
 __global__ void ref_attn(const __half *q, const __half *k, const __half *v, float *o, int B, int H, int Lq, int Lk,
@@ -55,6 +58,11 @@ __global__ void ref_attn(const __half *q, const __half *k, const __half *v, floa
 struct Mod { int D, causal; CUmodule mod; CUfunction fn; int regs, local, cfg[4]; };
 static std::vector<Mod> mods;
 static std::string g_arch;
+static bool g_sm90; // the wgmma kernel
+static void launch_dims(int D, int Lq, int B, int H, unsigned grid[3], unsigned block[3], unsigned *smem) {
+    if (g_sm90) sdiff__cu_attention_sm90_launch_dims(D, Lq, B, H, grid, block, smem);
+    else sdiff__cu_attention_launch_dims(D, Lq, B, H, grid, block, smem);
+}
 static const char *g_extra[8]; static int g_nextra; // tuning sweeps: extra -D options (then tiles come from the module)
 
 static Mod &get_mod(int D, int causal) {
@@ -62,7 +70,8 @@ static Mod &get_mod(int D, int causal) {
     std::vector<std::string> defs = {"-DHEAD_DIM=" + std::to_string(D), "-DCAUSAL=" + std::to_string(causal)};
     for (int i = 0; i < g_nextra; ++i) defs.push_back(g_extra[i]);
     Mod m; m.D = D; m.causal = causal;
-    m.mod = nvrtc_module(sdiff__cu_attention_src, "sdiff_attention.cu", g_arch, defs);
+    m.mod = g_sm90 ? nvrtc_module(sdiff__cu_attention_sm90_src, "sdiff_attention_sm90.cu", g_arch, defs)
+                   : nvrtc_module(sdiff__cu_attention_src, "sdiff_attention.cu", g_arch, defs);
     CU(cuModuleGetFunction(&m.fn, m.mod, "sdiff_attention_fwd"));
     CU(cuFuncGetAttribute(&m.regs, CU_FUNC_ATTRIBUTE_NUM_REGS, m.fn));
     CU(cuFuncGetAttribute(&m.local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, m.fn));
@@ -70,7 +79,7 @@ static Mod &get_mod(int D, int causal) {
     CU(cuModuleGetGlobal(&cp, &cb, m.mod, "sdiff_attention_cfg"));
     CU(cuMemcpyDtoH(m.cfg, cp, sizeof m.cfg));
     unsigned grid[3], block[3], smem;
-    sdiff__cu_attention_launch_dims(D, 4096, 1, 1, grid, block, &smem);
+    launch_dims(D, 4096, 1, 1, grid, block, &smem);
     if (!g_nextra && (grid[0] != (unsigned)((4096 + m.cfg[0] - 1) / m.cfg[0]) || (unsigned)m.cfg[2] != block[0] || (unsigned)m.cfg[3] != smem)) {
         fprintf(stderr, "D=%d: kernel cfg {BM %d, BN %d, threads %d, smem %d} disagrees with launch_dims (grid.x %u, block %u, smem %u)\n",
                 D, m.cfg[0], m.cfg[1], m.cfg[2], m.cfg[3], grid[0], block[0], smem);
@@ -84,13 +93,16 @@ static Mod &get_mod(int D, int causal) {
 struct Case { const char *name; int B, H, Lq, Lk, D, causal, cross; };
 
 int main(int argc, char **argv) {
-    // usage: bench_attn [--only N] [-DATT_...=x ...]  (no arguments: the full table)
     int only = -1;
+    const char *kernel = NULL;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--only") && i + 1 < argc) only = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kernel") && i + 1 < argc) kernel = argv[++i];
         else if (g_nextra < 8) g_extra[g_nextra++] = argv[i];
     }
     g_arch = device_arch();
+    g_sm90 = kernel ? !strcmp(kernel, "sm90") : g_arch == "sm_90a";
+    printf("kernel: %s\n", g_sm90 ? "wgmma (attn_kernel_sm90.cu)" : "mma.sync (attn_kernel.cu)");
     Case cases[] = {
         {"self  SD2 64x64 lat", 2, 8, 4096, 4096, 64, 0, 0},
         {"self  SD1 64x64 lat", 2, 8, 4096, 4096, 40, 0, 0},
@@ -143,7 +155,7 @@ int main(int argc, char **argv) {
         ref_attn<<<dim3(c.Lq, c.B * c.H), 128, c.Lk * 4>>>(qp, kp, vp, ref, c.B, c.H, c.Lq, c.Lk, c.D, qs, ks, vs, c.causal);
         CK(cudaGetLastError());
         unsigned grid[3], block[3], smem;
-        sdiff__cu_attention_launch_dims(c.D, c.Lq, c.B, c.H, grid, block, &smem);
+        launch_dims(c.D, c.Lq, c.B, c.H, grid, block, &smem);
         if (g_nextra) { grid[0] = (c.Lq + m.cfg[0] - 1) / m.cfg[0]; block[0] = m.cfg[2]; smem = m.cfg[3]; }
         int B = c.B, H = c.H, Lq = c.Lq, Lk = c.Lk;
         long long os = HD;

@@ -5,9 +5,10 @@
 // Build and run (H100):
 //   python3 tools/kernels/gen_kernels.py
 //   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/kernels/bench_conv.cu -o build/bench_conv -lnvrtc -lcuda
-//   build/bench_conv [--csv FILE] [-DCONV_...=v ...]   (-D: a tuning sweep; those options go to
-//                                                       every tile, whose shape then comes from
-//                                                       the module's sdiff_conv2d_cfg)
+//   build/bench_conv [--csv FILE] [--tiles 3,4,5] [-DCONV_...=v ...]
+//     --tiles: which CONV_TILE variants (default: 0-2, and the wgmma tiles 3-5 on sm_90a);
+//     -D: a tuning sweep; those options go to every tile, whose shape then comes from the
+//     module's sdiff_conv2d_cfg
 // Each case: fresh random fp16 x, w, bias, residual; y poisoned with NaN; compared with a simple
 // fp32 reference kernel (rel = ||y - ref|| / ||ref|| <= 1e-2, NaN fails); timed with CUDA events
 // (5 warm-ups, median of 20); rerun once to check the output is bit-identical (a race would move it).
@@ -41,8 +42,10 @@ int main(int argc, char **argv) {
     const char *csv = NULL;
     std::vector<std::string> extra;
     int bk = 64;
+    const char *tile_list = NULL;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
+        else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tile_list = argv[++i];
         else {
             extra.push_back(argv[i]);
             if (!strncmp(argv[i], "-DCONV_BK=", 10)) bk = atoi(argv[i] + 10);
@@ -52,10 +55,18 @@ int main(int argc, char **argv) {
     int dev, n_sm;
     CK(cudaGetDevice(&dev));
     CK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev));
-    const int ntiles = 3;
-    CUfunction fns[ntiles];
-    int cfgs[ntiles][4];
-    for (int t = 0; t < ntiles; ++t) {
+    const int wgmma = arch == "sm_90a";
+    std::vector<int> tiles;
+    if (tile_list) {
+        for (const char *p = tile_list; *p; ++p)
+            if (*p >= '0' && *p <= '5') tiles.push_back(*p - '0');
+    } else
+        for (int t = 0; t < (wgmma ? 6 : 3); ++t) tiles.push_back(t);
+    const int ntiles = (int)tiles.size();
+    CUfunction fns[6];
+    int cfgs[6][4];
+    for (int ti = 0; ti < ntiles; ++ti) {
+        const int t = tiles[ti];
         std::vector<std::string> defs = {"-DCONV_TILE=" + std::to_string(t)};
         defs.insert(defs.end(), extra.begin(), extra.end());
         CUmodule m = nvrtc_module(sdiff__cu_conv2d_src, "sdiff_conv2d.cu", arch, defs);
@@ -109,8 +120,11 @@ int main(int argc, char **argv) {
     int fails = 0;
     FILE *cf = csv ? fopen(csv, "w") : NULL;
     if (cf) fprintf(cf, "case,B,H,W,C,Co,k,stride,M,N,K,tile,ms,tflops,rel,pick\n");
-    printf("\n| case | M x N x K | tile 0 (128x128) | tile 1 (128x64) | tile 2 (64x64) | library's pick | rel err |\n"
-           "|---|---|---|---|---|---|---|\n");
+    printf("\n| case | M x N x K |");
+    for (int ti = 0; ti < ntiles; ++ti) printf(" tile %d (%dx%d) |", tiles[ti], cfgs[tiles[ti]][0], cfgs[tiles[ti]][1]);
+    printf(" library's pick | rel err |\n|---|---|");
+    for (int ti = 0; ti < ntiles; ++ti) printf("---|");
+    printf("---|---|\n");
     for (int ci = 0; ci < ncases; ++ci) {
         const Case &c = cases[ci];
         if (c.C % bk) continue; /* the kernel's requirement */
@@ -132,10 +146,11 @@ int main(int argc, char **argv) {
         CK(cudaGetLastError());
         std::vector<float> hr(ny);
         CK(cudaMemcpy(hr.data(), ref, ny * 4, cudaMemcpyDeviceToHost));
-        const int pick = sdiff__cu_conv2d_pick_tile(M, c.Co, n_sm);
+        const int pick = sdiff__cu_conv2d_pick_tile(M, c.Co, n_sm, wgmma);
         double best_rel = 0;
-        char cells[ntiles][48];
-        for (int t = 0; t < ntiles; ++t) {
+        char cells[6][48];
+        for (int ti = 0; ti < ntiles; ++ti) {
+            const int t = tiles[ti];
             unsigned grid[3], block[3], smem;
             sdiff__cu_conv2d_launch_dims(t, M, c.Co, grid, block, &smem);
             if (!extra.empty()) {
@@ -163,13 +178,14 @@ int main(int argc, char **argv) {
             if (!ok) fails++;
             if (!(rel <= best_rel)) best_rel = rel;
             double tf = 2.0 * M * c.Co * K / (ms * 1e-3) / 1e12;
-            snprintf(cells[t], sizeof cells[t], "%.4f ms %.0f TF%s", ms, tf, ok ? "" : (stable ? " FAIL" : " UNSTABLE"));
+            snprintf(cells[ti], sizeof cells[ti], "%.4f ms %.0f TF%s", ms, tf, ok ? "" : (stable ? " FAIL" : " UNSTABLE"));
             if (cf)
                 fprintf(cf, "%s,%d,%d,%d,%d,%d,%d,%d,%lld,%d,%lld,%d,%.5f,%.1f,%.3g,%d\n", c.name, c.B, c.H, c.W, c.C,
                         c.Co, c.k, c.stride, M, c.Co, K, t, ms, tf, rel, t == pick);
         }
-        printf("| %s | %lld x %d x %lld | %s | %s | %s | %d | %.2e |\n", c.name, M, c.Co, K, cells[0], cells[1], cells[2],
-               pick, best_rel);
+        printf("| %s | %lld x %d x %lld |", c.name, M, c.Co, K);
+        for (int ti = 0; ti < ntiles; ++ti) printf(" %s |", cells[ti]);
+        printf(" %d | %.2e |\n", pick, best_rel);
         fflush(stdout);
         CK(cudaFree(x)); CK(cudaFree(w)); CK(cudaFree(bias)); CK(cudaFree(res)); CK(cudaFree(y)); CK(cudaFree(ref));
     }

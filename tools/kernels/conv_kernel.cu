@@ -34,6 +34,9 @@
 
 // The library's tile variants, -DCONV_TILE=t (single -D options per variant; the host's table in
 // sdiff__cu_conv2d_launch_dims mirrors this one). Any CONV_* given explicitly wins (benches sweep).
+// Tiles 0-2: mma.sync, any sm_80+ GPU. Tiles 3-5 (sm_90a only): wgmma, two warpgroups of 64 rows
+// each, one m64nBNk16 instruction per 16 of K (a warp's accumulators = 16 rows x BN, the same
+// fragment layout as WM = 8 warps of mma.sync tiles, so the epilogue is shared).
 #if !defined(CONV_TILE) || CONV_TILE == 0       // 128 x 128, 8 warps of 64 x 32: large M and Co
 #define CONV_T_BM 128
 #define CONV_T_BN 128
@@ -49,8 +52,24 @@
 #define CONV_T_BN 64
 #define CONV_T_WM 2
 #define CONV_T_WN 2
+#elif CONV_TILE >= 3 && CONV_TILE <= 5          // wgmma 128 x 256 (Co 256*k), x 160 (Co 320), x 128
+#define CONV_WGMMA 1
+#define CONV_T_BM 128
+#define CONV_T_BN (CONV_TILE == 3 ? 256 : CONV_TILE == 4 ? 160 : 128)
+#define CONV_T_WM 8
+#define CONV_T_WN 1
+#define CONV_T_STAGES 4
+#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#error "CONV_TILE 3-5 (wgmma) need --gpu-architecture=sm_90a"
+#endif
 #else
-#error "CONV_TILE must be 0, 1 or 2"
+#error "CONV_TILE must be 0..5"
+#endif
+#ifndef CONV_WGMMA
+#define CONV_WGMMA 0
+#endif
+#ifndef CONV_T_STAGES
+#define CONV_T_STAGES 3
 #endif
 #ifndef CONV_BM
 #define CONV_BM CONV_T_BM
@@ -65,10 +84,10 @@
 #define CONV_WN CONV_T_WN
 #endif
 #ifndef CONV_STAGES
-#define CONV_STAGES 3
+#define CONV_STAGES CONV_T_STAGES
 #endif
-#ifndef CONV_MINB
-#define CONV_MINB (CONV_WM * CONV_WN == 8 ? 2 : 3)   // blocks per SM the registers must allow
+#ifndef CONV_MINB                      // blocks per SM the registers must allow
+#define CONV_MINB (CONV_WGMMA ? 1 : CONV_WM * CONV_WN == 8 ? 2 : 3)
 #endif
 #ifndef CONV_BK
 #define CONV_BK 64                     // K per tile: 64 or 32 (the host requires C % 64 == 0)
@@ -96,6 +115,8 @@ static_assert(CONV_BM % CONV_ROWS_PER_PASS == 0 && CONV_BN % CONV_ROWS_PER_PASS 
               "tile rows must be a multiple of threads/4");
 static_assert(CONV_STAGES >= 2, "at least two pipeline stages");
 static_assert(CONV_BK == 32 || CONV_BK == 64, "K tiles of 32 or 64");
+static_assert(!CONV_WGMMA || (CONV_BK == 64 && CONV_STAGES >= 3 && CONV_WM * 16 == CONV_BM && CONV_WN == 1),
+              "wgmma tiles: 128-byte swizzled rows (K tiles of 64), one 64-row warpgroup per 4 warps, >= 3 stages");
 
 // Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches its table.
 extern "C" __constant__ int sdiff_conv2d_cfg[4] = {CONV_BM, CONV_BN, CONV_NT, CONV_SMEM};
@@ -117,7 +138,7 @@ extern "C" __global__ void __launch_bounds__(CONV_NT, CONV_MINB)
 sdiff_conv2d_fwd(const sd_half *__restrict__ x, const sd_half *__restrict__ w, const sd_half *__restrict__ bias,
                  const sd_half *res, sd_half *y, int B, int H, int W, int C, int KH, int KW, int Ho, int Wo,
                  int stride, int pad, int Co, int vec) {
-    extern __shared__ __align__(128) unsigned char smem[];
+    extern __shared__ __align__(1024) unsigned char smem[]; // 1024: the 128-byte swizzle atom (wgmma)
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int M = B * Ho * Wo, K = KH * KW * C, KT = K / CONV_BK;
     const int m0 = blockIdx.x * CONV_BM, n0 = blockIdx.y * CONV_BN;
@@ -182,6 +203,42 @@ sdiff_conv2d_fwd(const sd_half *__restrict__ x, const sd_half *__restrict__ w, c
 #pragma unroll
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
+#if CONV_WGMMA
+    // wgmma main loop. wgmma runs asynchronously: each warpgroup keeps the previous K tile's
+    // instructions in flight while it issues the next, so a stage is free only two tiles later.
+    // Prefetch depth STAGES - 2: at the top of iteration kt every warpgroup has waited for its
+    // tile kt-2 wgmmas (wait<1> at the end of kt-1), so after the barrier the stage of tile kt-2
+    // is refilled with tile kt + STAGES - 2.
+#pragma unroll
+    for (int s = 0; s < CONV_STAGES - 2; ++s) {
+        if (s < KT) load_tile(s);
+        cp_commit();
+    }
+    if (sbase & 1023) __trap(); // the descriptors' swizzle assumes 1024-byte aligned tiles
+    float *d = &acc[0][0][0];
+    const u32 a_wg = (u32)((warp >> 2) * 64 * CONV_ROW_BYTES); // this warpgroup's 64 rows of A
+    for (int kt = 0; kt < KT; ++kt) {
+        cp_wait<CONV_STAGES - 3>();
+        fence_proxy_async(); // this thread's copies of tile kt, visible to wgmma
+        __syncthreads();
+        if (kt + CONV_STAGES - 2 < KT) load_tile((kt + CONV_STAGES - 2) % CONV_STAGES);
+        cp_commit();
+        const u32 as = sbase + (kt % CONV_STAGES) * CONV_STAGE_BYTES, bs = as + CONV_A_BYTES;
+        wgmma_pin<CONV_NTL * 4>(d);
+        wgmma_fence();
+#pragma unroll
+        for (int ks = 0; ks < CONV_BK / 16; ++ks) {
+            const u64 da = wgmma_desc_sw128(as + a_wg + ks * 32), db = wgmma_desc_sw128(bs + ks * 32);
+            wgmma_ss<CONV_BN>(d, da, db, 1);
+        }
+        wgmma_commit();
+        wgmma_wait<1>();
+        wgmma_pin<CONV_NTL * 4>(d);
+    }
+    wgmma_wait<0>();
+    wgmma_pin<CONV_NTL * 4>(d);
+    const int wm = warp, wn = 0;
+#else
 #pragma unroll
     for (int s = 0; s < CONV_STAGES - 1; ++s) {
         if (s < KT) load_tile(s);
@@ -220,6 +277,7 @@ sdiff_conv2d_fwd(const sd_half *__restrict__ x, const sd_half *__restrict__ w, c
                 for (int nt = 0; nt < CONV_NTL; ++nt) mma16816(acc[mt][nt], af[mt], bf[nt][0], bf[nt][1]);
         }
     }
+#endif
     cp_wait<0>();
     __syncthreads(); // the epilogue tile overwrites the pipeline stages
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The tensor-core kernels' sources of truth are the .cu files in this folder (.cu, so nvcc -Xptxas -v
-reads them directly): attn_kernel.cu (flash attention) and conv_kernel.cu (implicit-GEMM convolution),
-both including mma.cuh. This script turns each into C, with mma.cuh pasted in place of its #include:
+reads them directly): attn_kernel.cu (flash attention, mma.sync), conv_kernel.cu (implicit-GEMM
+convolution, mma.sync or wgmma) and attn_kernel_sm90.cu (a wgmma flash-attention prototype, not
+shipped: benches only), all including mma.cuh. This script turns each into C, with mma.cuh pasted in place of its #include:
 the region between its GENERATED markers in sdiff_cuda.h (what the library ships), and a stand-alone
-header in build/ (attn_kernel.h, conv_kernel.h; not committed) for the tools in this folder.
+header in build/ (attn_kernel.h, attn_kernel_sm90.h, conv_kernel.h; not committed) for the tools in this folder.
 Usage: python3 tools/kernels/gen_kernels.py [--check]   (--check: exit 1 if sdiff_cuda.h is stale)"""
 import os
 import sys
@@ -66,8 +67,34 @@ static inline void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B, 
     *smem = stage + (qbytes > stage ? qbytes : stage);
 }
 '''
-CONV_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_80/86/89/90a,
-   -DCONV_TILE=t for t in 0..2; name "sdiff_conv2d_fwd", extern "C"):
+ATTN90_DOC = r'''   A PROTOTYPE, not shipped in sdiff_cuda.h (measured slower than attn_kernel.cu: NOTES.md).
+   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
+   -DHEAD_DIM=D [-DCAUSAL=1]; name "sdiff_attention_fwd", extern "C"): the same signature,
+   requirements and results as attn_kernel.cu's (D a multiple of 8, at most 256), on wgmma.
+
+   Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/128), B*H, 1),
+   block = (256, 1, 1) and the dynamic shared memory in bytes (raise
+   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (must match
+   the source; the module exports __constant__ int sdiff_attention_cfg[4] = {BM, BN, threads,
+   smem}): BM = 128 queries (two warpgroups of 64), BN = 64 keys; smem = 128*DP*2 + 6*BN*DP*2
+   (Q, then three stages of K and V). */
+'''
+ATTN90_HELPER = r'''
+/* Launch configuration for the sm_90a sdiff_attention_fwd compiled with -DHEAD_DIM=head_dim. */
+static inline void sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, int B, int H, unsigned grid[3],
+                                                 unsigned block[3], unsigned *smem) {
+    const int dp = (head_dim + 15) / 16 * 16, bn = 64;
+    grid[0] = (unsigned)((Lq + 127) / 128);
+    grid[1] = (unsigned)(B * H);
+    grid[2] = 1;
+    block[0] = 256;
+    block[1] = block[2] = 1;
+    *smem = (unsigned)(128 * dp * 2 + 6 * bn * dp * 2);
+}
+'''
+CONV_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, -DCONV_TILE=t: t in 0..2 (mma.sync) for
+   --gpu-architecture=sm_80/86/89/90a, t in 3..5 (wgmma) for sm_90a only; name "sdiff_conv2d_fwd",
+   extern "C"):
 
      __global__ void sdiff_conv2d_fwd(const half *x, const half *w, const half *bias,
          const half *res, half *y, int B, int H, int W, int C, int KH, int KW, int Ho, int Wo,
@@ -82,19 +109,23 @@ CONV_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-a
    M = B*Ho*Wo, the block and the dynamic shared memory; above 48 KB, raise
    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first. Tile table (must match the #if table
    in the source; the module exports __constant__ int sdiff_conv2d_cfg[4] = {BM, BN, threads,
-   smem}; K tiles of 64, 3 pipeline stages; smem = max(3*(BM+BN)*128, BM*(BN+8)*2)):
-     CONV_TILE  BM   BN   warps  smem (bytes)
-     0          128  128  8      98304
-     1          128  64   4      73728
-     2          64   64   4      49152 */
+   smem}; K tiles of 64; smem = max(stages*(BM+BN)*128, BM*(BN+8)*2)):
+     CONV_TILE  BM   BN   warps  stages  smem (bytes)  instruction
+     0          128  128  8      3       98304         mma.sync
+     1          128  64   4      3       73728         mma.sync
+     2          64   64   4      3       49152         mma.sync
+     3          128  256  8      4       196608        wgmma (sm_90a)
+     4          128  160  8      4       147456        wgmma (sm_90a)
+     5          128  128  8      4       131072        wgmma (sm_90a) */
 '''
 CONV_HELPER = r'''
 /* Launch configuration for sdiff_conv2d_fwd compiled with -DCONV_TILE=tile, M = B*Ho*Wo. */
 static inline void sdiff__cu_conv2d_launch_dims(int tile, long long M, int Co, unsigned grid[3], unsigned block[3],
                                          unsigned *smem) {
-    static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, warps_of[3] = {8, 4, 4};
+    static const int bm_of[6] = {128, 128, 64, 128, 128, 128}, bn_of[6] = {128, 64, 64, 256, 160, 128},
+                     warps_of[6] = {8, 4, 4, 8, 8, 8}, stages_of[6] = {3, 3, 3, 4, 4, 4};
     const int bm = bm_of[tile], bn = bn_of[tile];
-    const unsigned pipe = (unsigned)(3 * (bm + bn) * 128), epi = (unsigned)(bm * (bn + 8) * 2);
+    const unsigned pipe = (unsigned)(stages_of[tile] * (bm + bn) * 128), epi = (unsigned)(bm * (bn + 8) * 2);
     grid[0] = (unsigned)((M + bm - 1) / bm);
     grid[1] = (unsigned)((Co + bn - 1) / bn);
     grid[2] = 1;
@@ -102,21 +133,24 @@ static inline void sdiff__cu_conv2d_launch_dims(int tile, long long M, int Co, u
     block[1] = block[2] = 1;
     *smem = pipe > epi ? pipe : epi;
 }
-/* The tile for M x Co outputs on n_sm multiprocessors: the least estimated time, where a tile
-   variant's time is its waves (blocks / (n_sm * blocks resident per SM)) times the work of one
-   wave per SM (resident blocks * BM * BN), over its relative efficiency (big tiles reuse each
-   loaded value more). A partial wave costs a whole one: that is what makes small tiles win on
-   small outputs (SD's 8x8 and 16x16 levels). */
-static inline int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm) {
-    static const int bm_of[3] = {128, 128, 64}, bn_of[3] = {128, 64, 64}, resident[3] = {2, 3, 3};
-    static const double eff[3] = {1.0, 0.9, 0.75};
-    int best = 0;
+/* The tile for M x Co outputs on n_sm multiprocessors, among the mma.sync tiles 0-2 or, with
+   wgmma (sm_90a), the wgmma tiles 3-5: the least estimated time, where a tile variant's time is
+   its waves (blocks / (n_sm * blocks resident per SM)) times the work of one wave per SM
+   (resident blocks * BM * BN), over its relative efficiency (big tiles reuse each loaded value
+   more). A partial wave costs a whole one: that is what makes small tiles win on small outputs
+   (SD's 8x8 and 16x16 levels) and 128 x 160 win on SD's 320 channels. */
+static inline int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int wgmma) {
+    static const int bm_of[6] = {128, 128, 64, 128, 128, 128}, bn_of[6] = {128, 64, 64, 256, 160, 128},
+                     resident[6] = {2, 3, 3, 1, 1, 1};
+    static const double eff[6] = {1.0, 0.9, 0.75, 1.0, 0.95, 0.9};
+    const int first = wgmma ? 3 : 0;
+    int best = first;
     double best_cost = 0;
-    for (int t = 0; t < 3; ++t) {
+    for (int t = first; t < first + 3; ++t) {
         const long long blocks = ((M + bm_of[t] - 1) / bm_of[t]) * ((Co + bn_of[t] - 1) / bn_of[t]);
         const long long per_wave = (long long)n_sm * resident[t], waves = (blocks + per_wave - 1) / per_wave;
         const double cost = (double)waves * resident[t] * bm_of[t] * bn_of[t] / eff[t];
-        if (t == 0 || cost < best_cost) { best = t; best_cost = cost; }
+        if (t == first || cost < best_cost) { best = t; best_cost = cost; }
     }
     return best;
 }
@@ -126,11 +160,17 @@ KERNELS = [
          marker='flash attention', helper_fn='sdiff__cu_attention_launch_dims', doc=ATTN_DOC, helper=ATTN_HELPER,
          title='attn_kernel.h - sdiff CUDA attention forward kernel (FlashAttention-2 style), as NVRTC source.',
          intro='The FlashAttention-2-style kernel (mma.sync m16n8k16, fp16 in, fp32 accumulate).'),
+    dict(cu='attn_kernel_sm90.cu', var='sdiff__cu_attention_sm90_src', header='attn_kernel_sm90.h',
+         guard='SDIFF_ATTN_KERNEL_SM90_H', marker='flash attention (wgmma)',
+         helper_fn='sdiff__cu_attention_sm90_launch_dims', doc=ATTN90_DOC, helper=ATTN90_HELPER,
+         title='attn_kernel_sm90.h - sdiff CUDA attention forward kernel for Hopper (wgmma), as NVRTC source.',
+         intro='The FlashAttention-2-style kernel on Hopper (wgmma, fp16 in, fp32 accumulate; sm_90a only).',
+         ship=False),  # a prototype, measured slower than attn_kernel.cu (NOTES.md): benches only
     dict(cu='conv_kernel.cu', var='sdiff__cu_conv2d_src', header='conv_kernel.h', guard='SDIFF_CONV_KERNEL_H',
          marker='implicit-GEMM convolution', helper_fn='sdiff__cu_conv2d_launch_dims', doc=CONV_DOC, helper_fn2='sdiff__cu_conv2d_pick_tile',
          helper=CONV_HELPER,
          title='conv_kernel.h - sdiff CUDA implicit-GEMM convolution kernel, as NVRTC source.',
-         intro='The implicit-GEMM convolution (mma.sync m16n8k16, NHWC fp16, fp32 accumulate).'),
+         intro='The implicit-GEMM convolution (mma.sync m16n8k16, or wgmma on sm_90a; NHWC fp16, fp32 accumulate).'),
 ]
 
 
@@ -164,6 +204,8 @@ def main():
                % (k['guard'], k['guard']) + body +
                k['helper'] + '\n#endif /* %s */\n' % k['guard'])
         open(os.path.join(repo, 'build', k['header']), 'w').write(hdr)
+        if not k.get('ship', True):
+            continue
         helper = k['helper'].replace('static inline void ' + k['helper_fn'], 'SDIFF__PRIVATE void ' + k['helper_fn'])
         if 'helper_fn2' in k:
             helper = helper.replace('static inline int ' + k['helper_fn2'], 'SDIFF__PRIVATE int ' + k['helper_fn2'])
@@ -175,7 +217,7 @@ def main():
         return
     if new_lib != lib:
         open(lib_path, 'w').write(new_lib)
-    print('wrote build/mma_kernel.h, build/attn_kernel.h, build/conv_kernel.h and their regions in sdiff_cuda.h')
+    print('wrote build/mma_kernel.h, %s and the regions in sdiff_cuda.h' % ', '.join('build/' + k['header'] for k in KERNELS))
 
 
 main()

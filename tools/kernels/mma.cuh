@@ -1,6 +1,6 @@
-// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, conv_kernel.cu):
-// shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32 accumulate) and
-// fp16x2 packing. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.
+// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, attn_kernel_sm90.cu,
+// conv_kernel.cu): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32
+// accumulate), fp16x2 packing and, for sm_90a, wgmma with its descriptors and fences. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.
 // The library hands it to NVRTC as an in-memory header named "mma.cuh" (tools/kernels/gen_kernels.py).
 #ifndef SDIFF_MMA_CUH
 #define SDIFF_MMA_CUH
@@ -49,4 +49,64 @@ MMA_FN u32 pack_h2(float lo, float hi) {
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
     return r;
 }
+// ---- Hopper (sm_90a only): wgmma, the warpgroup (4 warps, 128 threads) tensor-core instruction.
+// A and B come from shared memory through 64-bit descriptors; D (fp32) stays in registers, laid
+// out per warp like mma.sync's m16n8 accumulators: warp w of the group owns rows 16w..16w+15,
+// d[4j..4j+3] = rows g, g, g+8, g+8 (g = lane/4), columns 8j + 2(lane%4) + {0,1,0,1}.
+// wgmma runs asynchronously: issue after wgmma_fence(), then wgmma_commit(), and read D only
+// after wgmma_wait<n>() has retired its group.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+typedef unsigned long long u64;
+// Shared-memory operand descriptors. The operand is built from core matrices of 8 rows x 16
+// bytes. Without swizzle (layout type 0) each core matrix is 128 contiguous bytes; lbo is the
+// byte distance between core matrices adjacent along K, sbo along M/N. With the 128-byte swizzle
+// (layout type 1; K-major, rows of 64 fp16 of K, 16-byte chunk c of row r stored at chunk
+// c ^ (r & 7), the tile 1024-byte aligned) rows are 128 bytes apart, lbo is unused (1) and sbo is
+// the 8-row group, 1024 bytes; the k-th 16-wide step of such a tile starts 32*k bytes further
+// (the hardware applies the swizzle to the address it computes).
+MMA_FN u64 wgmma_desc(u32 saddr, u32 lbo, u32 sbo) {
+    return (u64)((saddr & 0x3FFFFu) >> 4) | ((u64)((lbo & 0x3FFFFu) >> 4) << 16) | ((u64)((sbo & 0x3FFFFu) >> 4) << 32);
+}
+MMA_FN u64 wgmma_desc_sw128(u32 saddr) { return wgmma_desc(saddr, 16, 1024) | ((u64)1 << 62); }
+// Generic-proxy shared-memory writes (st.shared, cp.async) must be fenced before wgmma (async proxy) reads them.
+MMA_FN void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+MMA_FN void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+MMA_FN void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> MMA_FN void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Pins accumulator registers in place: the compiler must not read, move or reuse them across a
+// point where an in-flight wgmma may still write them (before issue and after the wait).
+template <int R> MMA_FN void wgmma_pin(float *d) {
+#pragma unroll
+    for (int i = 0; i < R; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+#define WG_D4(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+#define WG_D8(d, i) WG_D4(d, i), WG_D4(d, i + 4)
+// d (64 x N, fp32) += A (64 x 16, K-major descriptor a) * B (N x 16, K-major descriptor b);
+// scale_d = 0: d = A*B. N: 64, 128, 160, 256.
+template <int N> MMA_FN void wgmma_ss(float *d, u64 a, u64 b, int scale_d) {
+    if constexpr (N == 64)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24) : "l"(a), "l"(b), "r"(scale_d));
+    else if constexpr (N == 128)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56) : "l"(a), "l"(b), "r"(scale_d));
+    else if constexpr (N == 160)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %82, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n160k16.f32.f16.f16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79}, %80, %81, p, 1, 1, 0, 0;\n}\n"
+                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56), WG_D8(d, 64), WG_D8(d, 72) : "l"(a), "l"(b), "r"(scale_d));
+    else if constexpr (N == 256)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56), WG_D8(d, 64), WG_D8(d, 72), WG_D8(d, 80), WG_D8(d, 88), WG_D8(d, 96), WG_D8(d, 104), WG_D8(d, 112), WG_D8(d, 120) : "l"(a), "l"(b), "r"(scale_d));
+    else static_assert(N == 64, "wgmma_ss: N must be 64, 128, 160 or 256");
+}
+#endif
 #endif
