@@ -44,13 +44,14 @@
      - conv2d: 1x1 stride-1 convolutions are plain GEMMs. With channels in
        64s and enough output pixels (48 per SM: SD's 64x64 latent level and
        the VAE), our implicit-GEMM tensor-core kernel (wgmma on Hopper,
-       mma.sync elsewhere; bias and residual fused, no im2col matrix); otherwise an im2col kernel into a
-       backend-owned scratch buffer (at most SDIFF_CUDA_IM2COL_MAX bytes, the
-       rows split into chunks beyond that) and the cuBLASLt GEMM, whose
-       split-K wins on SD's small levels (tools/PERF.md).
-     - group_norm: a statistics kernel over many blocks (partials merged by
-       the last block) and an apply kernel (+ SiLU); layer_norm keeps each
-       row in registers.
+       mma.sync elsewhere; bias and residual fused, no im2col matrix);
+       otherwise an im2col kernel into a backend-owned scratch buffer (at
+       most SDIFF_CUDA_IM2COL_MAX bytes, the rows split into chunks beyond
+       that) and the cuBLASLt GEMM, whose split-K wins on SD's small levels
+       (tools/PERF.md).
+     - group_norm: a statistics kernel over many blocks (one partial per
+       block and group), a finalize kernel that merges them, and an apply
+       kernel (+ SiLU); layer_norm keeps each row in registers.
      - attention: sdiff__cuda_attention() routes by head dim. The
        tensor-core flash kernel takes D = 40, 64, 80, 160 (non-causal,
        16-byte aligned, strides multiples of 8). Other non-causal attention
@@ -1083,6 +1084,12 @@ static const char sdiff__cu_mma_src[] =
     "        : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
     "        : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
     "}\n"
+    "// 2^x (MUFU, approximate; flushes denormals): the flash-attention softmax in the log2 domain.\n"
+    "MMA_FN float ex2(float x) {\n"
+    "    float y;\n"
+    "    asm(\"ex2.approx.ftz.f32 %0, %1;\" : \"=f\"(y) : \"f\"(x));\n"
+    "    return y;\n"
+    "}\n"
     "// One fp16 (16-bit storage) -> float.\n"
     "MMA_FN float half_to_float(sd_half h) {\n"
     "    float f;\n"
@@ -1264,11 +1271,6 @@ static const char sdiff__cu_attention_src[] =
     "\n"
     "#include \"mma.cuh\"\n"
     "\n"
-    "static __device__ __forceinline__ float ex2(float x) {\n"
-    "    float y;\n"
-    "    asm(\"ex2.approx.ftz.f32 %0, %1;\" : \"=f\"(y) : \"f\"(x));\n"
-    "    return y;\n"
-    "}\n"
     "// K/V tile t -> stage st (the caller commits the group). Rows >= Lk and columns >= HEAD_DIM\n"
     "// are zero-filled.\n"
     "static __device__ __forceinline__ void load_kv(u32 ks, const sd_half *kb, const sd_half *vb, const sd_half *k,\n"

@@ -77,11 +77,6 @@ extern "C" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT,
 
 #include "mma.cuh"
 
-static __device__ __forceinline__ float ex2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
 // K/V tile t -> stage st (the caller commits the group). Rows >= Lk and columns >= HEAD_DIM
 // are zero-filled.
 static __device__ __forceinline__ void load_kv(u32 ks, const sd_half *kb, const sd_half *vb, const sd_half *k,

@@ -99,11 +99,6 @@ template <int N> static __device__ __forceinline__ void wgmma_rs_tb(float *d, co
     else static_assert(N == 40, "wgmma_rs_tb: N must be 40, 64, 72, 80, 128 or 160");
 }
 
-static __device__ __forceinline__ float ex2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
 // rows [base, base + R) of a [L, *] view (element (i, d) at src[i * stride + d]) -> the core-matrix
 // layout at dst. Thread i writes bytes [16i, 16i + 16): chunk (i/8) % CH of row (i/8/CH)*8 + i%8.
 template <int R>

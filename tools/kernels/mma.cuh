@@ -37,6 +37,12 @@ MMA_FN void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+// 2^x (MUFU, approximate; flushes denormals): the flash-attention softmax in the log2 domain.
+MMA_FN float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
 // One fp16 (16-bit storage) -> float.
 MMA_FN float half_to_float(sd_half h) {
     float f;
