@@ -563,6 +563,17 @@ struct sdiff__backend {
     void (*timestep_embedding)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *t, bool flip_sin_to_cos,
                                float freq_shift);
 
+    /* --- optional (NULL on the CPU): one growable range of memory, which
+       the arena then uses instead of blocks: nothing is lost to block tails,
+       addresses never move, and the memory held is the peak so far.
+       range_reserve reserves address space for up to *capacity bytes (the
+       backend sets it) and returns the base, or NULL (the arena falls back
+       to blocks); range_grow makes the first *size bytes usable, rounding
+       *size up (false when out of memory); range_free returns it all. */
+    void *(*range_reserve)(sdiff__backend *be, size_t *capacity);
+    bool (*range_grow)(sdiff__backend *be, void *base, size_t *size);
+    void (*range_free)(sdiff__backend *be, void *base);
+
     /* --- optional (NULL on the CPU): record the ops issued between
        graph_begin and graph_end once, then replay them with graph_launch.
        Replays read and write the same memory, so the caller keeps inputs and
@@ -862,9 +873,12 @@ SDIFF__PRIVATE void sdiff__timestep_features(float *out, const float *t, int bat
 
    Stack discipline: sdiff__arena_mark() before a block of work and
    sdiff__arena_release() after it hands back everything allocated since.
-   Memory comes from the backend in large blocks that are kept on release, so
-   once the first denoising step has run, later steps allocate nothing. The
-   peak figure is the most bytes ever in use at once (reported to the user).
+   Memory comes from the backend's growable range when it has one (CUDA:
+   reserved address space, mapped as the arena grows: the memory held is
+   exactly the peak, from the first pass on), else in large blocks that are
+   kept on release. Either way, once the first denoising step has run, later
+   steps allocate nothing. The peak figure is the most bytes ever in use at
+   once (reported to the user).
    Tensor headers live in host blocks beside them, with the same discipline.
    On failure sdiff__new fails the backend (sticky) and returns a dummy tensor
    with data == NULL, which every op ignores because the backend has failed.
@@ -879,6 +893,8 @@ typedef struct sdiff__hdr_block { sdiff__tensor t[SDIFF__ARENA_HDRS_PER_BLOCK]; 
 typedef struct sdiff__arena {
     sdiff__backend *be;
     size_t min_block;                                 /* block size floor      */
+    bool ranged, range_tried;                         /* blocks[0]: the range  */
+    size_t range_capacity;
     sdiff__arena_block blocks[SDIFF__ARENA_MAX_BLOCKS];
     int n_blocks, cur;                                /* cur: block in use     */
     sdiff__hdr_block *hdrs[SDIFF__ARENA_MAX_BLOCKS];
@@ -896,7 +912,9 @@ SDIFF__PRIVATE void sdiff__arena_init(sdiff__arena *a, sdiff__backend *be, size_
     a->min_block = min_block;
 }
 SDIFF__PRIVATE void sdiff__arena_free(sdiff__arena *a) {
-    for (int i = 0; i < a->n_blocks; i++) a->be->free(a->be, a->blocks[i].data);
+    if (a->ranged) a->be->range_free(a->be, a->blocks[0].data);
+    else
+        for (int i = 0; i < a->n_blocks; i++) a->be->free(a->be, a->blocks[i].data);
     for (int i = 0; i < a->n_hdr_blocks; i++) sdiff__free(a->hdrs[i]);
     memset(a, 0, sizeof *a);
 }
@@ -930,6 +948,29 @@ SDIFF__PRIVATE void sdiff__arena_release(sdiff__arena *a, sdiff__arena_mark m) {
 /* Raw backend memory from the arena (NULL and a failed backend when out). */
 SDIFF__PRIVATE void *sdiff__arena_alloc(sdiff__arena *a, size_t bytes) {
     bytes = (bytes + SDIFF__ARENA_ALIGN - 1) & ~(size_t)(SDIFF__ARENA_ALIGN - 1);
+    if (!a->n_blocks && !a->range_tried && a->be->range_reserve) {
+        a->range_tried = true;
+        void *base = a->be->range_reserve(a->be, &a->range_capacity);
+        if (base) {
+            a->blocks[0].data = (char *)base;
+            a->blocks[0].size = a->blocks[0].used = 0;
+            a->n_blocks = 1;
+            a->ranged = true;
+        }
+    }
+    if (a->ranged) { /* one block that grows in place */
+        sdiff__arena_block *b = &a->blocks[0];
+        size_t want = b->used + bytes;
+        if (b->size < want) {
+            if (want > a->range_capacity || !a->be->range_grow(a->be, b->data, &want)) goto out_of_memory;
+            b->size = want;
+        }
+        void *p = b->data + b->used;
+        b->used += bytes;
+        a->in_use += bytes;
+        if (a->in_use > a->peak) a->peak = a->in_use;
+        return p;
+    }
     for (;;) {
         if (a->n_blocks) {
             sdiff__arena_block *b = &a->blocks[a->cur];
@@ -954,6 +995,7 @@ SDIFF__PRIVATE void *sdiff__arena_alloc(sdiff__arena *a, size_t bytes) {
         a->blocks[a->n_blocks].used = 0;
         a->cur = a->n_blocks++;
     }
+out_of_memory:
     sdiff__be_fail(a->be, SDIFF_ERR_OUT_OF_MEMORY, "out of %s memory: could not allocate %zu MiB of activations",
                    a->be->name, bytes >> 20);
     return NULL;
@@ -1012,16 +1054,24 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__view_rows(sdiff__arena *a, const sdiff__ten
     SDIFF_ASSERT(sdiff__is_contiguous(t) && row0 + nrows <= sdiff__rows(t));
     return v;
 }
-/* The same memory seen with another shape (numel must match; contiguous). */
-SDIFF__PRIVATE sdiff__tensor *sdiff__reshape(sdiff__arena *a, const sdiff__tensor *t, int nd, int64_t n0, int64_t n1,
-                                             int64_t n2, int64_t n3) {
+/* A new tensor of this shape in the memory of t, which the caller no longer needs (t at least as
+   large, contiguous). */
+SDIFF__PRIVATE sdiff__tensor *sdiff__reuse(sdiff__arena *a, const sdiff__tensor *t, int nd, int64_t n0, int64_t n1,
+                                           int64_t n2, int64_t n3) {
     sdiff__tensor *v = sdiff__new(a, t->dtype, 1, 0, 1, 1, 1);
     int64_t ne[4] = {n0, n1, n2, n3};
     *v = *t;
     v->nd = nd;
     for (int i = 0; i < 4; i++) v->ne[i] = i < nd ? ne[i] : 1;
     v->row_stride = ne[nd - 1];
-    SDIFF_ASSERT(sdiff__numel(v) == sdiff__numel(t) && sdiff__is_contiguous(t));
+    SDIFF_ASSERT(sdiff__numel(v) <= sdiff__numel(t) && sdiff__is_contiguous(t));
+    return v;
+}
+/* The same memory seen with another shape (numel must match; contiguous). */
+SDIFF__PRIVATE sdiff__tensor *sdiff__reshape(sdiff__arena *a, const sdiff__tensor *t, int nd, int64_t n0, int64_t n1,
+                                             int64_t n2, int64_t n3) {
+    sdiff__tensor *v = sdiff__reuse(a, t, nd, n0, n1, n2, n3);
+    SDIFF_ASSERT(sdiff__numel(v) == sdiff__numel(t));
     return v;
 }
 
@@ -5936,8 +5986,12 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__vae_decode(sdiff__run *r, const sdiff__vae 
         const bool up = i < n - 1;
         sdiff__tensor *next = sdiff__new4(r->ar, r->be->act_dtype, B, up ? 2 * H : H, up ? 2 * W : W, ch);
         sdiff__arena_mark lm = sdiff__arena_mark_get(r->ar);
+        /* the level's input h is dead once the first resnet has read it: the second ping-pong
+           buffer lives in its memory (at 512x512 the full-resolution level's input is twice that
+           buffer's size, and this is the decoder's peak: 64 MiB less) */
         sdiff__tensor *pp[2] = {sdiff__new4(r->ar, r->be->act_dtype, B, H, W, ch),
-                                sdiff__new4(r->ar, r->be->act_dtype, B, H, W, ch)};
+                                sdiff__numel(h) >= B * H * W * ch ? sdiff__reuse(r->ar, h, 4, B, H, W, ch)
+                                                                  : sdiff__new4(r->ar, r->be->act_dtype, B, H, W, ch)};
         const sdiff__tensor *x = h;
         for (int l = 0; l <= c->layers_per_block; l++) {
             y = !up && l == c->layers_per_block ? next : pp[l & 1];

@@ -146,6 +146,21 @@ typedef unsigned long long CUdeviceptr;
 #define SDIFF__CU_STREAM_DEFAULT 0        /* blocking: ordered after the legacy stream */
 #define SDIFF__CU_STREAM_CAPTURE_MODE_RELAXED 2
 
+/* Virtual memory management (the arena's growable range): cuda.h's structs, same layout. */
+typedef unsigned long long CUmemGenericAllocationHandle;
+typedef struct { int type, id; } sdiff__cu_mem_location;           /* CUmemLocation          */
+typedef struct {
+    int type, requested_handle_types;                               /* CUmemAllocationProp    */
+    sdiff__cu_mem_location location;
+    void *win32_handle_meta_data;
+    struct { unsigned char compression_type, gpu_direct_rdma_capable; unsigned short usage; unsigned char reserved[4]; } alloc_flags;
+} sdiff__cu_mem_prop;
+typedef struct { sdiff__cu_mem_location location; int flags; } sdiff__cu_mem_access;   /* CUmemAccessDesc */
+#define SDIFF__CU_MEM_ALLOCATION_TYPE_PINNED 1
+#define SDIFF__CU_MEM_LOCATION_TYPE_DEVICE 1
+#define SDIFF__CU_MEM_ACCESS_FLAGS_PROT_READWRITE 3
+#define SDIFF__CU_MEM_ALLOC_GRANULARITY_MINIMUM 0
+
 typedef int nvrtcResult;                  /* NVRTC_SUCCESS == 0 */
 typedef struct _nvrtcProgram *nvrtcProgram;
 
@@ -205,6 +220,19 @@ typedef struct {
     X(CUresult, cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr * p, size_t bytes))                                   \
     X(CUresult, cuMemFree, "cuMemFree_v2", (CUdeviceptr p))                                                     \
     X(CUresult, cuMemGetAddressRange, "cuMemGetAddressRange_v2", (CUdeviceptr * base, size_t * size, CUdeviceptr p)) \
+    X(CUresult, cuMemAddressReserve, "cuMemAddressReserve",                                                     \
+      (CUdeviceptr * p, size_t size, size_t align, CUdeviceptr addr, unsigned long long flags))                  \
+    X(CUresult, cuMemAddressFree, "cuMemAddressFree", (CUdeviceptr p, size_t size))                             \
+    X(CUresult, cuMemGetAllocationGranularity, "cuMemGetAllocationGranularity",                                 \
+      (size_t * granularity, const sdiff__cu_mem_prop *prop, int option))                                       \
+    X(CUresult, cuMemCreate, "cuMemCreate",                                                                     \
+      (CUmemGenericAllocationHandle * h, size_t size, const sdiff__cu_mem_prop *prop, unsigned long long flags)) \
+    X(CUresult, cuMemRelease, "cuMemRelease", (CUmemGenericAllocationHandle h))                                 \
+    X(CUresult, cuMemMap, "cuMemMap",                                                                           \
+      (CUdeviceptr p, size_t size, size_t offset, CUmemGenericAllocationHandle h, unsigned long long flags))     \
+    X(CUresult, cuMemUnmap, "cuMemUnmap", (CUdeviceptr p, size_t size))                                         \
+    X(CUresult, cuMemSetAccess, "cuMemSetAccess",                                                               \
+      (CUdeviceptr p, size_t size, const sdiff__cu_mem_access *desc, size_t count))                             \
     X(CUresult, cuMemcpyHtoD, "cuMemcpyHtoD_v2", (CUdeviceptr dst, const void *src, size_t bytes))              \
     X(CUresult, cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *dst, CUdeviceptr src, size_t bytes))                    \
     X(CUresult, cuModuleLoadData, "cuModuleLoadData", (CUmodule * m, const void *image))                        \
@@ -426,6 +454,7 @@ typedef struct sdiff__cuda {
     sdiff__cuda_bgemm_plan *bplans;
     int n_bplans, cap_bplans;
     size_t mem_used, mem_peak;      /* device bytes allocated by this backend, now and at most */
+    struct sdiff__cuda_range *ranges;   /* the arenas' growable ranges (range_reserve) */
 } sdiff__cuda;
 #define SDIFF__CUDA(be) ((sdiff__cuda *)(be))
 
@@ -2274,7 +2303,9 @@ SDIFF__PRIVATE bool sdiff__cuda_not_capturing(sdiff__backend *be, const char *op
    staging buffer, and the data the host reads is complete), copies use the
    plain (legacy-stream) cuMemcpy calls, and the blocking stream orders every
    later kernel after them. Pageable host memory is read in place (the mmap of
-   a checkpoint): no extra host copy.
+   a checkpoint): no extra host copy. The arenas grow in place in reserved
+   address space (range_reserve / range_grow / range_free, through the
+   driver's virtual memory management): their memory is their peak.
    ========================================================================= */
 /* Every device allocation of the backend goes through these two, which keep the bytes in use
    and their peak (weights, arena, scratch, workspace: what tools/bench reports as sdiff's peak
@@ -2294,6 +2325,123 @@ SDIFF__PRIVATE void sdiff__cuda_mem_free(sdiff__cuda *cb, CUdeviceptr p) {
     if (sdiff__g_cu.cuMemGetAddressRange(&base, &size, p) == SDIFF__CUDA_SUCCESS && base == p)
         cb->mem_used -= SDIFF__MIN(size, cb->mem_used);
     sdiff__g_cu.cuMemFree(p);
+}
+
+/* The arena's growable range: address space for the whole device reserved once, physical memory
+   created and mapped behind it piece by piece as the arena grows (in the allocation granularity,
+   2 MiB on current GPUs), and kept until range_free. The pieces' handles are kept to unmap and
+   release them. */
+typedef struct sdiff__cuda_range {
+    struct sdiff__cuda_range *next;
+    CUdeviceptr base;
+    size_t capacity, mapped, granularity;
+    CUmemGenericAllocationHandle *pieces;
+    size_t *piece_size;
+    int n_pieces, cap_pieces;
+} sdiff__cuda_range;
+
+SDIFF__PRIVATE sdiff__cu_mem_prop sdiff__cuda_mem_prop(const sdiff__cuda *cb) {
+    sdiff__cu_mem_prop prop;
+    memset(&prop, 0, sizeof prop);
+    prop.type = SDIFF__CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = SDIFF__CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = (int)cb->dev;
+    return prop;
+}
+SDIFF__PRIVATE void *sdiff__cuda_range_reserve(sdiff__backend *be, size_t *capacity) {
+    if (!sdiff__cuda_enter(be)) return NULL;
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    const sdiff__cu_mem_prop prop = sdiff__cuda_mem_prop(cb);
+    size_t gran = 0, total = 0;
+    sdiff__cuda_range *r = (sdiff__cuda_range *)sdiff__calloc(1, sizeof *r);
+    /* no range (the arena then uses blocks) when the driver cannot: not an error */
+    if (!r || sdiff__g_cu.cuMemGetAllocationGranularity(&gran, &prop, SDIFF__CU_MEM_ALLOC_GRANULARITY_MINIMUM) ||
+        !gran || sdiff__g_cu.cuDeviceTotalMem(&total, cb->dev)) {
+        sdiff__free(r);
+        return NULL;
+    }
+    r->granularity = gran;
+    r->capacity = (total + gran - 1) / gran * gran;
+    if (sdiff__g_cu.cuMemAddressReserve(&r->base, r->capacity, gran, 0, 0)) {
+        sdiff__free(r);
+        return NULL;
+    }
+    r->next = cb->ranges;
+    cb->ranges = r;
+    *capacity = r->capacity;
+    return (void *)(uintptr_t)r->base;
+}
+SDIFF__PRIVATE sdiff__cuda_range *sdiff__cuda_range_find(sdiff__cuda *cb, void *base) {
+    sdiff__cuda_range *r = cb->ranges;
+    while (r && r->base != SDIFF__DPTR(base)) r = r->next;
+    return r;
+}
+SDIFF__PRIVATE bool sdiff__cuda_range_grow(sdiff__backend *be, void *base, size_t *size) {
+    if (!sdiff__cuda_enter(be)) return false;
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    sdiff__cuda_range *r = sdiff__cuda_range_find(cb, base);
+    if (!r) {
+        sdiff__be_fail(be, SDIFF_ERR_BACKEND, "cuda: range_grow of an unknown range");
+        return false;
+    }
+    const size_t want = (*size + r->granularity - 1) / r->granularity * r->granularity;
+    if (want > r->mapped) {
+        if (want > r->capacity) return false;
+        if (r->n_pieces == r->cap_pieces) {
+            int cap = r->cap_pieces ? 2 * r->cap_pieces : 64;
+            CUmemGenericAllocationHandle *h = (CUmemGenericAllocationHandle *)sdiff__realloc(r->pieces, (size_t)cap * sizeof *h);
+            if (h) r->pieces = h;
+            size_t *ps = h ? (size_t *)sdiff__realloc(r->piece_size, (size_t)cap * sizeof *ps) : NULL;
+            if (ps) r->piece_size = ps;
+            if (!h || !ps) {
+                sdiff__be_fail(be, SDIFF_ERR_OUT_OF_MEMORY, "out of host memory");
+                return false;
+            }
+            r->cap_pieces = cap;
+        }
+        const size_t bytes = want - r->mapped;
+        const sdiff__cu_mem_prop prop = sdiff__cuda_mem_prop(cb);
+        sdiff__cu_mem_access access;
+        memset(&access, 0, sizeof access);
+        access.location = prop.location;
+        access.flags = SDIFF__CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+        CUmemGenericAllocationHandle h = 0;
+        CUresult e = sdiff__g_cu.cuMemCreate(&h, bytes, &prop, 0);
+        if (e == SDIFF__CUDA_ERROR_OUT_OF_MEMORY) return false; /* the arena reports it */
+        if (!SDIFF__CUDA_CHECK_GEN(be, e, (const char *)NULL)) return false;
+        if (!SDIFF__CU(be, cuMemMap(r->base + r->mapped, bytes, 0, h, 0)) ||
+            !SDIFF__CU(be, cuMemSetAccess(r->base + r->mapped, bytes, &access, 1))) {
+            sdiff__g_cu.cuMemUnmap(r->base + r->mapped, bytes);
+            sdiff__g_cu.cuMemRelease(h);
+            return false;
+        }
+        r->pieces[r->n_pieces] = h;
+        r->piece_size[r->n_pieces++] = bytes;
+        r->mapped = want;
+        cb->mem_used += bytes;
+        if (cb->mem_used > cb->mem_peak) cb->mem_peak = cb->mem_used;
+    }
+    *size = r->mapped;
+    return true;
+}
+SDIFF__PRIVATE void sdiff__cuda_range_free(sdiff__backend *be, void *base) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    sdiff__g_cu.cuCtxSetCurrent(cb->ctx); /* even on a failed backend (teardown) */
+    sdiff__cuda_range **pp = &cb->ranges;
+    while (*pp && (*pp)->base != SDIFF__DPTR(base)) pp = &(*pp)->next;
+    sdiff__cuda_range *r = *pp;
+    if (!r) return;
+    *pp = r->next;
+    if (r->mapped) {
+        sdiff__g_cu.cuStreamSynchronize(cb->stream); /* kernels may still be reading it */
+        sdiff__g_cu.cuMemUnmap(r->base, r->mapped);
+    }
+    for (int i = 0; i < r->n_pieces; i++) sdiff__g_cu.cuMemRelease(r->pieces[i]);
+    sdiff__g_cu.cuMemAddressFree(r->base, r->capacity);
+    cb->mem_used -= SDIFF__MIN(r->mapped, cb->mem_used);
+    sdiff__free(r->pieces);
+    sdiff__free(r->piece_size);
+    sdiff__free(r);
 }
 
 SDIFF__PRIVATE void *sdiff__cuda_alloc(sdiff__backend *be, size_t bytes) {
@@ -3063,6 +3211,7 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
         sdiff__cuda_mem_free(cb, cb->scratch);
         sdiff__cuda_mem_free(cb, cb->ids);
         sdiff__cuda_mem_free(cb, cb->gn);
+        while (cb->ranges) sdiff__cuda_range_free(be, (void *)(uintptr_t)cb->ranges->base); /* an arena left behind */
         for (int p = 0; p < SDIFF__CP_COUNT; p++)
             for (int v = 0; v < SDIFF__CUDA_MAX_VARIANTS; v++)
                 if (cb->modules[p][v]) L->cuModuleUnload(cb->modules[p][v]);
@@ -3144,6 +3293,9 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
     be->destroy = sdiff__cuda_destroy;
     be->alloc = sdiff__cuda_alloc;
     be->free = sdiff__cuda_free;
+    be->range_reserve = sdiff__cuda_range_reserve;
+    be->range_grow = sdiff__cuda_range_grow;
+    be->range_free = sdiff__cuda_range_free;
     be->upload = sdiff__cuda_upload;
     be->upload_conv = sdiff__cuda_upload_conv;
     be->download = sdiff__cuda_download;

@@ -288,6 +288,57 @@ SDIFF_TEST(cpu_attention) {
     }
 }
 
+/* --- arena ---------------------------------------------------------------- */
+/* A backend with a growable range (as the CUDA one has), emulated in host memory: 4 MiB of
+   capacity, grown in 64 KiB steps. */
+static struct { char *mem; size_t mapped; int grows; } g_range;
+static void *tr_reserve(sdiff__backend *be, size_t *capacity) {
+    SDIFF__UNUSED(be);
+    *capacity = (size_t)4 << 20;
+    g_range.mem = (char *)malloc(*capacity);
+    g_range.mapped = 0;
+    g_range.grows = 0;
+    return g_range.mem;
+}
+static bool tr_grow(sdiff__backend *be, void *base, size_t *size) {
+    SDIFF__UNUSED(be);
+    size_t want = (*size + 65535) / 65536 * 65536;
+    if (base != g_range.mem || want > ((size_t)4 << 20)) return false;
+    if (want > g_range.mapped) { g_range.mapped = want; g_range.grows++; }
+    *size = g_range.mapped;
+    return true;
+}
+static void tr_free(sdiff__backend *be, void *base) {
+    SDIFF__UNUSED(be);
+    free(base);
+    g_range.mem = NULL;
+}
+SDIFF_TEST(arena_range) {
+    sdiff__backend *be = sdiff__cpu_backend_create(1, NULL);
+    be->range_reserve = tr_reserve;
+    be->range_grow = tr_grow;
+    be->range_free = tr_free;
+    sdiff__arena a;
+    sdiff__arena_init(&a, be, (size_t)1 << 20);
+    const sdiff__arena_mark start = sdiff__arena_mark_get(&a);
+    sdiff__tensor *t1 = sdiff__new1(&a, SDIFF__F32, 1000), *t2 = sdiff__new1(&a, SDIFF__F32, 300000);
+    CHECK(a.ranged);
+    CHECK(t1->data == g_range.mem);
+    CHECK((char *)t2->data == g_range.mem + 4096);                 /* 4000 bytes, aligned to 256 */
+    CHECK(g_range.mapped == (4096 + 1200128 + 65535) / 65536 * 65536); /* grown to what is used */
+    sdiff__arena_release(&a, start);
+    const int grows = g_range.grows;
+    sdiff__tensor *t3 = sdiff__new1(&a, SDIFF__F32, 300000);
+    CHECK(t3->data == g_range.mem && g_range.grows == grows);      /* reused in place, no growth */
+    CHECK(a.peak == 4096 + 1200128);
+    sdiff__tensor *big = sdiff__new1(&a, SDIFF__F32, (int64_t)1 << 20); /* 4 MiB more: over capacity */
+    CHECK(big->data == NULL && be->status == SDIFF_ERR_OUT_OF_MEMORY);
+    CHECK(strstr(sdiff__g_error, "out of") != NULL);
+    sdiff__arena_free(&a);
+    CHECK(g_range.mem == NULL);
+    be->destroy(be);
+}
+
 /* --- normalisation ------------------------------------------------------ */
 SDIFF_TEST(cpu_group_norm) {
     for (int threads = 1; threads <= 3; threads += 2) {
