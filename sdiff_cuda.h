@@ -2409,8 +2409,11 @@ SDIFF__PRIVATE bool sdiff__cuda_range_grow(sdiff__backend *be, void *base, size_
         CUresult e = sdiff__g_cu.cuMemCreate(&h, bytes, &prop, 0);
         if (e == SDIFF__CUDA_ERROR_OUT_OF_MEMORY) return false; /* the arena reports it */
         if (!SDIFF__CUDA_CHECK_GEN(be, e, (const char *)NULL)) return false;
-        if (!SDIFF__CU(be, cuMemMap(r->base + r->mapped, bytes, 0, h, 0)) ||
-            !SDIFF__CU(be, cuMemSetAccess(r->base + r->mapped, bytes, &access, 1))) {
+        if (!SDIFF__CU(be, cuMemMap(r->base + r->mapped, bytes, 0, h, 0))) {
+            sdiff__g_cu.cuMemRelease(h);
+            return false;
+        }
+        if (!SDIFF__CU(be, cuMemSetAccess(r->base + r->mapped, bytes, &access, 1))) {
             sdiff__g_cu.cuMemUnmap(r->base + r->mapped, bytes);
             sdiff__g_cu.cuMemRelease(h);
             return false;
@@ -2432,11 +2435,12 @@ SDIFF__PRIVATE void sdiff__cuda_range_free(sdiff__backend *be, void *base) {
     sdiff__cuda_range *r = *pp;
     if (!r) return;
     *pp = r->next;
-    if (r->mapped) {
-        sdiff__g_cu.cuStreamSynchronize(cb->stream); /* kernels may still be reading it */
-        sdiff__g_cu.cuMemUnmap(r->base, r->mapped);
+    if (r->mapped) sdiff__g_cu.cuStreamSynchronize(cb->stream); /* kernels may still be reading it */
+    CUdeviceptr at = r->base;
+    for (int i = 0; i < r->n_pieces; at += r->piece_size[i++]) { /* unmapped as mapped: piece by piece */
+        sdiff__g_cu.cuMemUnmap(at, r->piece_size[i]);
+        sdiff__g_cu.cuMemRelease(r->pieces[i]);
     }
-    for (int i = 0; i < r->n_pieces; i++) sdiff__g_cu.cuMemRelease(r->pieces[i]);
     sdiff__g_cu.cuMemAddressFree(r->base, r->capacity);
     cb->mem_used -= SDIFF__MIN(r->mapped, cb->mem_used);
     sdiff__free(r->pieces);
