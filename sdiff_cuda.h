@@ -49,9 +49,13 @@
        most SDIFF_CUDA_IM2COL_MAX bytes, the rows split into chunks beyond
        that) and the cuBLASLt GEMM, whose split-K wins on SD's small levels
        (tools/PERF.md).
-     - group_norm: a statistics kernel over many blocks (one partial per
-       block and group), a finalize kernel that merges them, and an apply
-       kernel (+ SiLU); layer_norm keeps each row in registers.
+     - group_norm (+ SiLU): on Hopper and later one kernel per call where
+       the tensor fits in the shared memory of 8-block clusters (the UNet):
+       read once, statistics merged across the cluster through distributed
+       shared memory. Otherwise (the VAE's large levels, older GPUs) a
+       statistics kernel over many blocks (one partial per block and group),
+       a finalize kernel that merges them, and an apply kernel.
+       layer_norm keeps each row in registers.
      - attention: sdiff__cuda_attention() routes by head dim. The
        tensor-core flash kernel takes D = 40, 64, 80, 160 (non-causal,
        16-byte aligned, strides multiples of 8). Other non-causal attention
@@ -67,6 +71,10 @@
        and alignment allow.
      Everything is issued on one stream, so graph capture (graph_begin /
      graph_end) records a whole denoising step, replayed with graph_launch.
+     On Hopper and later our kernels are launched with programmatic
+     dependent launch: each opens with pdl_begin() (wait for the previous
+     grid, then let the next one launch), so launch latency overlaps the
+     previous kernel's tail (a CPU test checks every kernel opens so).
    Synchronisation
      upload and download are synchronous: they wait for the stream, copy, and
      (download) wait again. They fail the backend during graph capture; the
@@ -87,6 +95,12 @@
                              ~/.cache/sdiff.
      SDIFF_CUDA_WGMMA        "0": on Hopper, use the mma.sync convolution
                              kernels instead of the wgmma ones (for
+                             comparisons).
+     SDIFF_CUDA_CLUSTERS     "0": GroupNorm in three kernels even where the
+                             one-launch cluster kernel applies (Hopper and
+                             later; for comparisons).
+     SDIFF_CUDA_PDL          "0": launch kernels without programmatic
+                             dependent launch (Hopper and later; for
                              comparisons).
    Errors
      Every driver, NVRTC and cuBLASLt call is checked; the first failure sets
@@ -145,6 +159,20 @@ typedef unsigned long long CUdeviceptr;
 #define SDIFF__CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8
 #define SDIFF__CU_STREAM_DEFAULT 0        /* blocking: ordered after the legacy stream */
 #define SDIFF__CU_STREAM_CAPTURE_MODE_RELAXED 2
+/* cuLaunchKernelEx's config (CUlaunchConfig, CUlaunchAttribute: cuda.h's layout) for
+   programmatic dependent launch. */
+typedef struct {
+    int id;                                       /* CUlaunchAttributeID    */
+    char pad[4];
+    union { char bytes[64]; int i; void *align; } value;   /* CUlaunchAttributeValue */
+} sdiff__cu_launch_attr;
+typedef struct {
+    unsigned grid_x, grid_y, grid_z, block_x, block_y, block_z, smem;
+    CUstream stream;
+    sdiff__cu_launch_attr *attrs;
+    unsigned n_attrs;
+} sdiff__cu_launch_config;
+#define SDIFF__CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION 6
 
 /* Virtual memory management (the arena's growable range): cuda.h's structs, same layout. */
 typedef unsigned long long CUmemGenericAllocationHandle;
@@ -242,6 +270,8 @@ typedef struct {
     X(CUresult, cuLaunchKernel, "cuLaunchKernel",                                                               \
       (CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,              \
        unsigned shmem, CUstream s, void **params, void **extra))                                                \
+    X(CUresult, cuLaunchKernelEx, "cuLaunchKernelEx",                                                           \
+      (const sdiff__cu_launch_config *cfg, CUfunction f, void **params, void **extra))                          \
     X(CUresult, cuStreamBeginCapture, "cuStreamBeginCapture_v2", (CUstream s, int mode))                        \
     X(CUresult, cuStreamEndCapture, "cuStreamEndCapture", (CUstream s, CUgraph * g))                            \
     X(CUresult, cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags",                                     \
@@ -442,6 +472,8 @@ typedef struct sdiff__cuda {
     char arch[32], dev_name[128];
     bool code_is_ptx;               /* arch is compute_XY: modules are PTX        */
     bool wgmma;                     /* arch is sm_90a: the wgmma kernels          */
+    bool clusters;                  /* arch >= 9.0: thread block clusters (GroupNorm) */
+    bool pdl;                       /* 9.0+: launches with programmatic dependent launch */
     bool capturing;                 /* between graph_begin and graph_end          */
     CUmodule modules[SDIFF__CP_COUNT][SDIFF__CUDA_MAX_VARIANTS];
     sdiff__cuda_fn_entry fns[SDIFF__CUDA_MAX_FNS];
@@ -505,9 +537,9 @@ static const char sdiff__cuda_src_prelude[] =
     "/* sdiff_prelude: types and helpers every kernel source starts with. No CUDA\n"
     "   headers: halves are handled as 16-bit integers through PTX conversions, so\n"
     "   NVRTC needs no include path. */\n"
+    "#include \"mma.cuh\" /* pdl_begin, which every kernel calls first; u32 */\n"
     "typedef unsigned short h16;\n"
     "typedef long long i64;\n"
-    "typedef unsigned int u32;\n"
     "#define SDIFF_NEG_INF __int_as_float(0xff800000)\n"
     "#define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)\n"
     "__device__ __forceinline__ float h2f(h16 h) { float f; asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h)); return f; }\n"
@@ -526,11 +558,14 @@ static const char sdiff__cuda_src_prelude[] =
     "    return r;\n"
     "}\n"
     "__device__ __forceinline__ uint4 zero4() { uint4 r; r.x = r.y = r.z = r.w = 0u; return r; }\n"
-    "/* The activations of sdiff__act: 0 none, 1 SiLU, 2 exact GELU, 3 QuickGELU. */\n"
+    "/* The activations of sdiff__act: 0 none, 1 SiLU, 2 exact GELU, 3 QuickGELU. The sigmoids use the\n"
+    "   hardware exp2 and a fast divide (a few ulp in fp32, far below fp16's rounding; x / inf = 0 at\n"
+    "   the far negative end): the IEEE forms cost ~30 instructions an element, which made GroupNorm +\n"
+    "   SiLU instruction-bound (tools/PERF.md). */\n"
     "__device__ __forceinline__ float act_f(float x, int act) {\n"
-    "    if (act == 1) return x / (1.0f + expf(-x));\n"
+    "    if (act == 1) return __fdividef(x, 1.0f + __expf(-x));\n"
     "    if (act == 2) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));\n"
-    "    if (act == 3) return x / (1.0f + expf(-1.702f * x));\n"
+    "    if (act == 3) return __fdividef(x, 1.0f + __expf(-1.702f * x));\n"
     "    return x;\n"
     "}\n"
     "__device__ __forceinline__ float warp_sum(float v) {\n"
@@ -548,12 +583,25 @@ static const char sdiff__cuda_src_convert[] =
     "/* sdiff_convert: dtype conversions for upload (F32/BF16 -> F16) and\n"
     "   download (F16/BF16 -> F32). Element by element: the destination of an\n"
     "   upload can be any row of a stacked weight, so only 2-byte alignment holds. */\n"
-    "extern \"C\" __global__ void cvt_f32_f16(h16 *d, const float *s, i64 n) { GRID_STRIDE(i, n) d[i] = f2h(s[i]); }\n"
-    "extern \"C\" __global__ void cvt_bf16_f16(h16 *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = f2h(bf2f(s[i])); }\n"
-    "extern \"C\" __global__ void cvt_f16_f32(float *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = h2f(s[i]); }\n"
-    "extern \"C\" __global__ void cvt_bf16_f32(float *d, const h16 *s, i64 n) { GRID_STRIDE(i, n) d[i] = bf2f(s[i]); }\n"
+    "extern \"C\" __global__ void cvt_f32_f16(h16 *d, const float *s, i64 n) {\n"
+    "    pdl_begin();\n"
+    "    GRID_STRIDE(i, n) d[i] = f2h(s[i]);\n"
+    "}\n"
+    "extern \"C\" __global__ void cvt_bf16_f16(h16 *d, const h16 *s, i64 n) {\n"
+    "    pdl_begin();\n"
+    "    GRID_STRIDE(i, n) d[i] = f2h(bf2f(s[i]));\n"
+    "}\n"
+    "extern \"C\" __global__ void cvt_f16_f32(float *d, const h16 *s, i64 n) {\n"
+    "    pdl_begin();\n"
+    "    GRID_STRIDE(i, n) d[i] = h2f(s[i]);\n"
+    "}\n"
+    "extern \"C\" __global__ void cvt_bf16_f32(float *d, const h16 *s, i64 n) {\n"
+    "    pdl_begin();\n"
+    "    GRID_STRIDE(i, n) d[i] = bf2f(s[i]);\n"
+    "}\n"
     "/* A convolution weight's rows: s [co][ci][kk] (sdt 0 f32, 1 f16, 2 bf16) -> d [co][kk][ci] fp16. */\n"
     "extern \"C\" __global__ void permute_conv_weight(h16 *d, const void *s, int sdt, i64 co, i64 ci, i64 kk) {\n"
+    "    pdl_begin();\n"
     "    GRID_STRIDE(e, co * ci * kk) {\n"
     "        const i64 i = e % ci, k = (e / ci) % kk, o = e / (ci * kk), se = (o * ci + i) * kk + k;\n"
     "        d[e] = sdt == 0 ? f2h(((const float *)s)[se]) : sdt == 1 ? ((const h16 *)s)[se] : f2h(bf2f(((const h16 *)s)[se]));\n"
@@ -569,6 +617,7 @@ static const char sdiff__cuda_src_elementwise[] =
     "\n"
     "/* y = act(x) + r (r may be NULL); y may alias x. */\n"
     "extern \"C\" __global__ void activate(h16 *y, const h16 *x, const h16 *r, i64 n, int act, int vec) {\n"
+    "    pdl_begin();\n"
     "    const i64 nc = (n + 7) / 8;\n"
     "    GRID_STRIDE(c, nc) {\n"
     "        const i64 e0 = c * 8;\n"
@@ -599,6 +648,7 @@ static const char sdiff__cuda_src_elementwise[] =
     "    return e / (rows_per_b * c) * c + e % c;\n"
     "}\n"
     "extern \"C\" __global__ void add(h16 *y, const h16 *a, const h16 *b, i64 n, i64 c, i64 rows_per_b, int mode, int vec) {\n"
+    "    pdl_begin();\n"
     "    const i64 nc = (n + 7) / 8;\n"
     "    GRID_STRIDE(ch, nc) {\n"
     "        const i64 e0 = ch * 8;\n"
@@ -620,6 +670,7 @@ static const char sdiff__cuda_src_elementwise[] =
     "\n"
     "/* y[M, N] = x[:, :N] * gelu(x[:, N:]) */\n"
     "extern \"C\" __global__ void geglu(h16 *y, const h16 *x, i64 m, i64 nn, int vec) {\n"
+    "    pdl_begin();\n"
     "    const i64 n = m * nn, nc = (n + 7) / 8;\n"
     "    GRID_STRIDE(ch, nc) {\n"
     "        const i64 e0 = ch * 8;\n"
@@ -649,6 +700,7 @@ static const char sdiff__cuda_src_elementwise[] =
     "    return s < in - 1 ? s : in - 1;\n"
     "}\n"
     "extern \"C\" __global__ void upsample(h16 *y, const h16 *x, i64 bn, i64 h, i64 w, i64 c, i64 ho, i64 wo, int vec) {\n"
+    "    pdl_begin();\n"
     "    const i64 n = bn * ho * wo * c, nc = (n + 7) / 8;\n"
     "    GRID_STRIDE(ch, nc) {\n"
     "        for (int j = 0; j < (vec ? 1 : 8); j++) {\n"
@@ -664,6 +716,7 @@ static const char sdiff__cuda_src_elementwise[] =
     "\n"
     "/* y[r, :] = [a[r, :Ca], b[r, :Cb]] */\n"
     "extern \"C\" __global__ void concat(h16 *y, const h16 *a, const h16 *b, i64 rows, i64 ca, i64 cb, int vec) {\n"
+    "    pdl_begin();\n"
     "    const i64 ct = ca + cb, n = rows * ct, nc = (n + 7) / 8;\n"
     "    GRID_STRIDE(ch, nc) {\n"
     "        for (int j = 0; j < (vec ? 1 : 8); j++) {\n"
@@ -679,6 +732,7 @@ static const char sdiff__cuda_src_elementwise[] =
     "\n"
     "/* y[i, :] = table[ids[i], :] (ids checked on the host) */\n"
     "extern \"C\" __global__ void embed(h16 *y, const h16 *table, const int *ids, i64 n, i64 c, int vec) {\n"
+    "    pdl_begin();\n"
     "    const i64 total = n * c, nc = (total + 7) / 8;\n"
     "    GRID_STRIDE(ch, nc) {\n"
     "        for (int j = 0; j < (vec ? 1 : 8); j++) {\n"
@@ -694,6 +748,7 @@ static const char sdiff__cuda_src_elementwise[] =
     "\n"
     "/* sdiff__timestep_features, the same float operations in the same order. */\n"
     "extern \"C\" __global__ void timestep_embedding(h16 *y, const float *t, i64 bn, int dim, int flip, float shift) {\n"
+    "    pdl_begin();\n"
     "    const int half = dim / 2;\n"
     "    GRID_STRIDE(e, bn * dim) {\n"
     "        const i64 b = e / dim;\n"
@@ -712,7 +767,7 @@ static const char sdiff__cuda_src_elementwise[] =
     "}\n";
 
 static const char sdiff__cuda_src_norm[] =
-    "/* sdiff_norm: group_norm (two kernels), layer_norm (one warp per row) and\n"
+    "/* sdiff_norm: group_norm (one cluster kernel, or three), layer_norm (one warp per row) and\n"
     "   softmax_rows (attention's probabilities, one block per row). */\n"
     "/* group_norm in three kernels over x [B, P, C] (P positions, groups over C).\n"
     "   group_norm_stats, grid (S, B): block (s, b) reads rows [s*rpb, (s+1)*rpb)\n"
@@ -750,6 +805,7 @@ static const char sdiff__cuda_src_norm[] =
     "}\n"
     "extern \"C\" __global__ void __launch_bounds__(256) group_norm_stats(float *part, const h16 *x, i64 p, int c, int groups,\n"
     "                                                                   int rpb, int vec) {\n"
+    "    pdl_begin();\n"
     "    /* shared: cshift[c], then red[rpar][2c]: each row-parallel thread's column sums (row 0 ends\n"
     "       up holding the block's sums, csum = red[0][0..c), csq = red[0][c..2c)) */\n"
     "    extern __shared__ float gsm[];\n"
@@ -807,6 +863,7 @@ static const char sdiff__cuda_src_norm[] =
     "   pairwise; lane 0 writes (mean, 1/sqrt(var + eps)). */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) group_norm_finalize(float *stat, const float *part, i64 p, int groups,\n"
     "                                                                      int S, int rpb, int cg, int items, float eps) {\n"
+    "    pdl_begin();\n"
     "    const int lane = threadIdx.x & 31, bg = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);\n"
     "    if (bg >= items * groups) return;\n"
     "    const int b = bg / groups, g = bg - b * groups;\n"
@@ -831,6 +888,7 @@ static const char sdiff__cuda_src_norm[] =
     "extern \"C\" __global__ void __launch_bounds__(256) group_norm_apply(h16 *y, const h16 *x, const float *stat, const h16 *gamma,\n"
     "                                                                   const h16 *beta, i64 p, int c, int groups, int rpb,\n"
     "                                                                   int silu, int vec) {\n"
+    "    pdl_begin();\n"
     "    extern __shared__ float gsm[]; /* scale[c], shift[c] */\n"
     "    float *scale = gsm, *shift = gsm + c;\n"
     "    const int tid = threadIdx.x, nt = blockDim.x, b = blockIdx.y, cg = c / groups;\n"
@@ -869,12 +927,173 @@ static const char sdiff__cuda_src_norm[] =
     "        for (; r < nr; r += rpar) out(r, gn_load(xb + (i64)r * c + col * w, vec));\n"
     "    }\n"
     "}\n"
+    "/* group_norm_cluster (compute capability 9.0+, thread block clusters): the whole GroupNorm in one\n"
+    "   launch, the tensor read from global memory once. Grid (GN_CLUSTER, slices, B), one cluster per\n"
+    "   (slice, batch item); a slice is ws = gs * cg channels (whole groups) and the cluster's blocks\n"
+    "   split its P rows, rpc each. A block copies its rows x ws channels into shared memory while it\n"
+    "   sums them per channel (around a per-channel shift, the channel's value in the block's first row,\n"
+    "   as group_norm_stats), reduces those to one (n, mean, M2) per group, and after a cluster barrier\n"
+    "   reads its neighbours' triples through distributed shared memory: every block merges the same\n"
+    "   partials in the same order (same result, no atomics), then normalises its rows from shared\n"
+    "   memory. Each thread reads back only what it wrote, in the same mapping, so the tile needs no\n"
+    "   barrier of its own. gamma and beta are fetched at the start, off the critical path. Chosen by\n"
+    "   the host when the tile fits in shared memory (SD's UNet at every level; not the VAE's two\n"
+    "   largest levels). */\n"
+    "#if __CUDA_ARCH__ >= 900\n"
+    "#define GN_CLUSTER 8\n"
+    "#define GN_THREADS 512\n"
+    "__device__ __forceinline__ u32 cluster_rank() { u32 r; asm volatile(\"mov.u32 %0, %%cluster_ctarank;\" : \"=r\"(r)); return r; }\n"
+    "__device__ __forceinline__ void cluster_arrive() { asm volatile(\"barrier.cluster.arrive.release.aligned;\" ::: \"memory\"); }\n"
+    "__device__ __forceinline__ void cluster_wait() { asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\"); }\n"
+    "/* p's float in the shared memory of the cluster's block `rank`. */\n"
+    "__device__ __forceinline__ float cluster_load(const float *p, u32 rank) {\n"
+    "    u32 a, r;\n"
+    "    float v;\n"
+    "    asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(a) : \"l\"(p));\n"
+    "    asm volatile(\"mapa.shared::cluster.u32 %0, %1, %2;\" : \"=r\"(r) : \"r\"(a), \"r\"(rank));\n"
+    "    asm volatile(\"ld.shared::cluster.f32 %0, [%1];\" : \"=f\"(v) : \"r\"(r) : \"memory\");\n"
+    "    return v;\n"
+    "}\n"
+    "extern \"C\" __global__ void __cluster_dims__(GN_CLUSTER, 1, 1) __launch_bounds__(GN_THREADS)\n"
+    "group_norm_cluster(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta, i64 p, int c, int cg, int ws, int rpc,\n"
+    "                   float eps, int silu, int vec) {\n"
+    "    pdl_begin();\n"
+    "    /* shared: part[gs][4] (n, mean, M2: read by the cluster), scale[ws], shift[ws] (gamma and beta\n"
+    "       until the merge), red[rpar][2 ws] (as group_norm_stats), then the tile [nr][ws] of halves; the\n"
+    "       host sizes it (sdiff__cuda_gn_cluster_plan). */\n"
+    "    extern __shared__ __align__(16) float gcl[];\n"
+    "    const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, warp = tid >> 5, nw = nt >> 5;\n"
+    "    const int gs = ws / cg, w = vec ? 8 : 1, nch = ws / w, tpr = nch < nt ? nch : nt, rpar = nt / tpr;\n"
+    "    const int ws4 = (ws + 3) & ~3; /* float offsets in fours: the tile starts 16-byte aligned */\n"
+    "    const u32 rank = cluster_rank();\n"
+    "    const i64 r0 = (i64)rank * rpc;\n"
+    "    const int nr = (int)(p - r0 <= 0 ? 0 : p - r0 < rpc ? p - r0 : rpc);\n"
+    "    float *part = gcl, *scale = part + ((4 * gs + 3) & ~3), *shift = scale + ws4, *red = shift + ws4;\n"
+    "    float *csum = red, *csq = red + ws;\n"
+    "    h16 *tile = (h16 *)(red + ((rpar * 2 * ws + 3) & ~3));\n"
+    "    const i64 off = ((i64)blockIdx.z * p + r0) * c + (i64)blockIdx.y * ws;\n"
+    "    const h16 *xb = x + off;\n"
+    "    h16 *yb = y + off;\n"
+    "    for (int i = tid; i < ws; i += nt) {\n"
+    "        scale[i] = gamma ? h2f(gamma[blockIdx.y * ws + i]) : 1.0f;\n"
+    "        shift[i] = beta ? h2f(beta[blockIdx.y * ws + i]) : 0.0f;\n"
+    "    }\n"
+    "    if (tid < tpr * rpar) { /* pass 1: shifted sums per channel, the rows kept in the tile */\n"
+    "        float *mine = red + (tid / tpr) * 2 * ws;\n"
+    "        for (int col = tid % tpr; col < nch; col += tpr) {\n"
+    "            float sm[8], sq[8], k[8];\n"
+    "            auto load = [&](int r) { return gn_load(xb + (i64)r * c + col * w, vec); };\n"
+    "            gn_unpack(nr ? load(0) : zero4(), vec, k); /* the shift: row 0, loaded alongside */\n"
+    "            auto keep = [&](int r, uint4 u) {\n"
+    "                if (vec) *(uint4 *)(tile + r * ws + col * 8) = u;\n"
+    "                else tile[r * ws + col] = (h16)u.x;\n"
+    "                float v[8];\n"
+    "                gn_unpack(u, vec, v);\n"
+    "#pragma unroll\n"
+    "                for (int j = 0; j < 8; j++)\n"
+    "                    if (j < w) { const float d = v[j] - k[j]; sm[j] += d; sq[j] += d * d; }\n"
+    "            };\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++) { sm[j] = 0.0f; sq[j] = 0.0f; }\n"
+    "            int r = tid / tpr;\n"
+    "            for (; r + 3 * rpar < nr; r += 4 * rpar) { /* four loads in flight, then the sums */\n"
+    "                const uint4 u0 = load(r), u1 = load(r + rpar), u2 = load(r + 2 * rpar), u3 = load(r + 3 * rpar);\n"
+    "                keep(r, u0); keep(r + rpar, u1); keep(r + 2 * rpar, u2); keep(r + 3 * rpar, u3);\n"
+    "            }\n"
+    "            for (; r < nr; r += rpar) keep(r, load(r));\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++)\n"
+    "                if (j < w) { mine[col * w + j] = sm[j]; mine[ws + col * w + j] = sq[j]; }\n"
+    "        }\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    for (int i = tid; i < 2 * ws; i += nt) { /* rows 1.. into row 0, in a fixed order */\n"
+    "        float t = red[i];\n"
+    "        for (int rr = 1; rr < rpar; rr++) t += red[rr * 2 * ws + i];\n"
+    "        red[i] = t;\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    /* per group, one warp, a lane per channel: mean = the channels' means averaged (equal counts),\n"
+    "       M2 = sum over channels of (the channel's M2 + nr (its mean - mean)^2). The shift of channel ch\n"
+    "       is its row-0 value, read back from the tile. */\n"
+    "    for (int g = warp; g < gs; g += nw) {\n"
+    "        float cm[4], cm2[4], s = 0.0f;\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < 4; i++) {\n"
+    "            const int ch = g * cg + lane + 32 * i;\n"
+    "            cm[i] = cm2[i] = 0.0f;\n"
+    "            if (nr && lane + 32 * i < cg) {\n"
+    "                const float sc = csum[ch] / (float)nr;\n"
+    "                cm[i] = h2f(tile[ch]) + sc;\n"
+    "                cm2[i] = fmaxf(csq[ch] - csum[ch] * sc, 0.0f);\n"
+    "                s += cm[i];\n"
+    "            }\n"
+    "        }\n"
+    "        const float mean = warp_sum(s) / (float)cg;\n"
+    "        float m2 = 0.0f;\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < 4; i++)\n"
+    "            if (nr && lane + 32 * i < cg) m2 += cm2[i] + (float)nr * (cm[i] - mean) * (cm[i] - mean);\n"
+    "        m2 = warp_sum(m2);\n"
+    "        if (lane == 0) { part[4 * g] = (float)nr * (float)cg; part[4 * g + 1] = nr ? mean : 0.0f; part[4 * g + 2] = m2; }\n"
+    "    }\n"
+    "    cluster_arrive(); /* the partials out to the cluster */\n"
+    "    cluster_wait();\n"
+    "    for (int g = warp; g < gs; g += nw) { /* merge: lane k reads block k's partial */\n"
+    "        float n = 0.0f, m = 0.0f, m2 = 0.0f;\n"
+    "        if (lane < GN_CLUSTER) {\n"
+    "            n = cluster_load(part + 4 * g, lane);\n"
+    "            m = cluster_load(part + 4 * g + 1, lane);\n"
+    "            m2 = cluster_load(part + 4 * g + 2, lane);\n"
+    "        }\n"
+    "        const float tot = warp_sum(n), mean = warp_sum(n * m) / tot, d = m - mean;\n"
+    "        const float rstd = rsqrtf(warp_sum(m2 + n * d * d) / tot + eps);\n"
+    "        for (int i = lane; i < cg; i += 32) {\n"
+    "            const int ch = g * cg + i;\n"
+    "            const float a = rstd * scale[ch];\n"
+    "            scale[ch] = a;\n"
+    "            shift[ch] -= mean * a;\n"
+    "        }\n"
+    "    }\n"
+    "    cluster_arrive(); /* done reading the neighbours' shared memory */\n"
+    "    __syncthreads();\n"
+    "    if (tid < tpr * rpar) { /* pass 2: normalise the tile (each thread its own rows), out to y */\n"
+    "        for (int col = tid % tpr; col < nch; col += tpr) {\n"
+    "            float a[8], sh[8];\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++) { a[j] = j < w ? scale[col * w + j] : 0.0f; sh[j] = j < w ? shift[col * w + j] : 0.0f; }\n"
+    "            auto out = [&](int r, uint4 u) {\n"
+    "                float v[8];\n"
+    "                gn_unpack(u, vec, v);\n"
+    "#pragma unroll\n"
+    "                for (int j = 0; j < 8; j++) { v[j] = v[j] * a[j] + sh[j]; if (silu) v[j] = act_f(v[j], 1); }\n"
+    "                if (vec) *(uint4 *)(yb + (i64)r * c + col * 8) = pack8(v);\n"
+    "                else yb[(i64)r * c + col] = f2h(v[0]);\n"
+    "            };\n"
+    "            auto back = [&](int r) {\n"
+    "                if (vec) return *(const uint4 *)(tile + r * ws + col * 8);\n"
+    "                uint4 u = zero4();\n"
+    "                u.x = tile[r * ws + col];\n"
+    "                return u;\n"
+    "            };\n"
+    "            int r = tid / tpr;\n"
+    "            for (; r + 1 * rpar < nr; r += 2 * rpar) {\n"
+    "                const uint4 u0 = back(r), u1 = back(r + rpar);\n"
+    "                out(r, u0); out(r + rpar, u1);\n"
+    "            }\n"
+    "            for (; r < nr; r += rpar) out(r, back(r));\n"
+    "        }\n"
+    "    }\n"
+    "    cluster_wait(); /* no block leaves while a neighbour may still read its partials */\n"
+    "}\n"
+    "#endif\n"
     "/* layer_norm: one warp per row. vec (C % 8 == 0, C <= 2048, 16-byte aligned\n"
     "   x, y, gamma, beta): the row stays in registers, 8 halves per load, and the\n"
     "   variance is summed around the mean; otherwise three passes over memory. */\n"
     "#define LN_MAXCH 8\n"
     "extern \"C\" __global__ void layer_norm(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta, i64 rows, i64 c,\n"
     "                                      float eps, int vec) {\n"
+    "    pdl_begin();\n"
     "    const i64 row = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);\n"
     "    const int lane = threadIdx.x & 31;\n"
     "    if (row >= rows) return;\n"
@@ -938,6 +1157,7 @@ static const char sdiff__cuda_src_norm[] =
     "    m = mn;\n"
     "}\n"
     "extern \"C\" __global__ void __launch_bounds__(SMAX_THREADS) softmax_rows(h16 *p, const float *s, i64 n, int vec) {\n"
+    "    pdl_begin();\n"
     "    __shared__ float red_m[SMAX_THREADS / 32], red_l[SMAX_THREADS / 32];\n"
     "    const float *sr = s + (i64)blockIdx.x * n;\n"
     "    h16 *pr = p + (i64)blockIdx.x * n;\n"
@@ -983,6 +1203,7 @@ static const char sdiff__cuda_src_im2col[] =
     "   8-channel chunk is one vector that never crosses a (ky, kx) tap. */\n"
     "extern \"C\" __global__ void im2col(h16 *a, const h16 *x, i64 m0, i64 mc, i64 h, i64 w, i64 ci, int kh, int kw,\n"
     "                                  i64 ho, i64 wo, int stride, int pad, int vec) {\n"
+    "    pdl_begin();\n"
     "    const i64 k = (i64)kh * kw * ci, n = mc * k, nc = vec ? n / 8 : n;\n"
     "    GRID_STRIDE(ch, nc) {\n"
     "        const i64 e = vec ? ch * 8 : ch;\n"
@@ -1012,6 +1233,7 @@ static const char sdiff__cuda_src_attention_fallback[] =
     "extern \"C\" __global__ void __launch_bounds__(32 * ATTN_WARPS)\n"
     "attention_fallback(h16 *o, const h16 *q, const h16 *k, const h16 *v, i64 lq, i64 lk, int heads, int d, i64 qs, i64 ks,\n"
     "                   i64 vs, float scale, int causal, int vec) {\n"
+    "    pdl_begin();\n"
     "    __shared__ float qsh[ATTN_WARPS][32 * SDIFF_ATTN_DPL];\n"
     "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
     "    const i64 qi = (i64)blockIdx.x * ATTN_WARPS + warp, b = blockIdx.y / heads, hh = blockIdx.y % heads;\n"
@@ -1074,7 +1296,8 @@ static const char sdiff__cuda_src_attention_fallback[] =
 /* The tensor-core helpers the kernels below #include as "mma.cuh" (NVRTC gets this string as an
    in-memory header of that name). */
 static const char sdiff__cu_mma_src[] =
-    "// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, attn_kernel_sm90.cu,\n"
+    "// mma.cuh - the device helpers sdiff's NVRTC kernels share: pdl_begin (every kernel; the library's\n"
+    "// prelude includes this file) and the tensor-core ones (attn_kernel.cu, attn_kernel_sm90.cu,\n"
     "// conv_kernel.cu): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32\n"
     "// accumulate), fp16x2 packing and, for sm_90a, wgmma with its descriptors and fences. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.\n"
     "// The library hands it to NVRTC as an in-memory header named \"mma.cuh\" (tools/kernels/gen_kernels.py).\n"
@@ -1084,6 +1307,20 @@ static const char sdiff__cu_mma_src[] =
     "typedef unsigned int u32;\n"
     "// Each kernel uses some of these: \"unused\" keeps NVRTC quiet about the rest.\n"
     "#define MMA_FN static __device__ __forceinline__ __attribute__((unused))\n"
+    "\n"
+    "// Programmatic dependent launch (Hopper and later; nothing before): the library launches its\n"
+    "// kernels with programmatic stream serialization, so a kernel's blocks may be scheduled while\n"
+    "// the kernel before it drains, instead of after it has finished and the launch has gone\n"
+    "// through. Every kernel calls pdl_begin() before it touches global memory: griddepcontrol.wait\n"
+    "// returns once the previous grid has completed and its writes are visible (at once when there\n"
+    "// is no such dependency), then launch_dependents lets the next kernel be launched; its blocks\n"
+    "// take SMs only as this grid's last blocks leave them, and wait in their own pdl_begin().\n"
+    "MMA_FN void pdl_begin() {\n"
+    "#if __CUDA_ARCH__ >= 900\n"
+    "    asm volatile(\"griddepcontrol.wait;\\n\" ::: \"memory\");\n"
+    "    asm volatile(\"griddepcontrol.launch_dependents;\\n\" ::: \"memory\");\n"
+    "#endif\n"
+    "}\n"
     "\n"
     "MMA_FN u32 smem_addr(const void *p) {\n"
     "    u32 r;\n"
@@ -1330,6 +1567,7 @@ static const char sdiff__cu_attention_src[] =
     "sdiff_attention_fwd(const sd_half *__restrict__ q, const sd_half *__restrict__ k, const sd_half *__restrict__ v,\n"
     "                    sd_half *__restrict__ o, int B, int H, int Lq, int Lk, long long q_stride, long long k_stride,\n"
     "                    long long v_stride, long long o_stride, float scale_log2e) {\n"
+    "    pdl_begin();\n"
     "    extern __shared__ __align__(16) unsigned char smem[];\n"
     "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;\n"
     "    const int bh = blockIdx.y, b = bh / H, h = bh - b * H;\n"
@@ -1746,6 +1984,7 @@ static const char sdiff__cu_conv2d_src[] =
     "sdiff_conv2d_fwd(const sd_half *__restrict__ x, const sd_half *__restrict__ w, const sd_half *__restrict__ bias,\n"
     "                 const sd_half *res, sd_half *y, int B, int H, int W, int C, int KH, int KW, int Ho, int Wo,\n"
     "                 int stride, int pad, int Co, int vec) {\n"
+    "    pdl_begin();\n"
     "    extern __shared__ __align__(1024) unsigned char smem[]; // 1024: the 128-byte swizzle atom (wgmma)\n"
     "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;\n"
     "    const int M = B * Ho * Wo, K = KH * KW * C, KT = K / CONV_BK;\n"
@@ -2269,6 +2508,16 @@ SDIFF__PRIVATE void sdiff__cuda_launch_ex(sdiff__cuda *cb, int prog, int variant
                 return;
             if (e) e->smem = smem;
         }
+    }
+    if (cb->pdl) { /* every kernel starts with pdl_begin() (mma.cuh) */
+        sdiff__cu_launch_attr attr;
+        memset(&attr, 0, sizeof attr);
+        attr.id = SDIFF__CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+        attr.value.i = 1;
+        const sdiff__cu_launch_config cfg = {grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream,
+                                             &attr, 1};
+        SDIFF__CU(&cb->be, cuLaunchKernelEx(&cfg, f, args, NULL));
+        return;
     }
     SDIFF__CU(&cb->be, cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream, args,
                                       NULL));
@@ -2834,7 +3083,8 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     /* the implicit-GEMM tensor-core kernel: channels in 64s (a K tile stays in one tap), 16-byte
        aligned x and w, 32-bit index math, and enough output rows for 128-row tiles to fill every
        SM several times over. Below that (H100, SD 1.5 at 512x512: the 32x32 and smaller levels,
-       M <= 2048) im2col is small and cuBLASLt's split-K GEMM on it measured faster (tools/PERF.md);
+       M <= 2048) im2col is small and cuBLASLt's split-K GEMM on it measured faster (tools/PERF.md;
+       re-measured with the wgmma tiles: moving the 32x32 level to them cost 0.15 ms a step);
        above it (the 64x64 level, the VAE) im2col's extra write and read of KH*KW copies of x
        costs as much as the GEMM or more. */
     const void *rp = residual ? residual->data : NULL;
@@ -2871,10 +3121,44 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     }
 }
 
-/* Three kernels (sdiff_norm's group_norm_stats, _finalize, _apply): the
-   statistics split each batch item's positions over about 2 blocks per SM,
-   the output over about 4 per SM. Their buffer holds (mean, rstd) per group,
-   then the partials. */
+/* group_norm_cluster's tiling: slices of ws channels (whole groups; a multiple of 8 for 16-byte
+   loads; at least 16 channels, so a row's piece is whole 32-byte sectors, unless the slice is every
+   group), the rows split over the cluster's SDIFF__CUDA_GN_CLUSTER blocks, rpc each, and the
+   shared memory that takes (the kernel's layout). The narrowest slice whose grid is one wave
+   (a block per SM), else the widest that fits: a block's fixed cost (its chain of barriers) is
+   paid once per SM, and SD's 8x8 level does not become 512 blocks of 8 rows. False when the GPU
+   has no clusters, a group is over 128 channels (the kernel's four per lane) or no tile fits in
+   SDIFF__CUDA_GN_CLUSTER_SMEM: the three-kernel path takes those. */
+#define SDIFF__CUDA_GN_CLUSTER 8                  /* the kernel's GN_CLUSTER                  */
+#define SDIFF__CUDA_GN_THREADS 512                /* the kernel's GN_THREADS                  */
+#define SDIFF__CUDA_GN_CLUSTER_SMEM (200 * 1024)  /* of the 227 KB a block may have on Hopper */
+typedef struct sdiff__cuda_gn_tiling { int ws, rpc, vec; unsigned smem; } sdiff__cuda_gn_tiling;
+SDIFF__PRIVATE bool sdiff__cuda_gn_cluster_plan(const sdiff__cuda *cb, int64_t bn, int64_t p, int64_t c, int groups,
+                                                bool al16, sdiff__cuda_gn_tiling *t) {
+    const int64_t cg = c / groups, rpc = (p + SDIFF__CUDA_GN_CLUSTER - 1) / SDIFF__CUDA_GN_CLUSTER;
+    if (!cb->clusters || cg > 128) return false;
+    bool found = false;
+    for (int vec = al16 && c % 8 == 0; vec >= 0 && !found; vec--) {
+        for (int gs = 1; gs <= groups; gs++) {
+            const int64_t ws = gs * cg, w = vec ? 8 : 1;
+            if (groups % gs || ws % w || (ws < 16 && gs < groups)) continue;
+            const int64_t tpr = SDIFF__MIN(ws / w, (int64_t)SDIFF__CUDA_GN_THREADS), rpar = SDIFF__CUDA_GN_THREADS / tpr;
+#define SDIFF__R4(n) (((n) + 3) / 4 * 4)
+            const int64_t bytes = 4 * (SDIFF__R4(4 * gs) + 2 * SDIFF__R4(ws) + SDIFF__R4(rpar * 2 * ws)) + rpc * ws * 2;
+#undef SDIFF__R4
+            if (bytes > SDIFF__CUDA_GN_CLUSTER_SMEM) break; /* a wider slice only needs more */
+            t->ws = (int)ws, t->rpc = (int)rpc, t->vec = vec, t->smem = (unsigned)bytes;
+            found = true;
+            if (bn * (groups / gs) * SDIFF__CUDA_GN_CLUSTER <= cb->n_sm) break;
+        }
+    }
+    return found;
+}
+
+/* One cluster kernel where group_norm_cluster's tile fits (see above); else three kernels
+   (sdiff_norm's group_norm_stats, _finalize, _apply): the statistics split each batch item's
+   positions over about 2 blocks per SM, the output over about 4 per SM. Their buffer holds
+   (mean, rstd) per group, then the partials. */
 SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
                                            const sdiff__tensor *gamma, const sdiff__tensor *beta, int groups, float eps,
                                            bool silu) {
@@ -2888,6 +3172,17 @@ SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y,
                        "8192 x 65535", op, (long long)c, (long long)bn);
         return;
     }
+    CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
+                db = SDIFF__DPTR(beta ? beta->data : NULL);
+    int ci = (int)c, cg = (int)(c / groups), s_ = silu;
+    sdiff__cuda_gn_tiling t;
+    if (sdiff__cuda_gn_cluster_plan(cb, bn, p, c, groups, sdiff__cuda_al16(x->data) && sdiff__cuda_al16(y->data), &t)) {
+        const unsigned grid[3] = {SDIFF__CUDA_GN_CLUSTER, (unsigned)(c / t.ws), (unsigned)bn},
+                       blk[3] = {SDIFF__CUDA_GN_THREADS, 1, 1};
+        void *a[] = {&dy, &dx, &dg, &db, (void *)&p, &ci, &cg, &t.ws, &t.rpc, &eps, &s_, &t.vec};
+        sdiff__cuda_launch_ex(cb, SDIFF__CP_NORM, 0, "group_norm_cluster", grid, blk, t.smem, a);
+        return;
+    }
     const int64_t want = SDIFF__MAX((int64_t)1, (int64_t)cb->n_sm * 2 / bn);
     const int64_t rpb = SDIFF__MAX((p + want - 1) / want, (p + 1023) / 1024); /* S <= 1024 partials per item */
     const int64_t S = (p + rpb - 1) / rpb, rpa = SDIFF__MAX((p + 2 * want - 1) / (2 * want), (int64_t)1);
@@ -2895,9 +3190,8 @@ SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y,
     const size_t part_off = ((size_t)(bn * groups * 8) + 255) / 256 * 256;
     if (!sdiff__cuda_reserve(cb, &cb->gn, &cb->gn_size, part_off + (size_t)(bn * S * groups * 8), op)) return;
     const int vec = c % 8 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(y->data);
-    CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
-                db = SDIFF__DPTR(beta ? beta->data : NULL), stat = cb->gn, part = cb->gn + part_off;
-    int ci = (int)c, rpbi = (int)rpb, rpai = (int)rpa, si = (int)S, cg = (int)(c / groups), items = (int)bn, s_ = silu;
+    CUdeviceptr stat = cb->gn, part = cb->gn + part_off;
+    int rpbi = (int)rpb, rpai = (int)rpa, si = (int)S, items = (int)bn;
     const unsigned blk[3] = {256, 1, 1}, g1[3] = {(unsigned)S, (unsigned)bn, 1}, g2[3] = {(unsigned)A, (unsigned)bn, 1};
     void *a1[] = {&part, &dx, (void *)&p, &ci, &groups, &rpbi, (void *)&vec};
     const int64_t nch = vec ? c / 8 : c, rpar = 256 / SDIFF__MIN(nch, (int64_t)256); /* the kernel's row-parallel threads */
@@ -3227,6 +3521,11 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
     sdiff__free(cb);
 }
 
+/* An A/B switch of the environment (SDIFF_CUDA_WGMMA, _CLUSTERS, _PDL) set to "0". */
+SDIFF__PRIVATE bool sdiff__cuda_env_off(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
 /* The architecture to compile for: sm_90a on 9.0 (wgmma/TMA available),
    sm_XY otherwise; PTX for NVRTC's newest when the GPU is newer than that. */
 SDIFF__PRIVATE bool sdiff__cuda_pick_arch(sdiff__cuda *cb) {
@@ -3242,9 +3541,10 @@ SDIFF__PRIVATE bool sdiff__cuda_pick_arch(sdiff__cuda *cb) {
         listed = true; /* cannot ask: try the GPU's own */
     }
     if (listed) {
-        const char *wg = getenv("SDIFF_CUDA_WGMMA");
         snprintf(cb->arch, sizeof cb->arch, cc == 90 ? "sm_90a" : "sm_%d", cc);
-        cb->wgmma = cc == 90 && !(wg && !strcmp(wg, "0"));
+        cb->wgmma = cc == 90 && !sdiff__cuda_env_off("SDIFF_CUDA_WGMMA");
+        cb->clusters = cc >= 90 && !sdiff__cuda_env_off("SDIFF_CUDA_CLUSTERS");
+        cb->pdl = cc >= 90 && !sdiff__cuda_env_off("SDIFF_CUDA_PDL");
         return true;
     }
     if (!best) {
@@ -3254,6 +3554,8 @@ SDIFF__PRIVATE bool sdiff__cuda_pick_arch(sdiff__cuda *cb) {
     }
     snprintf(cb->arch, sizeof cb->arch, "compute_%d", best);
     cb->code_is_ptx = true;
+    cb->clusters = best >= 90 && !sdiff__cuda_env_off("SDIFF_CUDA_CLUSTERS");
+    cb->pdl = best >= 90 && !sdiff__cuda_env_off("SDIFF_CUDA_PDL");
     return true;
 }
 

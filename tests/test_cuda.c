@@ -1,6 +1,7 @@
 /* test_cuda.c - the CUDA backend without a GPU (CI): every kernel source
-   compiles with NVRTC for sm_80 and sm_90a, and a machine without a GPU
-   falls back to the CPU (AUTO) or reports why (CUDA). */
+   compiles with NVRTC for sm_80 and sm_90a, every kernel opens with
+   pdl_begin(), and a machine without a GPU falls back to the CPU (AUTO) or
+   reports why (CUDA). */
 
 SDIFF_TEST(cuda_kernels_compile) {
     if (!sdiff__cuda_load_nvrtc()) {
@@ -12,6 +13,29 @@ SDIFF_TEST(cuda_kernels_compile) {
         sdiff_status st = sdiff__cuda_compile_all(archs[i]);
         CHECK_MSG(st == SDIFF_OK, "%s: %s", archs[i], sdiff_last_error());
     }
+}
+
+/* The library launches every kernel with programmatic dependent launch on Hopper, which is only
+   correct if the kernel waits for its predecessor before touching memory: each __global__
+   function's body must open with pdl_begin(). */
+SDIFF_TEST(cuda_kernels_begin_with_pdl) {
+    int kernels = 0;
+    for (int p = 0; p < SDIFF__CP_COUNT; p++) {
+        const char *src = sdiff__cuda_programs[p].src;
+        for (const char *g = strstr(src, "__global__"); g; g = strstr(g + 1, "__global__")) {
+            const char *body = strchr(g, '{');
+            CHECK_MSG(body != NULL, "%s: a kernel without a body", sdiff__cuda_programs[p].name);
+            if (!body) break;
+            body++;
+            while (*body == ' ' || *body == '\n') body++;
+            CHECK_MSG(!strncmp(body, "pdl_begin();", 12), "%s: kernel at \"%.60s\" does not start with pdl_begin()",
+                      sdiff__cuda_programs[p].name, g);
+            kernels++;
+        }
+    }
+    CHECK(kernels >= 20);
+    CHECK(strstr(sdiff__cuda_src_prelude, "#include \"mma.cuh\"") != NULL);
+    CHECK(strstr(sdiff__cu_mma_src, "griddepcontrol.wait") != NULL);
 }
 
 typedef struct cuda_test_log { int n_fallback; char last[512]; } cuda_test_log;

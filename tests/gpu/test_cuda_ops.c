@@ -188,12 +188,19 @@ SDIFF_TEST(cuda_conv2d) {
 SDIFF_TEST(cuda_norms) {
     if (!gt_setup()) { g_test_failed++; return; }
     /* offset: added to x (a mean far from 0 against a std of ~1.7 tests the variance's precision);
-       inplace: y is x */
+       inplace: y is x. On GPUs with clusters twice: the cluster kernel where its tile fits (the
+       library's choice; 1x512x512x128 takes the three kernels anyway), then the three kernels. */
     struct { int64_t b, h, w, c; int g; bool silu; float offset; bool inplace; } gn[] = {
         {2, 64, 64, 320, 32, true, 0, false},   {2, 8, 8, 1280, 32, false, 0, true}, {1, 128, 128, 128, 32, true, 0, false},
         {1, 512, 512, 128, 32, true, 0, true},  {2, 8, 8, 2560, 32, false, 0, false}, {1, 64, 64, 512, 32, false, 40, false},
-        {3, 5, 7, 12, 4, true, 0, false},       {2, 3, 3, 40, 8, true, -7, true}};
-    for (size_t i = 0; i < sizeof gn / sizeof gn[0]; i++) {
+        {3, 5, 7, 12, 4, true, 0, false},       {2, 3, 3, 40, 8, true, -7, true},     {2, 64, 64, 960, 32, true, 0, false},
+        {1, 128, 128, 512, 32, true, 0, true},  {1, 7, 9, 1024, 8, false, 3, false}};
+    sdiff__cuda *cb = SDIFF__CUDA(g_gt.gpu);
+    const bool clusters = cb->clusters;
+    const size_t n_gn = sizeof gn / sizeof gn[0];
+    for (size_t k = 0; k < (clusters ? 2 : 1) * n_gn; k++) {
+        const size_t i = k % n_gn;
+        cb->clusters = clusters && k < n_gn;
         gt_t x = gt_new(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c, 1, 3.0f), y = gt_out(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c);
         if (gn[i].offset != 0) {
             for (int64_t j = 0; j < sdiff__numel(&x.c); j++) x.h[j] = gt_round(x.h[j] + gn[i].offset);
@@ -206,13 +213,14 @@ SDIFF_TEST(cuda_norms) {
         gt_t *out = gn[i].inplace ? &x : &y;
         g_gt.cpu->group_norm(g_gt.cpu, &out->c, &x.c, &ga.c, &be.c, gn[i].g, 1e-5f, gn[i].silu);
         g_gt.gpu->group_norm(g_gt.gpu, &out->g, &x.g, &ga.g, &be.g, gn[i].g, 1e-5f, gn[i].silu);
-        char s[96];
-        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld g%d%s%s%s", (long long)gn[i].b, (long long)gn[i].h, (long long)gn[i].w,
+        char s[128];
+        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld g%d%s%s%s%s", (long long)gn[i].b, (long long)gn[i].h, (long long)gn[i].w,
                  (long long)gn[i].c, gn[i].g, gn[i].silu ? " +silu" : "", gn[i].offset != 0 ? " offset" : "",
-                 gn[i].inplace ? " in place" : "");
+                 gn[i].inplace ? " in place" : "", clusters && !cb->clusters ? " (three kernels)" : "");
         gt_check("group_norm", s, out, GT_TOL);
         gt_free(&x); gt_free(&y); gt_free(&ga); gt_free(&be);
     }
+    cb->clusters = clusters;
     int64_t ln[][2] = {{8192, 320}, {77, 768}, {512, 1280}, {9, 2560}, {13, 37}}; /* the last has no beta */
     for (int i = 0; i < 5; i++) {
         gt_t x = gt_new(2, ln[i][0], ln[i][1], 1, 1, 1, 2.0f), y = gt_out(2, ln[i][0], ln[i][1], 1, 1);

@@ -123,6 +123,7 @@ extern "C" __global__ void __launch_bounds__(NT, ATT_MINB)
 sdiff_attention_fwd(const sd_half *__restrict__ q, const sd_half *__restrict__ k, const sd_half *__restrict__ v,
                     sd_half *__restrict__ o, int B, int H, int Lq, int Lk, long long q_stride, long long k_stride,
                     long long v_stride, long long o_stride, float scale_log2e) {
+    pdl_begin();
     extern __shared__ __align__(128) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
     const int bh = blockIdx.y, b = bh / H, h = bh - b * H;

@@ -138,6 +138,7 @@ extern "C" __global__ void __launch_bounds__(CONV_NT, CONV_MINB)
 sdiff_conv2d_fwd(const sd_half *__restrict__ x, const sd_half *__restrict__ w, const sd_half *__restrict__ bias,
                  const sd_half *res, sd_half *y, int B, int H, int W, int C, int KH, int KW, int Ho, int Wo,
                  int stride, int pad, int Co, int vec) {
+    pdl_begin();
     extern __shared__ __align__(1024) unsigned char smem[]; // 1024: the 128-byte swizzle atom (wgmma)
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int M = B * Ho * Wo, K = KH * KW * C, KT = K / CONV_BK;

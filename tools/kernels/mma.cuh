@@ -1,4 +1,5 @@
-// mma.cuh - the tensor-core helpers sdiff's NVRTC kernels share (attn_kernel.cu, attn_kernel_sm90.cu,
+// mma.cuh - the device helpers sdiff's NVRTC kernels share: pdl_begin (every kernel; the library's
+// prelude includes this file) and the tensor-core ones (attn_kernel.cu, attn_kernel_sm90.cu,
 // conv_kernel.cu): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 (fp16 in, fp32
 // accumulate), fp16x2 packing and, for sm_90a, wgmma with its descriptors and fences. Plain PTX through inline asm: no CUDA headers, so NVRTC needs no include path.
 // The library hands it to NVRTC as an in-memory header named "mma.cuh" (tools/kernels/gen_kernels.py).
@@ -8,6 +9,20 @@ typedef unsigned short sd_half;
 typedef unsigned int u32;
 // Each kernel uses some of these: "unused" keeps NVRTC quiet about the rest.
 #define MMA_FN static __device__ __forceinline__ __attribute__((unused))
+
+// Programmatic dependent launch (Hopper and later; nothing before): the library launches its
+// kernels with programmatic stream serialization, so a kernel's blocks may be scheduled while
+// the kernel before it drains, instead of after it has finished and the launch has gone
+// through. Every kernel calls pdl_begin() before it touches global memory: griddepcontrol.wait
+// returns once the previous grid has completed and its writes are visible (at once when there
+// is no such dependency), then launch_dependents lets the next kernel be launched; its blocks
+// take SMs only as this grid's last blocks leave them, and wait in their own pdl_begin().
+MMA_FN void pdl_begin() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
 
 MMA_FN u32 smem_addr(const void *p) {
     u32 r;
