@@ -156,6 +156,7 @@ typedef unsigned long long CUdeviceptr;
 #define SDIFF__CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT 16
 #define SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR 75
 #define SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR 76
+#define SDIFF__CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN 97
 #define SDIFF__CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8
 #define SDIFF__CU_STREAM_DEFAULT 0        /* blocking: ordered after the legacy stream */
 #define SDIFF__CU_STREAM_CAPTURE_MODE_RELAXED 2
@@ -469,6 +470,7 @@ typedef struct sdiff__cuda {
     CUcontext ctx;
     CUstream stream;
     int cc_major, cc_minor, n_sm;
+    int smem_optin;                 /* the most dynamic shared memory a block may ask for */
     char arch[32], dev_name[128];
     bool code_is_ptx;               /* arch is compute_XY: modules are PTX        */
     bool wgmma;                     /* arch is sm_90a: the wgmma kernels          */
@@ -3124,7 +3126,8 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
 /* group_norm_cluster's tiling: slices of ws channels (whole groups; a multiple of 8 for 16-byte
    loads; at least 16 channels, so a row's piece is whole 32-byte sectors, unless the slice is every
    group), the rows split over the cluster's SDIFF__CUDA_GN_CLUSTER blocks, rpc each, and the
-   shared memory that takes (the kernel's layout). The narrowest slice whose grid is one wave
+   shared memory that takes (the kernel's layout; at most SDIFF__CUDA_GN_CLUSTER_SMEM and what the
+   GPU lets a block have: 227 KB on Hopper, ~99 KB on consumer Blackwell). The narrowest slice whose grid is one wave
    (a block per SM), else the widest that fits: a block's fixed cost (its chain of barriers) is
    paid once per SM, and SD's 8x8 level does not become 512 blocks of 8 rows. False when the GPU
    has no clusters, a group is over 128 channels (the kernel's four per lane) or no tile fits in
@@ -3146,7 +3149,8 @@ SDIFF__PRIVATE bool sdiff__cuda_gn_cluster_plan(const sdiff__cuda *cb, int64_t b
 #define SDIFF__R4(n) (((n) + 3) / 4 * 4)
             const int64_t bytes = 4 * (SDIFF__R4(4 * gs) + 2 * SDIFF__R4(ws) + SDIFF__R4(rpar * 2 * ws)) + rpc * ws * 2;
 #undef SDIFF__R4
-            if (bytes > SDIFF__CUDA_GN_CLUSTER_SMEM) break; /* a wider slice only needs more */
+            if (bytes > SDIFF__MIN((int64_t)SDIFF__CUDA_GN_CLUSTER_SMEM, (int64_t)cb->smem_optin))
+                break; /* no wider slice fits either (checked by brute force over C <= 8192) */
             t->ws = (int)ws, t->rpc = (int)rpc, t->vec = vec, t->smem = (unsigned)bytes;
             found = true;
             if (bn * (groups / gs) * SDIFF__CUDA_GN_CLUSTER <= cb->n_sm) break;
@@ -3626,6 +3630,8 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
               SDIFF__CU(be, cuDeviceGetAttribute(&cb->cc_major, SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, cb->dev)) &&
               SDIFF__CU(be, cuDeviceGetAttribute(&cb->cc_minor, SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, cb->dev)) &&
               SDIFF__CU(be, cuDeviceGetAttribute(&cb->n_sm, SDIFF__CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, cb->dev)) &&
+              SDIFF__CU(be, cuDeviceGetAttribute(&cb->smem_optin, SDIFF__CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                                                 cb->dev)) &&
               SDIFF__CU(be, cuDeviceGetName(cb->dev_name, (int)sizeof cb->dev_name, cb->dev)) &&
               SDIFF__CU(be, cuDeviceTotalMem(&total_mem, cb->dev));
     if (ok && cb->cc_major < 7) {
@@ -3634,6 +3640,9 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
         ok = false;
     }
     if (ok && !sdiff__cuda_pick_arch(cb)) { be->status = SDIFF_ERR_UNSUPPORTED; ok = false; }
+    int dv = 0;
+    L->cuDriverGetVersion(&dv);
+    if (dv < 12030) cb->pdl = false; /* graphs capture programmatic launches from CUDA 12.3 on */
     if (ok) ok = SDIFF__CU(be, cuDevicePrimaryCtxRetain(&cb->ctx, cb->dev));
     if (!ok) cb->ctx = NULL; /* nothing to release */
     ok = ok && SDIFF__CU(be, cuCtxSetCurrent(cb->ctx)) &&
@@ -3647,8 +3656,6 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
         sdiff__cuda_destroy(be);
         return NULL;
     }
-    int dv = 0;
-    L->cuDriverGetVersion(&dv);
     sdiff__log(log, SDIFF_LOG_INFO, "cuda", "%s (compute %d.%d, %d SMs, %zu MiB), driver %d.%d, NVRTC %d.%d, cuBLASLt %zu, "
                "kernels for %s", cb->dev_name, cb->cc_major, cb->cc_minor, cb->n_sm, total_mem >> 20, dv / 1000,
                dv % 1000 / 10, L->nvrtc_major, L->nvrtc_minor, L->cublasLtGetVersion(), cb->arch);

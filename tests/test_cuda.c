@@ -35,7 +35,9 @@ SDIFF_TEST(cuda_kernels_begin_with_pdl) {
     }
     CHECK(kernels >= 20);
     CHECK(strstr(sdiff__cuda_src_prelude, "#include \"mma.cuh\"") != NULL);
-    CHECK(strstr(sdiff__cu_mma_src, "griddepcontrol.wait") != NULL);
+    const char *wait = strstr(sdiff__cu_mma_src, "griddepcontrol.wait"),
+               *release = strstr(sdiff__cu_mma_src, "griddepcontrol.launch_dependents");
+    CHECK(wait != NULL && release != NULL && wait < release); /* wait first: see pdl_begin in mma.cuh */
 }
 
 typedef struct cuda_test_log { int n_fallback; char last[512]; } cuda_test_log;

@@ -188,19 +188,33 @@ SDIFF_TEST(cuda_conv2d) {
 SDIFF_TEST(cuda_norms) {
     if (!gt_setup()) { g_test_failed++; return; }
     /* offset: added to x (a mean far from 0 against a std of ~1.7 tests the variance's precision);
-       inplace: y is x. On GPUs with clusters twice: the cluster kernel where its tile fits (the
-       library's choice; 1x512x512x128 takes the three kernels anyway), then the three kernels. */
-    struct { int64_t b, h, w, c; int g; bool silu; float offset; bool inplace; } gn[] = {
-        {2, 64, 64, 320, 32, true, 0, false},   {2, 8, 8, 1280, 32, false, 0, true}, {1, 128, 128, 128, 32, true, 0, false},
-        {1, 512, 512, 128, 32, true, 0, true},  {2, 8, 8, 2560, 32, false, 0, false}, {1, 64, 64, 512, 32, false, 40, false},
-        {3, 5, 7, 12, 4, true, 0, false},       {2, 3, 3, 40, 8, true, -7, true},     {2, 64, 64, 960, 32, true, 0, false},
-        {1, 128, 128, 512, 32, true, 0, true},  {1, 7, 9, 1024, 8, false, 3, false}};
+       inplace: y is x; affine: gamma and beta (else NULL); cl: the cluster kernel is expected to take
+       it on a GPU with clusters. There, every case runs twice: the library's choice (checked to be
+       the cluster kernel where cl is set), then the three kernels. */
+    struct { int64_t b, h, w, c; int g; bool silu; float offset; bool inplace, affine, cl; } gn[] = {
+        {2, 64, 64, 320, 32, true, 0, false, true, true},   {2, 8, 8, 1280, 32, false, 0, true, true, true},
+        {1, 128, 128, 128, 32, true, 0, false, true, true}, {1, 512, 512, 128, 32, true, 0, true, true, false},
+        {2, 8, 8, 2560, 32, false, 0, false, true, true},   {1, 64, 64, 512, 32, false, 40, false, true, true},
+        {3, 5, 7, 12, 4, true, 0, false, true, true},       {2, 3, 3, 40, 8, true, -7, true, true, true},
+        {2, 64, 64, 960, 32, true, 0, false, true, true},   {1, 128, 128, 512, 32, true, 0, true, true, true},
+        {1, 7, 9, 1024, 8, false, 3, false, true, true},    /* 128 channels a group */
+        {1, 5, 10, 36, 12, true, 0, false, true, true},     /* element-wise (C % 8), two slices of 18 */
+        {12, 8, 8, 320, 32, true, 0, false, true, true},    /* 32 groups in one slice: more than warps */
+        {1, 1, 1, 64, 8, true, 0, false, true, true},       /* one row: 7 of the cluster's blocks have none */
+        {2, 16, 16, 640, 32, true, 0, false, false, true}}; /* no gamma, no beta */
     sdiff__cuda *cb = SDIFF__CUDA(g_gt.gpu);
     const bool clusters = cb->clusters;
     const size_t n_gn = sizeof gn / sizeof gn[0];
     for (size_t k = 0; k < (clusters ? 2 : 1) * n_gn; k++) {
         const size_t i = k % n_gn;
         cb->clusters = clusters && k < n_gn;
+        if (cb->clusters) {
+            sdiff__cuda_gn_tiling t;
+            const bool cl = sdiff__cuda_gn_cluster_plan(cb, gn[i].b, gn[i].h * gn[i].w, gn[i].c, gn[i].g, true, &t);
+            CHECK_MSG(cl == gn[i].cl, "group_norm %lldx%lldx%lldx%lld: cluster kernel %s, expected %s", (long long)gn[i].b,
+                      (long long)gn[i].h, (long long)gn[i].w, (long long)gn[i].c, cl ? "chosen" : "not chosen",
+                      gn[i].cl ? "chosen" : "not");
+        }
         gt_t x = gt_new(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c, 1, 3.0f), y = gt_out(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c);
         if (gn[i].offset != 0) {
             for (int64_t j = 0; j < sdiff__numel(&x.c); j++) x.h[j] = gt_round(x.h[j] + gn[i].offset);
@@ -211,12 +225,14 @@ SDIFF_TEST(cuda_norms) {
         for (int64_t j = 0; j < gn[i].c; j++) { ga.h[j] = gt_round(1.0f + 0.5f * ga.h[j]); ((float *)ga.c.data)[j] = ga.h[j]; }
         g_gt.gpu->upload(g_gt.gpu, &ga.g, ga.h, SDIFF__F32);
         gt_t *out = gn[i].inplace ? &x : &y;
-        g_gt.cpu->group_norm(g_gt.cpu, &out->c, &x.c, &ga.c, &be.c, gn[i].g, 1e-5f, gn[i].silu);
-        g_gt.gpu->group_norm(g_gt.gpu, &out->g, &x.g, &ga.g, &be.g, gn[i].g, 1e-5f, gn[i].silu);
+        const bool af = gn[i].affine;
+        g_gt.cpu->group_norm(g_gt.cpu, &out->c, &x.c, af ? &ga.c : NULL, af ? &be.c : NULL, gn[i].g, 1e-5f, gn[i].silu);
+        g_gt.gpu->group_norm(g_gt.gpu, &out->g, &x.g, af ? &ga.g : NULL, af ? &be.g : NULL, gn[i].g, 1e-5f, gn[i].silu);
         char s[128];
-        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld g%d%s%s%s%s", (long long)gn[i].b, (long long)gn[i].h, (long long)gn[i].w,
-                 (long long)gn[i].c, gn[i].g, gn[i].silu ? " +silu" : "", gn[i].offset != 0 ? " offset" : "",
-                 gn[i].inplace ? " in place" : "", clusters && !cb->clusters ? " (three kernels)" : "");
+        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld g%d%s%s%s%s%s", (long long)gn[i].b, (long long)gn[i].h,
+                 (long long)gn[i].w, (long long)gn[i].c, gn[i].g, gn[i].silu ? " +silu" : "",
+                 gn[i].offset != 0 ? " offset" : "", gn[i].inplace ? " in place" : "", af ? "" : " no affine",
+                 clusters && !cb->clusters ? " (three kernels)" : "");
         gt_check("group_norm", s, out, GT_TOL);
         gt_free(&x); gt_free(&y); gt_free(&ga); gt_free(&be);
     }
