@@ -70,6 +70,10 @@
 #define STAGE_BYTES (2 * TILE_BYTES)
 #define Q_BYTES (BM * STR * 2)
 #define NEG_INF __int_as_float(0xff800000)
+// HEAD_DIM = 16k + 8 (SD 1.x's 40; 72): the padding is the last 8 of DP. S = Q K^T ends with an
+// m16n8k8 over the real 8 dims instead of an m16n8k16 over 8 real and 8 zero ones, and O += P V
+// skips the n-tile that is all padding: 80 instead of 96 tensor-core steps per tile at D = 40.
+#define HALF_LAST ((HEAD_DIM) % 16 == 8)
 
 // Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches.
 extern "C" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT,
@@ -207,8 +211,13 @@ sdiff_attention_fwd(const sd_half *__restrict__ q, const sd_half *__restrict__ k
                         b0, b1, b2, b3);
 #pragma unroll
                 for (int mt = 0; mt < MT; ++mt) {
-                    mma16816(s[mt][2 * np], qf[mt][kk], b0, b1);
-                    mma16816(s[mt][2 * np + 1], qf[mt][kk], b2, b3);
+                    if (HALF_LAST && kk == DP / 16 - 1) { // keys x dims 0-7 of this step: b0, b2
+                        mma1688(s[mt][2 * np], qf[mt][kk], b0);
+                        mma1688(s[mt][2 * np + 1], qf[mt][kk], b2);
+                    } else {
+                        mma16816(s[mt][2 * np], qf[mt][kk], b0, b1);
+                        mma16816(s[mt][2 * np + 1], qf[mt][kk], b2, b3);
+                    }
                 }
             }
         }
@@ -291,7 +300,7 @@ sdiff_attention_fwd(const sd_half *__restrict__ q, const sd_half *__restrict__ k
 #pragma unroll
                 for (int mt = 0; mt < MT; ++mt) {
                     mma16816(oacc[mt][2 * dp], pa[mt], b0, b1);
-                    mma16816(oacc[mt][2 * dp + 1], pa[mt], b2, b3);
+                    if (!(HALF_LAST && dp == DP / 16 - 1)) mma16816(oacc[mt][2 * dp + 1], pa[mt], b2, b3); // else padding
                 }
             }
         }

@@ -52,6 +52,13 @@ MMA_FN void mma16816(float *d, const u32 *a, u32 b0, u32 b1) {
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+// d += a(16x8 row-major fp16, a[0..1]) * b(8x8, k-major fp16): the last 8 of a reduction that is
+// 8 more than a multiple of 16 (attention at D = 40, 72), at half an m16n8k16's cost.
+MMA_FN void mma1688(float *d, const u32 *a, u32 b0) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(b0));
+}
 // 2^x (MUFU, approximate; flushes denormals): the flash-attention softmax in the log2 domain.
 MMA_FN float ex2(float x) {
     float y;
