@@ -58,7 +58,12 @@
        layer_norm keeps each row in registers.
      - attention: sdiff__cuda_attention() routes by head dim. The
        tensor-core flash kernel takes D = 40, 64, 80, 160 (non-causal,
-       16-byte aligned, strides multiples of 8). Other non-causal attention
+       16-byte aligned, strides multiples of 8). On Hopper, D = 40 and 64
+       (SD 1.x's largest level, SD 2.x) take a FlashAttention-3-style
+       kernel instead: a TMA producer warp fills K/V stages guarded by
+       mbarriers, three consumer warpgroups run S = Q K^T and O += P V on
+       wgmma and take turns (a named-barrier ping-pong) so one's softmax
+       overlaps another's matrix products. Other non-causal attention
        (the VAE's one head of 512, odd head dims, unaligned views) takes
        PyTorch's math path: S = Q K^T / sqrt(D) in fp32 and O = P V as
        strided-batched cuBLASLt GEMMs, with a row softmax kernel between;
@@ -99,6 +104,9 @@
      SDIFF_CUDA_CLUSTERS     "0": GroupNorm in three kernels even where the
                              one-launch cluster kernel applies (Hopper and
                              later; for comparisons).
+     SDIFF_CUDA_TMA          "0": on Hopper, attention at D = 40, 64 on the
+                             mma.sync flash kernel instead of the TMA one
+                             (for comparisons).
      SDIFF_CUDA_PDL          "0": launch kernels without programmatic
                              dependent launch (Hopper and later; for
                              comparisons).
@@ -281,6 +289,13 @@ typedef struct {
     X(CUresult, cuGraphLaunch, "cuGraphLaunch", (CUgraphExec e, CUstream s))                                    \
     X(CUresult, cuGraphExecDestroy, "cuGraphExecDestroy", (CUgraphExec e))
 
+/* Driver functions sdiff can do without (newer drivers only): NULL when missing. */
+#define SDIFF__CU_OPTIONAL_FUNCS(X)                                                                           \
+    X(int, cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled",                                                    \
+      (void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,                         \
+       const unsigned long long *strides, const unsigned *box, const unsigned *elem_strides, int interleave,     \
+       int swizzle, int l2_promotion, int oob_fill))
+
 #define SDIFF__NVRTC_FUNCS(X)                                                                                 \
     X(nvrtcResult, nvrtcVersion, "nvrtcVersion", (int *major, int *minor))                                      \
     X(const char *, nvrtcGetErrorString, "nvrtcGetErrorString", (nvrtcResult r))                                \
@@ -339,6 +354,7 @@ typedef struct sdiff__cuda_libs {
     void *cu_lib, *nvrtc_lib, *lt_lib;
     int nvrtc_major, nvrtc_minor;
     SDIFF__CU_FUNCS(SDIFF__DECL_FN)
+    SDIFF__CU_OPTIONAL_FUNCS(SDIFF__DECL_FN)
     SDIFF__NVRTC_FUNCS(SDIFF__DECL_FN)
     SDIFF__LT_FUNCS(SDIFF__DECL_FN)
 } sdiff__cuda_libs;
@@ -369,6 +385,12 @@ SDIFF__PRIVATE bool sdiff__cuda_sym(void *lib, const char *sym, void *fnptr, siz
 #define SDIFF__LOAD_FN(ret, name, sym, params)                                                             \
     if (ok) ok = sdiff__cuda_sym(lib, sym, (void *)&L->name, sizeof L->name, why, why_size);
 
+#define SDIFF__LOAD_OPTIONAL_FN(ret, name, sym, params)                                                    \
+    {                                                                                                     \
+        void *p_ = dlsym(lib, sym);                                                                       \
+        memcpy((void *)&L->name, &p_, sizeof L->name);                                                    \
+    }
+
 SDIFF__PRIVATE bool sdiff__cuda_load_driver(void) {
     sdiff__cuda_libs *L = &sdiff__g_cu;
     pthread_mutex_lock(&sdiff__g_cu_mu);
@@ -379,6 +401,7 @@ SDIFF__PRIVATE bool sdiff__cuda_load_driver(void) {
         void *lib = sdiff__cuda_dlopen(names, 2, why, why_size);
         bool ok = lib != NULL;
         SDIFF__CU_FUNCS(SDIFF__LOAD_FN)
+        if (ok) { SDIFF__CU_OPTIONAL_FUNCS(SDIFF__LOAD_OPTIONAL_FN) }
         L->cu_lib = lib;
         L->cu_state = ok ? 1 : -1;
     }
@@ -432,7 +455,7 @@ SDIFF__PRIVATE bool sdiff__cuda_load_cublaslt(void) {
    Backend state and the sticky error checks.
    ========================================================================= */
 enum { SDIFF__CP_CONVERT, SDIFF__CP_ELEMENTWISE, SDIFF__CP_NORM, SDIFF__CP_IM2COL, SDIFF__CP_ATTN, SDIFF__CP_FLASH,
-       SDIFF__CP_CONV, SDIFF__CP_CONV_SM90, SDIFF__CP_COUNT };
+       SDIFF__CP_FLASH_TMA, SDIFF__CP_CONV, SDIFF__CP_CONV_SM90, SDIFF__CP_COUNT };
 #define SDIFF__CUDA_MAX_VARIANTS 4
 #define SDIFF__CUDA_MAX_FNS 64
 #define SDIFF__CUDA_STAGE_BYTES ((size_t)16 << 20)   /* upload/download staging */
@@ -474,6 +497,7 @@ typedef struct sdiff__cuda {
     char arch[32], dev_name[128];
     bool code_is_ptx;               /* arch is compute_XY: modules are PTX        */
     bool wgmma;                     /* arch is sm_90a: the wgmma kernels          */
+    bool tma;                       /* sm_90a and cuTensorMapEncodeTiled: the TMA attention kernel */
     bool clusters;                  /* arch >= 9.0: thread block clusters (GroupNorm) */
     bool pdl;                       /* 9.0+: launches with programmatic dependent launch */
     bool capturing;                 /* between graph_begin and graph_end          */
@@ -1827,6 +1851,427 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
 }
 /* END GENERATED: flash attention */
 
+/* BEGIN GENERATED: flash attention (TMA, wgmma) (tools/kernels/gen_kernels.py) */
+/* The FlashAttention-3-style kernel on Hopper (TMA, mbarriers, wgmma; fp16 in, fp32 accumulate; sm_90a only).
+   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
+   -DHEAD_DIM=D, D = 40 or 64; name "sdiff_attention_fwd_tma", extern "C"):
+
+     __global__ void sdiff_attention_fwd_tma(const CUtensorMap tq, const CUtensorMap tk,
+         const CUtensorMap tv, half *o, int H, int Lq, int Lk, long long o_stride, float scale_log2e);
+
+   Non-causal only. q, k, v as for attn_kernel.cu (element (b, i, h, d) of q at
+   q[(b*Lq + i)*q_stride + h*D + d]), given as TMA tensor maps that
+   sdiff__cu_attention_sm90_tmaps() below makes with the driver's cuTensorMapEncodeTiled; they
+   need 16-byte aligned bases and strides in multiples of 8 elements. o as for attn_kernel.cu
+   (16-byte aligned, o_stride a multiple of 8). The results equal attn_kernel.cu's up to fp32
+   rounding order.
+
+   Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
+   block = (512, 1, 1) and the dynamic shared memory in bytes (raise
+   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (must match
+   the source; the module exports __constant__ int sdiff_attention_cfg[4] = {BM, BN, threads,
+   smem}): BM = 192 queries (three consumer warpgroups of 64; a fourth warpgroup is the TMA
+   producer), BN = 128 keys, three K/V stages; smem = BM*128 + 6*BN*128 + 8*13 + 1024 (the
+   tiles, the mbarriers, and room to align the tiles to 1024 bytes). */
+static const char sdiff__cu_attention_sm90_src[] =
+    "// sdiff attention forward on Hopper (sm_90a): FlashAttention-3's structure (a TMA producer warp,\n"
+    "// mbarrier pipelines, asynchronous wgmma consumers), fp16 in/out, fp32 accumulate. Non-causal,\n"
+    "// head dims up to 64 (SD 1.x's 40: its 4096- and 16384-token self-attention is most of the\n"
+    "// UNet's attention time; SD 2.x's 64). The mma.sync kernel (attn_kernel.cu) keeps the rest.\n"
+    "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).\n"
+    "//\n"
+    "// Defines: HEAD_DIM (40 or 64, required). Optional overrides (the host helper\n"
+    "// sdiff__cu_attention_sm90_launch_dims mirrors the defaults): ATT_NCW (consumer warpgroups),\n"
+    "// ATT_BN (keys per tile), ATT_STAGES (K/V pipeline depth).\n"
+    "//\n"
+    "// Work split: a block owns BM = 64 * NCW consecutive queries of one (batch, head). Warpgroup 0 is\n"
+    "// the producer: one thread issues the TMA copies (Q once, then K and V tile by tile, each into\n"
+    "// its own pipeline stage) and the others leave at once. Consumer warpgroup c (1..NCW) owns 64\n"
+    "// queries; warp k of it rows 16k..16k+15, so softmax rows never leave a warp. Per key tile j:\n"
+    "//   S_j = Q K_j^T      wgmma m64nBNk16, Q and K from shared memory\n"
+    "//   online softmax     in registers (log2 domain, as attn_kernel.cu)\n"
+    "//   O += P_j V_j       wgmma m64nDk16, P from registers (S's accumulator layout is the A-fragment\n"
+    "//                      layout), V from shared memory through the transpose bit (MN-major).\n"
+    "// FlashAttention-3's intra-warpgroup overlap: S_{j+1} and P_j V_j are in flight together while the\n"
+    "// warpgroup waits, and tile j+1's softmax runs while P_j V_j is still on the tensor cores; the\n"
+    "// other consumer warpgroups fill the rest. No block-wide barrier in the loop: each stage has a\n"
+    "// \"full\" mbarrier (the TMA's bytes arrived) and an \"empty\" one (every consumer warp retired the\n"
+    "// wgmma that read it), separately for K and V, so K is recycled as soon as S is done.\n"
+    "// Shared memory: the TMA writes 128-byte rows (64 fp16; dims HEAD_DIM..63 are outside the tensor\n"
+    "// map, so the TMA fills them with zeros, as it does rows past Lq / Lk) in the 128-byte swizzle:\n"
+    "// 16-byte chunk c of row r at chunk c ^ (r & 7), every tile 1024-byte aligned. That is wgmma's\n"
+    "// K-major 128-byte-swizzle layout for Q and K, and its MN-major one for V.\n"
+    "\n"
+    "#ifndef HEAD_DIM\n"
+    "#error \"HEAD_DIM must be defined\"\n"
+    "#endif\n"
+    "#if HEAD_DIM != 40 && HEAD_DIM != 64\n"
+    "#error \"HEAD_DIM must be 40 or 64 (at most one 128-byte swizzle row; P V's wgmma is written for these N)\"\n"
+    "#endif\n"
+    "#if defined(CAUSAL) && CAUSAL\n"
+    "#error \"attn_kernel_sm90.cu is non-causal only (causal attention runs on attn_kernel.cu)\"\n"
+    "#endif\n"
+    "#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)\n"
+    "#error \"attn_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)\"\n"
+    "#endif\n"
+    "#ifndef ATT_NCW                        // measured (NOTES.md): 3 beat 2, with and without ping-pong\n"
+    "#define ATT_NCW 3\n"
+    "#endif\n"
+    "#ifndef ATT_BN\n"
+    "#define ATT_BN 128\n"
+    "#endif\n"
+    "#ifndef ATT_STAGES                     // measured (NOTES.md): 3 beat 2 at D = 64, equal at D = 40\n"
+    "#define ATT_STAGES 3\n"
+    "#endif\n"
+    "#ifndef ATT_PINGPONG                   // consumer warpgroups issue their wgmmas in turn (FA3's scheduler barrier)\n"
+    "#define ATT_PINGPONG 1\n"
+    "#endif\n"
+    "#define NCW ATT_NCW\n"
+    "#define BN ATT_BN\n"
+    "#define STAGES ATT_STAGES\n"
+    "#define NT (128 * (NCW + 1))\n"
+    "#define BM (64 * NCW)\n"
+    "#define KSTEPS ((HEAD_DIM + 15) / 16)      // k16 steps of S = Q K^T (D = 40: 3, the last half zeros)\n"
+    "#define Q_BYTES (BM * 128)\n"
+    "#define TILE_BYTES (BN * 128)\n"
+    "#define BAR_OFF (Q_BYTES + 2 * STAGES * TILE_BYTES)\n"
+    "#define SMEM_BYTES (BAR_OFF + 8 * (1 + 4 * STAGES) + 1024)  // + 1024: the base is rounded up to 1024\n"
+    "#define NEG_INF __int_as_float(0xff800000)\n"
+    "static_assert(BN % 16 == 0 && BN <= 256, \"keys per tile: a multiple of 16, at most 256 (one TMA box)\");\n"
+    "static_assert(BM <= 256, \"queries per block: one TMA box\");\n"
+    "\n"
+    "// Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches.\n"
+    "extern \"C\" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT, SMEM_BYTES};\n"
+    "\n"
+    "#include \"mma.cuh\"\n"
+    "\n"
+    "// A CUtensorMap (cuda.h): 128 opaque bytes, made on the host by cuTensorMapEncodeTiled.\n"
+    "struct __align__(64) sd_tmap { unsigned long long v[16]; };\n"
+    "\n"
+    "// ---- mbarriers (shared::cta) and the TMA.\n"
+    "static __device__ __forceinline__ void mbar_init(u32 bar, u32 count) {\n"
+    "    asm volatile(\"mbarrier.init.shared::cta.b64 [%0], %1;\\n\" ::\"r\"(bar), \"r\"(count) : \"memory\");\n"
+    "}\n"
+    "static __device__ __forceinline__ void mbar_expect_tx(u32 bar, u32 bytes) {\n"
+    "    asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\\n\" ::\"r\"(bar), \"r\"(bytes) : \"memory\");\n"
+    "}\n"
+    "static __device__ __forceinline__ void mbar_arrive(u32 bar) {\n"
+    "    asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\\n\" ::\"r\"(bar) : \"memory\");\n"
+    "}\n"
+    "// Waits until the barrier's phase with this parity has completed (a fresh barrier counts its\n"
+    "// phase before 0, parity 1, as completed: producers start there).\n"
+    "static __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {\n"
+    "    asm volatile(\"{\\n.reg .pred p;\\nWAIT_%=:\\n\"\n"
+    "                 \"mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n\"\n"
+    "                 \"@!p bra WAIT_%=;\\n}\\n\" ::\"r\"(bar), \"r\"(parity) : \"memory\");\n"
+    "}\n"
+    "// One box of the 4-D tensor map (coordinates innermost first) into shared memory; completes\n"
+    "// `bar`'s transaction bytes.\n"
+    "static __device__ __forceinline__ void tma_load4(u32 dst, const sd_tmap *map, int c0, int c1, int c2, int c3, u32 bar) {\n"
+    "    asm volatile(\"cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes\"\n"
+    "                 \" [%0], [%1, {%2, %3, %4, %5}], [%6];\\n\"\n"
+    "                 ::\"r\"(dst), \"l\"(map), \"r\"(c0), \"r\"(c1), \"r\"(c2), \"r\"(c3), \"r\"(bar) : \"memory\");\n"
+    "}\n"
+    "\n"
+    "// d (64 x N, fp32) += A (64 x 16, fp16 registers a[4], mma.sync's m16n8k16 A-fragment layout per\n"
+    "// warp) * B (16 x N, MN-major 128-byte-swizzle descriptor b: N contiguous, as V [keys][D] is).\n"
+    "template <int N> static __device__ __forceinline__ void wgmma_rs_tb(float *d, const u32 *a, u64 b) {\n"
+    "    if constexpr (N == 40)\n"
+    "        asm volatile(\"wgmma.mma_async.sync.aligned.m64n40k16.f32.f16.f16 {\"\n"
+    "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19}, {%20,%21,%22,%23}, %24, 1, 1, 1, 1;\\n\"\n"
+    "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D4(d, 16) : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(b));\n"
+    "    else if constexpr (N == 64)\n"
+    "        asm volatile(\"wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {\"\n"
+    "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, 1, 1, 1, 1;\\n\"\n"
+    "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24) : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(b));\n"
+    "    else static_assert(N == 40, \"wgmma_rs_tb: N must be 40 or 64\");\n"
+    "}\n"
+    "\n"
+    "// Launch: grid (ceil(Lq/BM), B*H, 1), block (NT, 1, 1), dynamic shared memory sdiff_attention_cfg[3]\n"
+    "// bytes (raise the function attribute first). tq, tk, tv: tensor maps of q, k, v as\n"
+    "// [B][L][H][HEAD_DIM], dims innermost first (d, h, token, b) so that the strides grow\n"
+    "// (sdiff__cu_attention_sm90_tmaps: boxes of 64 dims x 1 head x BM tokens for q, BN for k and v,\n"
+    "// 128-byte swizzle). o: element (b, i, h, d) at o[(b*Lq + i)*o_stride + h*HEAD_DIM + d],\n"
+    "// o 16-byte aligned, o_stride a multiple of 8.\n"
+    "extern \"C\" __global__ void __launch_bounds__(NT, 1)\n"
+    "sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constant__ sd_tmap tk,\n"
+    "                        const __grid_constant__ sd_tmap tv, sd_half *__restrict__ o, int H, int Lq, int Lk,\n"
+    "                        long long o_stride, float scale_log2e) {\n"
+    "    pdl_begin();\n"
+    "    extern __shared__ __align__(1024) unsigned char smem[];\n"
+    "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;\n"
+    "    const int bh = blockIdx.y, b = bh / H, h = bh - b * H;\n"
+    "    const int q0 = blockIdx.x * BM;\n"
+    "    const int n_tiles = (Lk + BN - 1) / BN;\n"
+    "    const u32 base = (smem_addr(smem) + 1023u) & ~1023u; // the swizzle repeats every 1024 bytes\n"
+    "    const u32 qsm = base, ksm = base + Q_BYTES, vsm = ksm + STAGES * TILE_BYTES, bars = base + BAR_OFF;\n"
+    "    // barriers: full_q, then per stage full_k, full_v, empty_k, empty_v\n"
+    "    const u32 full_q = bars;\n"
+    "#define FULL_K(s) (bars + 8 * (1 + 4 * (s)))\n"
+    "#define FULL_V(s) (FULL_K(s) + 8)\n"
+    "#define EMPTY_K(s) (FULL_K(s) + 16)\n"
+    "#define EMPTY_V(s) (FULL_K(s) + 24)\n"
+    "    if (tid == 0) {\n"
+    "        mbar_init(full_q, 1);\n"
+    "        for (int s = 0; s < STAGES; ++s) {\n"
+    "            mbar_init(FULL_K(s), 1);\n"
+    "            mbar_init(FULL_V(s), 1);\n"
+    "            mbar_init(EMPTY_K(s), 4 * NCW); // one arrival per consumer warp\n"
+    "            mbar_init(EMPTY_V(s), 4 * NCW);\n"
+    "        }\n"
+    "        asm volatile(\"fence.mbarrier_init.release.cluster;\\n\" ::: \"memory\");\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "\n"
+    "    if (wg == 0) {\n"
+    "        // ---- Producer. It needs few registers: give them to the consumers.\n"
+    "        asm volatile(\"setmaxnreg.dec.sync.aligned.u32 %0;\\n\" ::\"n\"(NCW == 2 ? 24 : 32));\n"
+    "        if (tid == 0) {\n"
+    "            asm volatile(\"prefetch.tensormap [%0];\\n\" ::\"l\"(&tk) : \"memory\");\n"
+    "            asm volatile(\"prefetch.tensormap [%0];\\n\" ::\"l\"(&tv) : \"memory\");\n"
+    "            mbar_expect_tx(full_q, Q_BYTES);\n"
+    "            tma_load4(qsm, &tq, 0, h, q0, b, full_q);\n"
+    "            for (int j = 0; j < n_tiles; ++j) {\n"
+    "                const int s = j % STAGES;\n"
+    "                const u32 ph = ((j / STAGES) & 1) ^ 1;\n"
+    "                mbar_wait(EMPTY_K(s), ph);\n"
+    "                mbar_expect_tx(FULL_K(s), TILE_BYTES);\n"
+    "                tma_load4(ksm + s * TILE_BYTES, &tk, 0, h, j * BN, b, FULL_K(s));\n"
+    "                mbar_wait(EMPTY_V(s), ph);\n"
+    "                mbar_expect_tx(FULL_V(s), TILE_BYTES);\n"
+    "                tma_load4(vsm + s * TILE_BYTES, &tv, 0, h, j * BN, b, FULL_V(s));\n"
+    "            }\n"
+    "        }\n"
+    "        return;\n"
+    "    }\n"
+    "\n"
+    "    // ---- Consumers.\n"
+    "    asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" ::\"n\"(NCW == 2 ? 240 : 160));\n"
+    "    const int c = wg - 1, wrow = (warp & 3) * 16; // this warp's first row within its warpgroup's 64\n"
+    "    const u32 qwg = qsm + c * 64 * 128;\n"
+    "    const u64 q_desc = wgmma_desc_sw128(qwg);\n"
+    "    float sacc[BN / 2], oacc[HEAD_DIM / 2];\n"
+    "    float mrow[2] = {NEG_INF, NEG_INF}, lrow[2] = {0.f, 0.f}, alpha[2];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < HEAD_DIM / 2; ++i) oacc[i] = 0.f;\n"
+    "    const int g = lane >> 2, t4 = lane & 3; // fragment coordinates: rows g, g+8; columns 2*t4, 2*t4+1\n"
+    "    u32 pa[BN / 4];\n"
+    "\n"
+    "    // S = Q K^T of the K tile in stage s (the first step overwrites S: scale_d = 0); not committed.\n"
+    "    auto issue_s = [&](int s) {\n"
+    "        const u32 ks = ksm + s * TILE_BYTES;\n"
+    "#pragma unroll\n"
+    "        for (int kk = 0; kk < KSTEPS; ++kk)\n"
+    "            wgmma_ss<BN>(sacc, q_desc + (u64)((kk * 32) >> 4), wgmma_desc_sw128(ks + kk * 32), kk > 0);\n"
+    "    };\n"
+    "    // O += P V of the V tile in stage s: 16 keys (two 8-row groups, 2048 bytes) a step; not committed.\n"
+    "    auto issue_pv = [&](int s) {\n"
+    "        const u32 vs = vsm + s * TILE_BYTES;\n"
+    "#pragma unroll\n"
+    "        for (int kk = 0; kk < BN / 16; ++kk) wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc_sw128(vs + kk * 2048));\n"
+    "    };\n"
+    "    // Masking and online softmax of tile j: S_j (sacc) -> unnormalised P_j in sacc (fp32); m, l\n"
+    "    // updated; alpha = the factor O must be scaled by before P_j V_j is added.\n"
+    "    auto softmax_tile = [&](int j) {\n"
+    "        const int kbase = j * BN;\n"
+    "        if (kbase + BN > Lk) { // the keys past Lk are zeros from the TMA: mask them\n"
+    "#pragma unroll\n"
+    "            for (int i = 0; i < BN / 2; ++i)\n"
+    "                if (kbase + (i >> 2) * 8 + 2 * t4 + (i & 1) >= Lk) sacc[i] = NEG_INF;\n"
+    "        }\n"
+    "        // Row r (g or g+8) of this lane: sacc[4n + 2r + {0,1}].\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < 2; ++r) {\n"
+    "            float mx = NEG_INF;\n"
+    "#pragma unroll\n"
+    "            for (int n = 0; n < BN / 8; ++n) mx = fmaxf(mx, fmaxf(sacc[4 * n + 2 * r], sacc[4 * n + 2 * r + 1]));\n"
+    "            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));\n"
+    "            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));\n"
+    "            const float mnew = fmaxf(mrow[r], mx * scale_log2e); // finite: every tile has a real key\n"
+    "            alpha[r] = ex2(mrow[r] - mnew);                       // first tile: ex2(-inf) = 0\n"
+    "            mrow[r] = mnew;\n"
+    "            float ls = 0.f;\n"
+    "#pragma unroll\n"
+    "            for (int n = 0; n < BN / 8; ++n) {\n"
+    "                const float p0 = ex2(fmaf(sacc[4 * n + 2 * r], scale_log2e, -mnew));\n"
+    "                const float p1 = ex2(fmaf(sacc[4 * n + 2 * r + 1], scale_log2e, -mnew));\n"
+    "                sacc[4 * n + 2 * r] = p0;\n"
+    "                sacc[4 * n + 2 * r + 1] = p1;\n"
+    "                ls += p0 + p1;\n"
+    "            }\n"
+    "            lrow[r] = lrow[r] * alpha[r] + ls;\n"
+    "        }\n"
+    "    };\n"
+    "    auto rescale_o = [&]() {\n"
+    "#pragma unroll\n"
+    "        for (int n = 0; n < HEAD_DIM / 8; ++n) {\n"
+    "            oacc[4 * n] *= alpha[0];\n"
+    "            oacc[4 * n + 1] *= alpha[0];\n"
+    "            oacc[4 * n + 2] *= alpha[1];\n"
+    "            oacc[4 * n + 3] *= alpha[1];\n"
+    "        }\n"
+    "    };\n"
+    "    // P as the A operand: keys 16kk..16kk+15 are S's columns 2kk, 2kk+1 of 8, so the fragment\n"
+    "    // {row g keys 2t4.., row g+8, row g keys 2t4+8.., row g+8} = sacc[8kk .. 8kk+7] packed.\n"
+    "    auto pack_p = [&]() {\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < BN / 4; ++i) pa[i] = pack_h2(sacc[2 * i], sacc[2 * i + 1]);\n"
+    "    };\n"
+    "    // FlashAttention-3's scheduler barrier: the consumer warpgroups take turns to issue their wgmmas\n"
+    "    // (named barrier 1 + c is warpgroup c's turn: it waits there, and the warpgroup before it\n"
+    "    // arrives when done issuing), so their softmaxes fall between each other's matrix products\n"
+    "    // instead of all running at once.\n"
+    "    auto turn_wait = [&]() {\n"
+    "        if (ATT_PINGPONG) asm volatile(\"bar.sync %0, 256;\\n\" ::\"r\"(1 + c) : \"memory\");\n"
+    "    };\n"
+    "    auto turn_pass = [&]() {\n"
+    "        if (ATT_PINGPONG) asm volatile(\"bar.arrive %0, 256;\\n\" ::\"r\"(1 + (c + 1) % NCW) : \"memory\");\n"
+    "    };\n"
+    "    if (ATT_PINGPONG && c == 0) asm volatile(\"bar.arrive 1, 256;\\n\" ::: \"memory\"); // the first turn\n"
+    "    // One arrival per warp on an \"empty\" barrier, after this warp's wgmma that read the stage retired.\n"
+    "    auto release = [&](u32 bar) {\n"
+    "        if (lane == 0) mbar_arrive(bar);\n"
+    "    };\n"
+    "\n"
+    "    // Tile 0: S_0, softmax, P_0.\n"
+    "    mbar_wait(full_q, 0);\n"
+    "    mbar_wait(FULL_K(0), 0);\n"
+    "    turn_wait();\n"
+    "    wgmma_fence();\n"
+    "    issue_s(0);\n"
+    "    wgmma_commit();\n"
+    "    turn_pass();\n"
+    "    wgmma_wait<0>();\n"
+    "    wgmma_pin<BN / 2>(sacc);\n"
+    "    release(EMPTY_K(0));\n"
+    "    softmax_tile(0);\n"
+    "    pack_p();\n"
+    "    // Tile j: S_j and P_{j-1} V_{j-1} in flight together; softmax of S_j while P V runs.\n"
+    "    // Every wgmma in the loop is unconditional (a conditional one makes ptxas serialise them).\n"
+    "    for (int j = 1; j < n_tiles; ++j) {\n"
+    "        const int s = j % STAGES, sp = (j - 1) % STAGES;\n"
+    "        mbar_wait(FULL_K(s), (j / STAGES) & 1);\n"
+    "        turn_wait();\n"
+    "        wgmma_pin<BN / 2>(sacc);\n"
+    "        wgmma_fence();\n"
+    "        issue_s(s);\n"
+    "        wgmma_commit();\n"
+    "        rescale_o(); // alpha of tile j-1, before its P V is added\n"
+    "        mbar_wait(FULL_V(sp), ((j - 1) / STAGES) & 1);\n"
+    "        wgmma_pin<HEAD_DIM / 2>(oacc);\n"
+    "        wgmma_fence();\n"
+    "        issue_pv(sp);\n"
+    "        wgmma_commit();\n"
+    "        turn_pass();\n"
+    "        wgmma_wait<1>(); // S_j\n"
+    "        wgmma_pin<BN / 2>(sacc);\n"
+    "        release(EMPTY_K(s));\n"
+    "        softmax_tile(j);\n"
+    "        wgmma_wait<0>(); // P_{j-1} V_{j-1}: pa and V_{j-1}'s stage are free\n"
+    "        wgmma_pin<HEAD_DIM / 2>(oacc);\n"
+    "        release(EMPTY_V(sp));\n"
+    "        pack_p();\n"
+    "    }\n"
+    "    {\n"
+    "        const int sl = (n_tiles - 1) % STAGES;\n"
+    "        rescale_o();\n"
+    "        mbar_wait(FULL_V(sl), ((n_tiles - 1) / STAGES) & 1);\n"
+    "        wgmma_pin<HEAD_DIM / 2>(oacc);\n"
+    "        wgmma_fence();\n"
+    "        issue_pv(sl);\n"
+    "        wgmma_commit();\n"
+    "        wgmma_wait<0>();\n"
+    "        wgmma_pin<HEAD_DIM / 2>(oacc);\n"
+    "        release(EMPTY_V(sl));\n"
+    "    }\n"
+    "\n"
+    "    // ---- Epilogue: O / l -> fp16 -> this warp's 16 rows of its warpgroup's Q tile (free now: its\n"
+    "    // wgmmas retired), in the same swizzle (conflict-free) -> 16-byte stores of the real dims.\n"
+    "#pragma unroll\n"
+    "    for (int r = 0; r < 2; ++r) {\n"
+    "        float l = lrow[r];\n"
+    "        l += __shfl_xor_sync(0xffffffffu, l, 1);\n"
+    "        l += __shfl_xor_sync(0xffffffffu, l, 2);\n"
+    "        const float inv = 1.f / l;\n"
+    "        const int row = wrow + g + 8 * r;\n"
+    "        const u32 rowaddr = qwg + row * 128 + t4 * 4;\n"
+    "#pragma unroll\n"
+    "        for (int n = 0; n < HEAD_DIM / 8; ++n) {\n"
+    "            const u32 val = pack_h2(oacc[4 * n + 2 * r] * inv, oacc[4 * n + 2 * r + 1] * inv);\n"
+    "            asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(rowaddr + ((n ^ (row & 7)) << 4)), \"r\"(val) : \"memory\");\n"
+    "        }\n"
+    "    }\n"
+    "    __syncwarp();\n"
+    "    sd_half *ob = o + (long long)b * Lq * o_stride + h * HEAD_DIM;\n"
+    "    constexpr int DCH = HEAD_DIM / 8; // 16-byte chunks of a row\n"
+    "#pragma unroll\n"
+    "    for (int it = 0; it < (16 * DCH + 31) / 32; ++it) {\n"
+    "        const int i = lane + it * 32;\n"
+    "        if ((16 * DCH) % 32 == 0 || i < 16 * DCH) {\n"
+    "            const int r = wrow + i / DCH, ch = i % DCH, row = q0 + c * 64 + r;\n"
+    "            if (row < Lq) {\n"
+    "                u32 x0, x1, x2, x3;\n"
+    "                asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                             : \"=r\"(x0), \"=r\"(x1), \"=r\"(x2), \"=r\"(x3)\n"
+    "                             : \"r\"(qwg + r * 128 + ((ch ^ (r & 7)) << 4)) : \"memory\");\n"
+    "                asm volatile(\"st.global.v4.b32 [%0], {%1,%2,%3,%4};\\n\" ::\"l\"(ob + (long long)row * o_stride + ch * 8),\n"
+    "                             \"r\"(x0), \"r\"(x1), \"r\"(x2), \"r\"(x3) : \"memory\");\n"
+    "            }\n"
+    "        }\n"
+    "    }\n"
+    "#undef FULL_K\n"
+    "#undef FULL_V\n"
+    "#undef EMPTY_K\n"
+    "#undef EMPTY_V\n"
+    "}\n";
+
+/* Launch configuration for sdiff_attention_fwd_tma (every head dim it takes); tile = {BM, BN}, the
+   rows of the tensor maps' boxes. */
+SDIFF__PRIVATE void sdiff__cu_attention_sm90_launch_dims(int Lq, int B, int H, unsigned grid[3], unsigned block[3],
+                                                 unsigned *smem, unsigned tile[2]) {
+    const int ncw = 3, bm = 64 * ncw, bn = 128, stages = 3;
+    tile[0] = (unsigned)bm;
+    tile[1] = (unsigned)bn;
+    grid[0] = (unsigned)((Lq + bm - 1) / bm);
+    grid[1] = (unsigned)(B * H);
+    grid[2] = 1;
+    block[0] = (unsigned)(128 * (ncw + 1));
+    block[1] = block[2] = 1;
+    *smem = (unsigned)(bm * 128 + 2 * stages * bn * 128 + 8 * (1 + 4 * stages) + 1024);
+}
+/* cuTensorMapEncodeTiled's type (cuda.h's enums as int, cuuint64_t as unsigned long long). */
+typedef int (*sdiff__cu_tmap_encode_fn)(void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,
+                                        const unsigned long long *strides, const unsigned *box,
+                                        const unsigned *elem_strides, int interleave, int swizzle, int l2_promotion,
+                                        int oob_fill);
+/* The tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of q, k and v for sdiff_attention_fwd_tma:
+   each a [B][L][H][D] fp16 tensor seen as 4-D with dims innermost first (d, head, token, item),
+   so that the byte strides (2D, 2*row_stride, 2*L*row_stride) grow; boxes of 64 dims (those past
+   D are outside the tensor: the TMA writes zeros) x 1 head x bm (q) or bn (k, v) tokens, in the
+   128-byte swizzle. bm, bn: launch_dims' tile (the kernel's sdiff_attention_cfg[0..1]). Returns 0, or the first
+   failing CUresult (the bases must be 16-byte aligned, the row strides multiples of 8). */
+SDIFF__PRIVATE int sdiff__cu_attention_sm90_tmaps(sdiff__cu_tmap_encode_fn encode, void *maps[3], const void *q,
+                                          const void *k, const void *v, int head_dim, int H, int B, long long Lq,
+                                          long long Lk, long long q_stride, long long k_stride, long long v_stride,
+                                          unsigned bm, unsigned bn) {
+    const void *base[3] = {q, k, v};
+    const long long len[3] = {Lq, Lk, Lk}, stride[3] = {q_stride, k_stride, v_stride};
+    const unsigned ones[4] = {1, 1, 1, 1};
+    for (int i = 0; i < 3; i++) {
+        const unsigned long long dims[4] = {(unsigned long long)head_dim, (unsigned long long)H,
+                                            (unsigned long long)len[i], (unsigned long long)B};
+        const unsigned long long strides[3] = {(unsigned long long)head_dim * 2, (unsigned long long)stride[i] * 2,
+                                               (unsigned long long)(len[i] * stride[i] * 2)};
+        const unsigned box[4] = {64, 1, i == 0 ? bm : bn, 1};
+        /* 6: CU_TENSOR_MAP_DATA_TYPE_FLOAT16; 0: no interleave; 3: CU_TENSOR_MAP_SWIZZLE_128B;
+           2: CU_TENSOR_MAP_L2_PROMOTION_L2_128B; 0: out-of-bounds elements read as zero */
+        const int r = encode(maps[i], 6, 4, (void *)base[i], dims, strides, box, ones, 0, 3, 2, 0);
+        if (r) return r;
+    }
+    return 0;
+}
+/* END GENERATED: flash attention (TMA, wgmma) */
+
 /* BEGIN GENERATED: implicit-GEMM convolution (tools/kernels/gen_kernels.py) */
 /* The implicit-GEMM convolution (mma.sync m16n8k16, or wgmma on sm_90a; NHWC fp16, fp32 accumulate).
    Kernel (compile with NVRTC, mma.cuh given as a header, -DCONV_TILE=t: t in 0..2 (mma.sync) for
@@ -2252,6 +2697,7 @@ static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
     {"sdiff_attention_fallback", sdiff__cuda_src_attention_fallback, 4,
      {"-DSDIFF_ATTN_DPL=2", "-DSDIFF_ATTN_DPL=4", "-DSDIFF_ATTN_DPL=8", "-DSDIFF_ATTN_DPL=16"}, false},
     {"sdiff_attention", sdiff__cu_attention_src, 4, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80", "-DHEAD_DIM=160"}, false},
+    {"sdiff_attention_sm90", sdiff__cu_attention_sm90_src, 2, {"-DHEAD_DIM=40", "-DHEAD_DIM=64"}, true},
     {"sdiff_conv2d", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2"}, false},
     {"sdiff_conv2d_sm90", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=3", "-DCONV_TILE=4", "-DCONV_TILE=5"}, true},
 };
@@ -3307,7 +3753,9 @@ SDIFF__PRIVATE void sdiff__cuda_timestep_embedding(sdiff__backend *be, sdiff__te
 /* >>cuda:attn ==============================================================
    Attention. sdiff__cuda_attention validates and routes:
      1. the tensor-core flash kernel: D in sdiff__cuda_flash_dims, non-causal,
-        16-byte aligned bases, strides multiples of 8, B*H <= 65535;
+        16-byte aligned bases, strides multiples of 8, B*H <= 65535; on
+        Hopper at D = 40, 64 the TMA one (attn_kernel_sm90.cu), else the
+        mma.sync one (attn_kernel.cu);
      2. else, non-causal: the cuBLASLt math path (sdiff__cuda_attention_gemm),
         any head dim, any alignment cuBLASLt takes;
      3. else (causal, or no cuBLASLt algorithm for the shape): the exact
@@ -3445,8 +3893,24 @@ SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, 
     long long qs = q->row_stride, ks = k->row_stride, vs = v->row_stride, os = o->row_stride;
     float scale_log2e = 1.4426950408889634f / sqrtf((float)d);
     unsigned grid[3], block[3], smem;
-    sdiff__cu_attention_launch_dims(d, lq, B, heads, grid, block, &smem);
     CUdeviceptr dq = SDIFF__DPTR(q->data), dk = SDIFF__DPTR(k->data), dv = SDIFF__DPTR(v->data), d_o = SDIFF__DPTR(o->data);
+    if (cb->tma && (d == 40 || d == 64)) {
+        /* Hopper: the TMA + wgmma kernel (tools/kernels/NOTES.md: 1.5-1.7x the mma.sync one). The
+           tensor maps go into the launch by value, so a captured graph keeps its own copies. */
+        unsigned char buf[3 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
+        void *mp[3] = {maps, maps + 128, maps + 256};
+        unsigned tile[2];
+        sdiff__cu_attention_sm90_launch_dims(lq, B, heads, grid, block, &smem, tile);
+        if (sdiff__cu_attention_sm90_tmaps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, q->data, k->data, v->data, d, heads, B,
+                                           lq, lk, qs, ks, vs, tile[0], tile[1]) == 0) {
+            void *args[] = {mp[0], mp[1], mp[2], &d_o, &heads, &lq, &lk, &os, &scale_log2e};
+            sdiff__cuda_launch_ex(cb, SDIFF__CP_FLASH_TMA, d == 40 ? 0 : 1, "sdiff_attention_fwd_tma", grid, block, smem,
+                                  args);
+            return;
+        }
+        /* a view the TMA cannot describe: the mma.sync kernel takes it */
+    }
+    sdiff__cu_attention_launch_dims(d, lq, B, heads, grid, block, &smem);
     void *args[] = {&dq, &dk, &dv, &d_o, &B, &heads, &lq, &lk, &qs, &ks, &vs, &os, &scale_log2e};
     sdiff__cuda_launch_ex(cb, SDIFF__CP_FLASH, variant, "sdiff_attention_fwd", grid, block, smem, args);
 }
@@ -3556,6 +4020,7 @@ SDIFF__PRIVATE bool sdiff__cuda_pick_arch(sdiff__cuda *cb) {
     if (listed) {
         snprintf(cb->arch, sizeof cb->arch, cc == 90 ? "sm_90a" : "sm_%d", cc);
         cb->wgmma = cc == 90 && !sdiff__cuda_env_off("SDIFF_CUDA_WGMMA");
+        cb->tma = cc == 90 && L->cuTensorMapEncodeTiled && !sdiff__cuda_env_off("SDIFF_CUDA_TMA");
         cb->clusters = cc >= 90 && !sdiff__cuda_env_off("SDIFF_CUDA_CLUSTERS");
         cb->pdl = cc >= 90 && !sdiff__cuda_env_off("SDIFF_CUDA_PDL");
         return true;

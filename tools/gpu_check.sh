@@ -10,7 +10,7 @@
 #   conv       the convolution kernel alone (tools/kernels/bench_conv.cu)
 #   convsweep  the same with other tile parameters (not part of "all")
 #   convref    cuDNN and cuBLAS on the same convolution shapes (tools/kernels/bench_conv_ref.py)
-#   attn       the attention kernel alone (tools/kernels/bench_attn.cu), and the wgmma prototype
+#   attn       the attention kernels alone (tools/kernels/bench_attn.cu): mma.sync, then TMA + wgmma
 #   ref        tools/gpu_ref.py: random-weight SD 1.5 (real configs) + diffusers' reference tensors
 #   bench      build/bench: start to first image with a cold and a warm kernel cache, then
 #              sdiff's correctness against the references and its timings
@@ -64,7 +64,7 @@ if has attn; then
   $NVCC tools/kernels/bench_attn.cu -o build/bench_attn -lnvrtc -lcuda && \
     timeout 120 ./build/bench_attn --kernel sync >"$OUT/bench_attn.log" 2>&1; echo "rc=$?"
   grep -E "^\||PASS|FAIL" "$OUT/bench_attn.log" | tail -20
-  step "attention: the wgmma prototype (tools/kernels/attn_kernel_sm90.cu, not shipped)"
+  step "attention: the TMA + wgmma kernel (tools/kernels/attn_kernel_sm90.cu; Hopper, D = 40, 64)"
   timeout 120 ./build/bench_attn --kernel sm90 >"$OUT/bench_attn_sm90.log" 2>&1; echo "rc=$?"
   grep -E "^\||PASS|FAIL" "$OUT/bench_attn_sm90.log" | tail -20
 fi

@@ -1,76 +1,104 @@
-// sdiff attention forward on Hopper (sm_90a): FlashAttention-2's algorithm on wgmma, fp16 in/out,
-// fp32 accumulate. Same contract and signature as attn_kernel.cu (the mma.sync kernel for
-// sm_80..sm_90), which stays the reference for everything said there about inputs and masking.
+// sdiff attention forward on Hopper (sm_90a): FlashAttention-3's structure (a TMA producer warp,
+// mbarrier pipelines, asynchronous wgmma consumers), fp16 in/out, fp32 accumulate. Non-causal,
+// head dims up to 64 (SD 1.x's 40: its 4096- and 16384-token self-attention is most of the
+// UNet's attention time; SD 2.x's 64). The mma.sync kernel (attn_kernel.cu) keeps the rest.
 // Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).
 //
-// Defines: HEAD_DIM (multiple of 8, <= 256, required), CAUSAL (0/1, default 0).
-// Optional overrides (the host helper sdiff__cu_attention_sm90_launch_dims mirrors the defaults):
-// ATT_BN (keys per tile), ATT_MINB (min blocks/SM the registers must allow).
+// Defines: HEAD_DIM (40 or 64, required). Optional overrides (the host helper
+// sdiff__cu_attention_sm90_launch_dims mirrors the defaults): ATT_NCW (consumer warpgroups),
+// ATT_BN (keys per tile), ATT_STAGES (K/V pipeline depth).
 //
-// Work split: a block = 2 warpgroups (256 threads) owns BM = 128 consecutive queries of one
-// (batch, head); warpgroup w owns queries [64w, 64w + 64), so a wgmma's M = 64 rows are one
-// warpgroup's and softmax rows never leave a warp (warp k of the group: rows 16k..16k+15).
-// Per key tile (BN keys), each warpgroup runs
-//   S = Q K^T      wgmma m64nBNk16, Q and K from shared memory, DP/16 steps
-//   online softmax on S in registers (log2 domain, as attn_kernel.cu)
-//   O += P V       wgmma m64nDk16, P from registers (S's accumulator layout IS the A-fragment
-//                  layout, so P never touches shared memory), V from shared memory, BN/16 steps.
-// Shared memory: Q [BM][DP], then three stages of K [BN][DP] and V [BN][DP] (fp16), all in the
-// no-swizzle "core matrix" layout: 8 rows x 16 bytes form a 128-byte core matrix, the DP/8 core
-// matrices of an 8-row group follow each other (16-byte chunk c of row r at byte
-// (r/8)*DP*16 + c*128 + (r%8)*16). wgmma reads whole core matrices (128 contiguous bytes, no
-// bank conflicts for any DP), and a tile is written by thread i at byte 16*i (cp.async, no
-// conflicts either). One layout serves all three operands: Q and K are K-major (rows = M or N,
-// chunks along the reduction), V is MN-major (rows = keys = the reduction, chunks along D = N),
-// read with wgmma's transpose bit. Columns [HEAD_DIM, DP) and rows past Lq / Lk are zero-filled
-// (cp.async src-size 0): the padded dot products equal the real ones, and a zero V row times a
-// zero probability stays 0.
-// Pipeline: one barrier and one wgmma wait per key tile: P V of tile j and S of tile j+1 are
-// issued together, tile j+2 is copied (cp.async) meanwhile; the other warpgroup and a second
-// block (when registers allow) keep the tensor cores busy during a warpgroup's softmax.
+// Work split: a block owns BM = 64 * NCW consecutive queries of one (batch, head). Warpgroup 0 is
+// the producer: one thread issues the TMA copies (Q once, then K and V tile by tile, each into
+// its own pipeline stage) and the others leave at once. Consumer warpgroup c (1..NCW) owns 64
+// queries; warp k of it rows 16k..16k+15, so softmax rows never leave a warp. Per key tile j:
+//   S_j = Q K_j^T      wgmma m64nBNk16, Q and K from shared memory
+//   online softmax     in registers (log2 domain, as attn_kernel.cu)
+//   O += P_j V_j       wgmma m64nDk16, P from registers (S's accumulator layout is the A-fragment
+//                      layout), V from shared memory through the transpose bit (MN-major).
+// FlashAttention-3's intra-warpgroup overlap: S_{j+1} and P_j V_j are in flight together while the
+// warpgroup waits, and tile j+1's softmax runs while P_j V_j is still on the tensor cores; the
+// other consumer warpgroups fill the rest. No block-wide barrier in the loop: each stage has a
+// "full" mbarrier (the TMA's bytes arrived) and an "empty" one (every consumer warp retired the
+// wgmma that read it), separately for K and V, so K is recycled as soon as S is done.
+// Shared memory: the TMA writes 128-byte rows (64 fp16; dims HEAD_DIM..63 are outside the tensor
+// map, so the TMA fills them with zeros, as it does rows past Lq / Lk) in the 128-byte swizzle:
+// 16-byte chunk c of row r at chunk c ^ (r & 7), every tile 1024-byte aligned. That is wgmma's
+// K-major 128-byte-swizzle layout for Q and K, and its MN-major one for V.
 
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined"
 #endif
-#if (HEAD_DIM % 8) != 0 || HEAD_DIM > 256
-#error "HEAD_DIM must be a multiple of 8, at most 256"
+#if HEAD_DIM != 40 && HEAD_DIM != 64
+#error "HEAD_DIM must be 40 or 64 (at most one 128-byte swizzle row; P V's wgmma is written for these N)"
+#endif
+#if defined(CAUSAL) && CAUSAL
+#error "attn_kernel_sm90.cu is non-causal only (causal attention runs on attn_kernel.cu)"
 #endif
 #if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#error "attn_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma)"
+#error "attn_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)"
 #endif
-#ifndef CAUSAL
-#define CAUSAL 0
+#ifndef ATT_NCW                        // measured (NOTES.md): 3 beat 2, with and without ping-pong
+#define ATT_NCW 3
 #endif
-#define DP (((HEAD_DIM) + 15) / 16 * 16)
-#ifndef ATT_BN                         // measured (NOTES.md): 64 keys and two blocks per SM beat 128 keys
-#define ATT_BN 64
+#ifndef ATT_BN
+#define ATT_BN 128
 #endif
-#ifndef ATT_MINB                       // two blocks per SM need <= 128 registers: D <= 96
-#define ATT_MINB (DP <= 96 ? 2 : 1)
+#ifndef ATT_STAGES                     // measured (NOTES.md): 3 beat 2 at D = 64, equal at D = 40
+#define ATT_STAGES 3
 #endif
+#ifndef ATT_PINGPONG                   // consumer warpgroups issue their wgmmas in turn (FA3's scheduler barrier)
+#define ATT_PINGPONG 1
+#endif
+#define NCW ATT_NCW
 #define BN ATT_BN
-#define NT 256
-#define BM 128
-#define CH (DP / 8)                    // 16-byte chunks (core matrices) per row
-#define DCH (HEAD_DIM / 8)             // chunks holding real data
-#define GROUP_BYTES (DP * 16)          // one 8-row group
-#define Q_BYTES (BM * DP * 2)
-#define TILE_BYTES (BN * DP * 2)
-#define STAGE_BYTES (2 * TILE_BYTES)   // K tile, then V tile
-#define OSTR (DP + 8)                  // epilogue staging row stride (halves)
-#define SMEM_BYTES (Q_BYTES + 3 * STAGE_BYTES)
+#define STAGES ATT_STAGES
+#define NT (128 * (NCW + 1))
+#define BM (64 * NCW)
+#define KSTEPS ((HEAD_DIM + 15) / 16)      // k16 steps of S = Q K^T (D = 40: 3, the last half zeros)
+#define Q_BYTES (BM * 128)
+#define TILE_BYTES (BN * 128)
+#define BAR_OFF (Q_BYTES + 2 * STAGES * TILE_BYTES)
+#define SMEM_BYTES (BAR_OFF + 8 * (1 + 4 * STAGES) + 1024)  // + 1024: the base is rounded up to 1024
 #define NEG_INF __int_as_float(0xff800000)
-static_assert(BM * OSTR * 2 <= 3 * STAGE_BYTES, "the output tile is staged in the K/V stages");
-static_assert(BN % 16 == 0 && BN <= 256, "keys per tile: a multiple of 16, at most 256");
+static_assert(BN % 16 == 0 && BN <= 256, "keys per tile: a multiple of 16, at most 256 (one TMA box)");
+static_assert(BM <= 256, "queries per block: one TMA box");
 
 // Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches.
 extern "C" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT, SMEM_BYTES};
 
 #include "mma.cuh"
 
-// An A operand in registers has mma.sync's m16n8k16 A-fragment layout per warp.
-// d (64 x N, fp32) += A (64 x 16, fp16 registers a[4]) * B (16 x N, MN-major descriptor b: the
-// transpose bit set, so B is stored with N contiguous, as V [keys][D] is). N: 40, 64, 72, 80, 128, 160.
+// A CUtensorMap (cuda.h): 128 opaque bytes, made on the host by cuTensorMapEncodeTiled.
+struct __align__(64) sd_tmap { unsigned long long v[16]; };
+
+// ---- mbarriers (shared::cta) and the TMA.
+static __device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+static __device__ __forceinline__ void mbar_expect_tx(u32 bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+static __device__ __forceinline__ void mbar_arrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Waits until the barrier's phase with this parity has completed (a fresh barrier counts its
+// phase before 0, parity 1, as completed: producers start there).
+static __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
+    asm volatile("{\n.reg .pred p;\nWAIT_%=:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@!p bra WAIT_%=;\n}\n" ::"r"(bar), "r"(parity) : "memory");
+}
+// One box of the 4-D tensor map (coordinates innermost first) into shared memory; completes
+// `bar`'s transaction bytes.
+static __device__ __forceinline__ void tma_load4(u32 dst, const sd_tmap *map, int c0, int c1, int c2, int c3, u32 bar) {
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
+                 ::"r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar) : "memory");
+}
+
+// d (64 x N, fp32) += A (64 x 16, fp16 registers a[4], mma.sync's m16n8k16 A-fragment layout per
+// warp) * B (16 x N, MN-major 128-byte-swizzle descriptor b: N contiguous, as V [keys][D] is).
 template <int N> static __device__ __forceinline__ void wgmma_rs_tb(float *d, const u32 *a, u64 b) {
     if constexpr (N == 40)
         asm volatile("wgmma.mma_async.sync.aligned.m64n40k16.f32.f16.f16 {"
@@ -80,128 +108,102 @@ template <int N> static __device__ __forceinline__ void wgmma_rs_tb(float *d, co
         asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
                      "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, 1, 1, 1, 1;\n"
                      : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
-    else if constexpr (N == 72)
-        asm volatile("wgmma.mma_async.sync.aligned.m64n72k16.f32.f16.f16 {"
-                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35}, {%36,%37,%38,%39}, %40, 1, 1, 1, 1;\n"
-                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D4(d, 32) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
-    else if constexpr (N == 80)
-        asm volatile("wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 {"
-                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, {%40,%41,%42,%43}, %44, 1, 1, 1, 1;\n"
-                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
-    else if constexpr (N == 128)
-        asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
-                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, 1, 1, 1, 1;\n"
-                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
-    else if constexpr (N == 160)
-        asm volatile("wgmma.mma_async.sync.aligned.m64n160k16.f32.f16.f16 {"
-                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79}, {%80,%81,%82,%83}, %84, 1, 1, 1, 1;\n"
-                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56), WG_D8(d, 64), WG_D8(d, 72) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
-    else static_assert(N == 40, "wgmma_rs_tb: N must be 40, 64, 72, 80, 128 or 160");
+    else static_assert(N == 40, "wgmma_rs_tb: N must be 40 or 64");
 }
 
-// rows [base, base + R) of a [L, *] view (element (i, d) at src[i * stride + d]) -> the core-matrix
-// layout at dst. Thread i writes bytes [16i, 16i + 16): chunk (i/8) % CH of row (i/8/CH)*8 + i%8.
-template <int R>
-static __device__ __forceinline__ void load_rows(u32 dst, const sd_half *src, long long stride, int base, int L,
-                                                 const sd_half *any, int tid) {
-#pragma unroll
-    for (int it = 0; it < (R * CH + NT - 1) / NT; ++it) {
-        const int i = tid + it * NT;
-        if ((R * CH) % NT == 0 || i < R * CH) {
-            const int rest = i >> 3, c = rest % CH, row = (rest / CH) * 8 + (i & 7), gr = base + row;
-            const bool ok = gr < L && c < DCH;
-            cp_async16(dst + i * 16, ok ? (const void *)(src + (long long)gr * stride + c * 8) : (const void *)any,
-                       ok ? 16 : 0);
-        }
-    }
-}
-
-// Launch: grid (ceil(Lq/BM), B*H, 1), block (NT, 1, 1), dynamic shared memory
-// sdiff_attention_cfg[3] bytes (above 48 KB: raise the function attribute first).
-// Arguments as attn_kernel.cu's sdiff_attention_fwd.
-extern "C" __global__ void __launch_bounds__(NT, ATT_MINB)
-sdiff_attention_fwd(const sd_half *__restrict__ q, const sd_half *__restrict__ k, const sd_half *__restrict__ v,
-                    sd_half *__restrict__ o, int B, int H, int Lq, int Lk, long long q_stride, long long k_stride,
-                    long long v_stride, long long o_stride, float scale_log2e) {
+// Launch: grid (ceil(Lq/BM), B*H, 1), block (NT, 1, 1), dynamic shared memory sdiff_attention_cfg[3]
+// bytes (raise the function attribute first). tq, tk, tv: tensor maps of q, k, v as
+// [B][L][H][HEAD_DIM], dims innermost first (d, h, token, b) so that the strides grow
+// (sdiff__cu_attention_sm90_tmaps: boxes of 64 dims x 1 head x BM tokens for q, BN for k and v,
+// 128-byte swizzle). o: element (b, i, h, d) at o[(b*Lq + i)*o_stride + h*HEAD_DIM + d],
+// o 16-byte aligned, o_stride a multiple of 8.
+extern "C" __global__ void __launch_bounds__(NT, 1)
+sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constant__ sd_tmap tk,
+                        const __grid_constant__ sd_tmap tv, sd_half *__restrict__ o, int H, int Lq, int Lk,
+                        long long o_stride, float scale_log2e) {
     pdl_begin();
-    extern __shared__ __align__(128) unsigned char smem[];
+    extern __shared__ __align__(1024) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
     const int bh = blockIdx.y, b = bh / H, h = bh - b * H;
     const int q0 = blockIdx.x * BM;
-    const int wrow = warp * 16; // this warp's first row in the block (warpgroup wg: rows 64wg..)
-    const sd_half *qb = q + (long long)b * Lq * q_stride + h * HEAD_DIM;
-    const sd_half *kb = k + (long long)b * Lk * k_stride + h * HEAD_DIM;
-    const sd_half *vb = v + (long long)b * Lk * v_stride + h * HEAD_DIM;
-    sd_half *ob = o + (long long)b * Lq * o_stride + h * HEAD_DIM;
-    const u32 qsm = smem_addr(smem), stage0 = qsm + Q_BYTES;
-
-    int n_tiles = (Lk + BN - 1) / BN;
-#if CAUSAL
-    {
-        const int last = (q0 + BM < Lq ? q0 + BM : Lq); // rows < last; row i sees keys <= i
-        const int nt2 = (last + BN - 1) / BN;
-        n_tiles = nt2 < n_tiles ? nt2 : n_tiles;
+    const int n_tiles = (Lk + BN - 1) / BN;
+    const u32 base = (smem_addr(smem) + 1023u) & ~1023u; // the swizzle repeats every 1024 bytes
+    const u32 qsm = base, ksm = base + Q_BYTES, vsm = ksm + STAGES * TILE_BYTES, bars = base + BAR_OFF;
+    // barriers: full_q, then per stage full_k, full_v, empty_k, empty_v
+    const u32 full_q = bars;
+#define FULL_K(s) (bars + 8 * (1 + 4 * (s)))
+#define FULL_V(s) (FULL_K(s) + 8)
+#define EMPTY_K(s) (FULL_K(s) + 16)
+#define EMPTY_V(s) (FULL_K(s) + 24)
+    if (tid == 0) {
+        mbar_init(full_q, 1);
+        for (int s = 0; s < STAGES; ++s) {
+            mbar_init(FULL_K(s), 1);
+            mbar_init(FULL_V(s), 1);
+            mbar_init(EMPTY_K(s), 4 * NCW); // one arrival per consumer warp
+            mbar_init(EMPTY_V(s), 4 * NCW);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
-#endif
-    // Three stages: tile j+1 must be resident while tile j's P V is still running, and a stage
-    // is refilled only after every warpgroup has retired the P V that read it.
-    load_rows<BM>(qsm, qb, q_stride, q0, Lq, q, tid);
-    load_rows<BN>(stage0, kb, k_stride, 0, Lk, k, tid);
-    load_rows<BN>(stage0 + TILE_BYTES, vb, v_stride, 0, Lk, v, tid);
-    cp_commit();
-    if (n_tiles > 1) {
-        load_rows<BN>(stage0 + STAGE_BYTES, kb, k_stride, BN, Lk, k, tid);
-        load_rows<BN>(stage0 + STAGE_BYTES + TILE_BYTES, vb, v_stride, BN, Lk, v, tid);
-    }
-    cp_commit();
+    __syncthreads();
 
-    // Descriptors (no swizzle): K-major Q and K, leading (K-direction) core-matrix stride 128
-    // bytes, stride (M/N-direction) one 8-row group; MN-major V, leading (K = keys) one 8-row
-    // group, stride (N = D) 128 bytes. A 16-wide step advances two core matrices along K.
-    const u64 q_desc = wgmma_desc(qsm + wg * 8 * GROUP_BYTES, 128, GROUP_BYTES);
+    if (wg == 0) {
+        // ---- Producer. It needs few registers: give them to the consumers.
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(NCW == 2 ? 24 : 32));
+        if (tid == 0) {
+            asm volatile("prefetch.tensormap [%0];\n" ::"l"(&tk) : "memory");
+            asm volatile("prefetch.tensormap [%0];\n" ::"l"(&tv) : "memory");
+            mbar_expect_tx(full_q, Q_BYTES);
+            tma_load4(qsm, &tq, 0, h, q0, b, full_q);
+            for (int j = 0; j < n_tiles; ++j) {
+                const int s = j % STAGES;
+                const u32 ph = ((j / STAGES) & 1) ^ 1;
+                mbar_wait(EMPTY_K(s), ph);
+                mbar_expect_tx(FULL_K(s), TILE_BYTES);
+                tma_load4(ksm + s * TILE_BYTES, &tk, 0, h, j * BN, b, FULL_K(s));
+                mbar_wait(EMPTY_V(s), ph);
+                mbar_expect_tx(FULL_V(s), TILE_BYTES);
+                tma_load4(vsm + s * TILE_BYTES, &tv, 0, h, j * BN, b, FULL_V(s));
+            }
+        }
+        return;
+    }
+
+    // ---- Consumers.
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(NCW == 2 ? 240 : 160));
+    const int c = wg - 1, wrow = (warp & 3) * 16; // this warp's first row within its warpgroup's 64
+    const u32 qwg = qsm + c * 64 * 128;
+    const u64 q_desc = wgmma_desc_sw128(qwg);
     float sacc[BN / 2], oacc[HEAD_DIM / 2];
-    float mrow[2] = {NEG_INF, NEG_INF}, lrow[2] = {0.f, 0.f};
+    float mrow[2] = {NEG_INF, NEG_INF}, lrow[2] = {0.f, 0.f}, alpha[2];
 #pragma unroll
     for (int i = 0; i < HEAD_DIM / 2; ++i) oacc[i] = 0.f;
     const int g = lane >> 2, t4 = lane & 3; // fragment coordinates: rows g, g+8; columns 2*t4, 2*t4+1
-    // S = Q K^T of the tile in stage st (the first step overwrites S: scale_d = 0); not committed.
-    auto issue_s = [&](int st) {
-        const u32 ks = stage0 + st * STAGE_BYTES;
-#pragma unroll
-        for (int kk = 0; kk < DP / 16; ++kk)
-            wgmma_ss<BN>(sacc, q_desc + (u64)((kk * 256) >> 4), wgmma_desc(ks + kk * 256, 128, GROUP_BYTES), kk > 0);
-    };
-
-    cp_wait<1>(); // Q and tile 0
-    fence_proxy_async();
-    __syncthreads();
-    wgmma_pin<BN / 2>(sacc);
-    wgmma_pin<HEAD_DIM / 2>(oacc); // keeps O's zeroing out of the S wgmma's flight
-    wgmma_fence();
-    issue_s(0);
-    wgmma_commit();
-
-    // Masking, online softmax and packing of tile j: S_j (sacc) -> P_j (pa), O rescaled.
     u32 pa[BN / 4];
-    auto softmax_tile = [&](int j) {
-        // ---- Masking (only on tiles that cross Lk or, causal, the diagonal of this warp).
-        const int kbase = j * BN;
-        bool need = kbase + BN > Lk;
-#if CAUSAL
-        need = need || (kbase + BN - 1 > q0 + wrow);
-#endif
-        if (need) {
+
+    // S = Q K^T of the K tile in stage s (the first step overwrites S: scale_d = 0); not committed.
+    auto issue_s = [&](int s) {
+        const u32 ks = ksm + s * TILE_BYTES;
 #pragma unroll
-            for (int i = 0; i < BN / 2; ++i) {
-                const int key = kbase + (i >> 2) * 8 + 2 * t4 + (i & 1);
-                bool off = key >= Lk;
-#if CAUSAL
-                off = off || key > q0 + wrow + g + 8 * ((i >> 1) & 1);
-#endif
-                if (off) sacc[i] = NEG_INF;
-            }
+        for (int kk = 0; kk < KSTEPS; ++kk)
+            wgmma_ss<BN>(sacc, q_desc + (u64)((kk * 32) >> 4), wgmma_desc_sw128(ks + kk * 32), kk > 0);
+    };
+    // O += P V of the V tile in stage s: 16 keys (two 8-row groups, 2048 bytes) a step; not committed.
+    auto issue_pv = [&](int s) {
+        const u32 vs = vsm + s * TILE_BYTES;
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk) wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc_sw128(vs + kk * 2048));
+    };
+    // Masking and online softmax of tile j: S_j (sacc) -> unnormalised P_j in sacc (fp32); m, l
+    // updated; alpha = the factor O must be scaled by before P_j V_j is added.
+    auto softmax_tile = [&](int j) {
+        const int kbase = j * BN;
+        if (kbase + BN > Lk) { // the keys past Lk are zeros from the TMA: mask them
+#pragma unroll
+            for (int i = 0; i < BN / 2; ++i)
+                if (kbase + (i >> 2) * 8 + 2 * t4 + (i & 1) >= Lk) sacc[i] = NEG_INF;
         }
-        // ---- Online softmax (log2 domain). Row r (g or g+8) of this lane: sacc[4n + 2r + {0,1}].
+        // Row r (g or g+8) of this lane: sacc[4n + 2r + {0,1}].
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
             float mx = NEG_INF;
@@ -209,109 +211,140 @@ sdiff_attention_fwd(const sd_half *__restrict__ q, const sd_half *__restrict__ k
             for (int n = 0; n < BN / 8; ++n) mx = fmaxf(mx, fmaxf(sacc[4 * n + 2 * r], sacc[4 * n + 2 * r + 1]));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            const float mnew = fmaxf(mrow[r], mx * scale_log2e);
-            const float muse = mnew == NEG_INF ? 0.f : mnew; // fully masked so far: avoid inf-inf
-            const float alpha = ex2(mrow[r] - muse);          // first tile: ex2(-inf) = 0
+            const float mnew = fmaxf(mrow[r], mx * scale_log2e); // finite: every tile has a real key
+            alpha[r] = ex2(mrow[r] - mnew);                       // first tile: ex2(-inf) = 0
             mrow[r] = mnew;
             float ls = 0.f;
 #pragma unroll
             for (int n = 0; n < BN / 8; ++n) {
-                const float p0 = ex2(fmaf(sacc[4 * n + 2 * r], scale_log2e, -muse));
-                const float p1 = ex2(fmaf(sacc[4 * n + 2 * r + 1], scale_log2e, -muse));
+                const float p0 = ex2(fmaf(sacc[4 * n + 2 * r], scale_log2e, -mnew));
+                const float p1 = ex2(fmaf(sacc[4 * n + 2 * r + 1], scale_log2e, -mnew));
                 sacc[4 * n + 2 * r] = p0;
                 sacc[4 * n + 2 * r + 1] = p1;
                 ls += p0 + p1;
             }
-            lrow[r] = lrow[r] * alpha + ls;
-#pragma unroll
-            for (int n = 0; n < HEAD_DIM / 8; ++n) {
-                oacc[4 * n + 2 * r] *= alpha;
-                oacc[4 * n + 2 * r + 1] *= alpha;
-            }
+            lrow[r] = lrow[r] * alpha[r] + ls;
         }
-        // P as the A operand: keys 16kk..16kk+15 are S's columns 2kk, 2kk+1 of 8, so the fragment
-        // {row g keys 2t4.., row g+8, row g keys 2t4+8.., row g+8} = sacc[8kk .. 8kk+7] packed.
-        // All of P is packed before the next fence: a register the wgmmas read must not be
-        // written after it (ptxas would serialise them).
+    };
+    auto rescale_o = [&]() {
+#pragma unroll
+        for (int n = 0; n < HEAD_DIM / 8; ++n) {
+            oacc[4 * n] *= alpha[0];
+            oacc[4 * n + 1] *= alpha[0];
+            oacc[4 * n + 2] *= alpha[1];
+            oacc[4 * n + 3] *= alpha[1];
+        }
+    };
+    // P as the A operand: keys 16kk..16kk+15 are S's columns 2kk, 2kk+1 of 8, so the fragment
+    // {row g keys 2t4.., row g+8, row g keys 2t4+8.., row g+8} = sacc[8kk .. 8kk+7] packed.
+    auto pack_p = [&]() {
 #pragma unroll
         for (int i = 0; i < BN / 4; ++i) pa[i] = pack_h2(sacc[2 * i], sacc[2 * i + 1]);
     };
-    // O += P_j V_j (V of the tile in stage st); not committed.
-    auto issue_pv = [&](int st) {
-        const u32 vs = stage0 + st * STAGE_BYTES + TILE_BYTES;
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; ++kk)
-            wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc(vs + kk * 2 * GROUP_BYTES, GROUP_BYTES, 128));
+    // FlashAttention-3's scheduler barrier: the consumer warpgroups take turns to issue their wgmmas
+    // (named barrier 1 + c is warpgroup c's turn: it waits there, and the warpgroup before it
+    // arrives when done issuing), so their softmaxes fall between each other's matrix products
+    // instead of all running at once.
+    auto turn_wait = [&]() {
+        if (ATT_PINGPONG) asm volatile("bar.sync %0, 256;\n" ::"r"(1 + c) : "memory");
+    };
+    auto turn_pass = [&]() {
+        if (ATT_PINGPONG) asm volatile("bar.arrive %0, 256;\n" ::"r"(1 + (c + 1) % NCW) : "memory");
+    };
+    if (ATT_PINGPONG && c == 0) asm volatile("bar.arrive 1, 256;\n" ::: "memory"); // the first turn
+    // One arrival per warp on an "empty" barrier, after this warp's wgmma that read the stage retired.
+    auto release = [&](u32 bar) {
+        if (lane == 0) mbar_arrive(bar);
     };
 
-    // Iteration j: S_j (issued before) and P V_{j-1} retire; softmax turns S_j into P_j; then
-    // P_j V_j and S_{j+1} go to the tensor cores back to back, and the next softmax waits for
-    // both. The last tile is peeled off, so every wgmma in the loop is unconditional (a
-    // conditional one makes ptxas serialise them all).
-    for (int j = 0; j + 1 < n_tiles; ++j) {
-        wgmma_wait<0>();
-        wgmma_pin<BN / 2>(sacc);
-        wgmma_pin<HEAD_DIM / 2>(oacc);
-        softmax_tile(j);
-        // Tile j+1 landed for everyone, and every warpgroup retired P V_{j-1}: its stage,
-        // (j+2)%3, takes tile j+2.
-        cp_wait<0>();
-        fence_proxy_async();
-        __syncthreads();
-        if (j + 2 < n_tiles) {
-            const u32 st = stage0 + ((j + 2) % 3) * STAGE_BYTES;
-            load_rows<BN>(st, kb, k_stride, (j + 2) * BN, Lk, k, tid);
-            load_rows<BN>(st + TILE_BYTES, vb, v_stride, (j + 2) * BN, Lk, v, tid);
-        }
-        cp_commit();
-        wgmma_pin<BN / 2>(sacc);
-        wgmma_pin<HEAD_DIM / 2>(oacc);
-        wgmma_fence();
-        issue_pv(j % 3);
-        issue_s((j + 1) % 3);
-        wgmma_commit();
-    }
+    // Tile 0: S_0, softmax, P_0.
+    mbar_wait(full_q, 0);
+    mbar_wait(FULL_K(0), 0);
+    turn_wait();
+    wgmma_fence();
+    issue_s(0);
+    wgmma_commit();
+    turn_pass();
     wgmma_wait<0>();
     wgmma_pin<BN / 2>(sacc);
-    wgmma_pin<HEAD_DIM / 2>(oacc);
-    softmax_tile(n_tiles - 1);
-    wgmma_pin<HEAD_DIM / 2>(oacc);
-    wgmma_fence();
-    issue_pv((n_tiles - 1) % 3);
-    wgmma_commit();
-    wgmma_wait<0>();
-    wgmma_pin<HEAD_DIM / 2>(oacc);
-    __syncthreads(); // the epilogue reuses the stages, which the other warpgroup may still read
+    release(EMPTY_K(0));
+    softmax_tile(0);
+    pack_p();
+    // Tile j: S_j and P_{j-1} V_{j-1} in flight together; softmax of S_j while P V runs.
+    // Every wgmma in the loop is unconditional (a conditional one makes ptxas serialise them).
+    for (int j = 1; j < n_tiles; ++j) {
+        const int s = j % STAGES, sp = (j - 1) % STAGES;
+        mbar_wait(FULL_K(s), (j / STAGES) & 1);
+        turn_wait();
+        wgmma_pin<BN / 2>(sacc);
+        wgmma_fence();
+        issue_s(s);
+        wgmma_commit();
+        rescale_o(); // alpha of tile j-1, before its P V is added
+        mbar_wait(FULL_V(sp), ((j - 1) / STAGES) & 1);
+        wgmma_pin<HEAD_DIM / 2>(oacc);
+        wgmma_fence();
+        issue_pv(sp);
+        wgmma_commit();
+        turn_pass();
+        wgmma_wait<1>(); // S_j
+        wgmma_pin<BN / 2>(sacc);
+        release(EMPTY_K(s));
+        softmax_tile(j);
+        wgmma_wait<0>(); // P_{j-1} V_{j-1}: pa and V_{j-1}'s stage are free
+        wgmma_pin<HEAD_DIM / 2>(oacc);
+        release(EMPTY_V(sp));
+        pack_p();
+    }
+    {
+        const int sl = (n_tiles - 1) % STAGES;
+        rescale_o();
+        mbar_wait(FULL_V(sl), ((n_tiles - 1) / STAGES) & 1);
+        wgmma_pin<HEAD_DIM / 2>(oacc);
+        wgmma_fence();
+        issue_pv(sl);
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_pin<HEAD_DIM / 2>(oacc);
+        release(EMPTY_V(sl));
+    }
 
-    // ---- Epilogue: O / l -> fp16 -> this warp's rows of the stage region ([BM][OSTR]) -> 16-byte stores.
+    // ---- Epilogue: O / l -> fp16 -> this warp's 16 rows of its warpgroup's Q tile (free now: its
+    // wgmmas retired), in the same swizzle (conflict-free) -> 16-byte stores of the real dims.
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
         float l = lrow[r];
         l += __shfl_xor_sync(0xffffffffu, l, 1);
         l += __shfl_xor_sync(0xffffffffu, l, 2);
-        const float inv = l > 0.f ? 1.f / l : 0.f;
-        const u32 rowaddr = stage0 + ((wrow + g + 8 * r) * OSTR + 2 * t4) * 2;
+        const float inv = 1.f / l;
+        const int row = wrow + g + 8 * r;
+        const u32 rowaddr = qwg + row * 128 + t4 * 4;
 #pragma unroll
         for (int n = 0; n < HEAD_DIM / 8; ++n) {
             const u32 val = pack_h2(oacc[4 * n + 2 * r] * inv, oacc[4 * n + 2 * r + 1] * inv);
-            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(rowaddr + n * 16), "r"(val) : "memory");
+            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(rowaddr + ((n ^ (row & 7)) << 4)), "r"(val) : "memory");
         }
     }
     __syncwarp();
+    sd_half *ob = o + (long long)b * Lq * o_stride + h * HEAD_DIM;
+    constexpr int DCH = HEAD_DIM / 8; // 16-byte chunks of a row
 #pragma unroll
     for (int it = 0; it < (16 * DCH + 31) / 32; ++it) {
         const int i = lane + it * 32;
         if ((16 * DCH) % 32 == 0 || i < 16 * DCH) {
-            const int r = i / DCH, c = i - (i / DCH) * DCH;
-            const int row = q0 + wrow + r;
+            const int r = wrow + i / DCH, ch = i % DCH, row = q0 + c * 64 + r;
             if (row < Lq) {
                 u32 x0, x1, x2, x3;
                 asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
                              : "=r"(x0), "=r"(x1), "=r"(x2), "=r"(x3)
-                             : "r"(stage0 + ((wrow + r) * OSTR + c * 8) * 2) : "memory");
-                asm volatile("st.global.v4.b32 [%0], {%1,%2,%3,%4};\n" ::"l"(ob + (long long)row * o_stride + c * 8),
+                             : "r"(qwg + r * 128 + ((ch ^ (r & 7)) << 4)) : "memory");
+                asm volatile("st.global.v4.b32 [%0], {%1,%2,%3,%4};\n" ::"l"(ob + (long long)row * o_stride + ch * 8),
                              "r"(x0), "r"(x1), "r"(x2), "r"(x3) : "memory");
             }
         }
     }
+#undef FULL_K
+#undef FULL_V
+#undef EMPTY_K
+#undef EMPTY_V
 }

@@ -5,7 +5,8 @@
 //   python3 tools/kernels/gen_kernels.py
 //   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/kernels/bench_attn.cu -o /tmp/bench_attn -lnvrtc -lcuda
 //   /tmp/bench_attn [--kernel sync|sm90] [--only N] [-DATT_...=x ...]
-//     --kernel: the mma.sync kernel or the wgmma one (default: sm90 on Hopper, else sync)
+//     --kernel: the mma.sync kernel or the TMA + wgmma one (default: sm90 on Hopper, else sync;
+//               sm90 takes non-causal D = 40, 64 only and skips the other cases)
 // The kernel string is compiled by NVRTC for the device's own arch (sm_90a on Hopper), exactly
 // as the library will. Each case: fresh random fp16 inputs laid out as the library passes them
 // (self-attention: q, k, v column views of one packed [B, L, 3*H*D] tensor; cross-attention: q
@@ -60,19 +61,21 @@ static std::vector<Mod> mods;
 static std::string g_arch;
 static bool g_sm90; // the wgmma kernel
 static void launch_dims(int D, int Lq, int B, int H, unsigned grid[3], unsigned block[3], unsigned *smem) {
-    if (g_sm90) sdiff__cu_attention_sm90_launch_dims(D, Lq, B, H, grid, block, smem);
+    unsigned tile[2];
+    if (g_sm90) sdiff__cu_attention_sm90_launch_dims(Lq, B, H, grid, block, smem, tile);
     else sdiff__cu_attention_launch_dims(D, Lq, B, H, grid, block, smem);
 }
 static const char *g_extra[8]; static int g_nextra; // tuning sweeps: extra -D options (then tiles come from the module)
 
 static Mod &get_mod(int D, int causal) {
     for (auto &m : mods) if (m.D == D && m.causal == causal) return m;
-    std::vector<std::string> defs = {"-DHEAD_DIM=" + std::to_string(D), "-DCAUSAL=" + std::to_string(causal)};
+    std::vector<std::string> defs = {"-DHEAD_DIM=" + std::to_string(D)};
+    if (!g_sm90) defs.push_back("-DCAUSAL=" + std::to_string(causal));
     for (int i = 0; i < g_nextra; ++i) defs.push_back(g_extra[i]);
     Mod m; m.D = D; m.causal = causal;
     m.mod = g_sm90 ? nvrtc_module(sdiff__cu_attention_sm90_src, "sdiff_attention_sm90.cu", g_arch, defs)
                    : nvrtc_module(sdiff__cu_attention_src, "sdiff_attention.cu", g_arch, defs);
-    CU(cuModuleGetFunction(&m.fn, m.mod, "sdiff_attention_fwd"));
+    CU(cuModuleGetFunction(&m.fn, m.mod, g_sm90 ? "sdiff_attention_fwd_tma" : "sdiff_attention_fwd"));
     CU(cuFuncGetAttribute(&m.regs, CU_FUNC_ATTRIBUTE_NUM_REGS, m.fn));
     CU(cuFuncGetAttribute(&m.local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, m.fn));
     CUdeviceptr cp; size_t cb;
@@ -120,6 +123,9 @@ int main(int argc, char **argv) {
         {"causal CLIP L=77", 1, 12, 77, 77, 64, 1, 0},
         {"causal L=1000 D64", 2, 8, 1000, 1000, 64, 1, 0},
         {"causal L=300 D40", 1, 4, 300, 300, 40, 1, 0},
+        {"self  SD1 1024 lat", 2, 8, 16384, 16384, 40, 0, 0},
+        {"self  odd D40 L=333", 1, 3, 333, 333, 40, 0, 0},
+        {"self  D32 L=200/Lk=1", 2, 2, 200, 1, 32, 0, 0},
     };
     const int ncases = sizeof cases / sizeof cases[0];
     struct Row { double rel, ms, tf; int ok, stable; };
@@ -128,7 +134,9 @@ int main(int argc, char **argv) {
     int fails = 0;
     for (int ci = 0; ci < ncases; ++ci) {
         const Case &c = cases[ci];
-        if (only >= 0 && ci != only) { rows[ci].ok = rows[ci].stable = 1; rows[ci].rel = rows[ci].ms = rows[ci].tf = 0; continue; }
+        // the TMA kernel takes non-causal D = 40, 64 only (the library routes the rest to attn_kernel.cu)
+        const bool skip = (only >= 0 && ci != only) || (g_sm90 && (c.causal || (c.D != 40 && c.D != 64)));
+        if (skip) { rows[ci].ok = rows[ci].stable = 1; rows[ci].rel = rows[ci].ms = rows[ci].tf = 0; continue; }
         const int HD = c.H * c.D;
         Mod &m = get_mod(c.D, c.causal);
         // Layout as the library passes it.
@@ -152,6 +160,7 @@ int main(int argc, char **argv) {
         __half *o; float *ref;
         CK(cudaMalloc(&o, no * 2)); CK(cudaMalloc(&ref, no * 4));
         CK(cudaMemset(o, 0xff, no * 2)); // NaN poison: unwritten outputs fail the check
+        CK(cudaFuncSetAttribute(ref_attn, cudaFuncAttributeMaxDynamicSharedMemorySize, c.Lk * 4 > 48 * 1024 ? c.Lk * 4 : 48 * 1024));
         ref_attn<<<dim3(c.Lq, c.B * c.H), 128, c.Lk * 4>>>(qp, kp, vp, ref, c.B, c.H, c.Lq, c.Lk, c.D, qs, ks, vs, c.causal);
         CK(cudaGetLastError());
         unsigned grid[3], block[3], smem;
@@ -160,7 +169,16 @@ int main(int argc, char **argv) {
         int B = c.B, H = c.H, Lq = c.Lq, Lk = c.Lk;
         long long os = HD;
         float sl2e = 1.4426950408889634f / sqrtf((float)c.D);
-        void *args[] = {&qp, &kp, &vp, &o, &B, &H, &Lq, &Lk, &qs, &ks, &vs, &os, &sl2e};
+        void *args_sync[] = {&qp, &kp, &vp, &o, &B, &H, &Lq, &Lk, &qs, &ks, &vs, &os, &sl2e};
+        alignas(64) unsigned char maps[3][128];
+        void *mp[3] = {maps[0], maps[1], maps[2]};
+        void *args_tma[] = {maps[0], maps[1], maps[2], &o, &H, &Lq, &Lk, &os, &sl2e};
+        if (g_sm90) {
+            const int r = sdiff__cu_attention_sm90_tmaps((sdiff__cu_tmap_encode_fn)(void *)cuTensorMapEncodeTiled, mp, qp, kp,
+                                                         vp, c.D, c.H, c.B, c.Lq, c.Lk, qs, ks, vs, m.cfg[0], m.cfg[1]);
+            if (r) { fprintf(stderr, "%s: cuTensorMapEncodeTiled failed (%d)\n", c.name, r); exit(1); }
+        }
+        void **args = g_sm90 ? args_tma : args_sync;
         auto launch = [&]() { CU(cuLaunchKernel(m.fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, 0, args, 0)); };
         launch();
         CK(cudaGetLastError());

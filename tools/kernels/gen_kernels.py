@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The tensor-core kernels' sources of truth are the .cu files in this folder (.cu, so nvcc -Xptxas -v
-reads them directly): attn_kernel.cu (flash attention, mma.sync), conv_kernel.cu (implicit-GEMM
-convolution, mma.sync or wgmma) and attn_kernel_sm90.cu (a wgmma flash-attention prototype, not
-shipped: benches only), all including mma.cuh. This script turns each into C, with mma.cuh pasted in place of its #include:
+reads them directly): attn_kernel.cu (flash attention, mma.sync), attn_kernel_sm90.cu (flash
+attention on Hopper: TMA and wgmma) and conv_kernel.cu (implicit-GEMM convolution, mma.sync or
+wgmma), all including mma.cuh. This script turns each into C, with mma.cuh pasted in place of its #include:
 the region between its GENERATED markers in sdiff_cuda.h (what the library ships), and a stand-alone
 header in build/ (attn_kernel.h, attn_kernel_sm90.h, conv_kernel.h; not committed) for the tools in this folder.
 Usage: python3 tools/kernels/gen_kernels.py [--check]   (--check: exit 1 if sdiff_cuda.h is stale)"""
@@ -67,29 +67,72 @@ static inline void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B, 
     *smem = stage + (qbytes > stage ? qbytes : stage);
 }
 '''
-ATTN90_DOC = r'''   A PROTOTYPE, not shipped in sdiff_cuda.h (measured slower than attn_kernel.cu: NOTES.md).
-   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
-   -DHEAD_DIM=D [-DCAUSAL=1]; name "sdiff_attention_fwd", extern "C"): the same signature,
-   requirements and results as attn_kernel.cu's (D a multiple of 8, at most 256), on wgmma.
+ATTN90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
+   -DHEAD_DIM=D, D = 40 or 64; name "sdiff_attention_fwd_tma", extern "C"):
 
-   Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/128), B*H, 1),
-   block = (256, 1, 1) and the dynamic shared memory in bytes (raise
+     __global__ void sdiff_attention_fwd_tma(const CUtensorMap tq, const CUtensorMap tk,
+         const CUtensorMap tv, half *o, int H, int Lq, int Lk, long long o_stride, float scale_log2e);
+
+   Non-causal only. q, k, v as for attn_kernel.cu (element (b, i, h, d) of q at
+   q[(b*Lq + i)*q_stride + h*D + d]), given as TMA tensor maps that
+   sdiff__cu_attention_sm90_tmaps() below makes with the driver's cuTensorMapEncodeTiled; they
+   need 16-byte aligned bases and strides in multiples of 8 elements. o as for attn_kernel.cu
+   (16-byte aligned, o_stride a multiple of 8). The results equal attn_kernel.cu's up to fp32
+   rounding order.
+
+   Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
+   block = (512, 1, 1) and the dynamic shared memory in bytes (raise
    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (must match
    the source; the module exports __constant__ int sdiff_attention_cfg[4] = {BM, BN, threads,
-   smem}): BM = 128 queries (two warpgroups of 64), BN = 64 keys; smem = 128*DP*2 + 6*BN*DP*2
-   (Q, then three stages of K and V). */
+   smem}): BM = 192 queries (three consumer warpgroups of 64; a fourth warpgroup is the TMA
+   producer), BN = 128 keys, three K/V stages; smem = BM*128 + 6*BN*128 + 8*13 + 1024 (the
+   tiles, the mbarriers, and room to align the tiles to 1024 bytes). */
 '''
 ATTN90_HELPER = r'''
-/* Launch configuration for the sm_90a sdiff_attention_fwd compiled with -DHEAD_DIM=head_dim. */
-static inline void sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, int B, int H, unsigned grid[3],
-                                                 unsigned block[3], unsigned *smem) {
-    const int dp = (head_dim + 15) / 16 * 16, bn = 64;
-    grid[0] = (unsigned)((Lq + 127) / 128);
+/* Launch configuration for sdiff_attention_fwd_tma (every head dim it takes); tile = {BM, BN}, the
+   rows of the tensor maps' boxes. */
+static inline void sdiff__cu_attention_sm90_launch_dims(int Lq, int B, int H, unsigned grid[3], unsigned block[3],
+                                                 unsigned *smem, unsigned tile[2]) {
+    const int ncw = 3, bm = 64 * ncw, bn = 128, stages = 3;
+    tile[0] = (unsigned)bm;
+    tile[1] = (unsigned)bn;
+    grid[0] = (unsigned)((Lq + bm - 1) / bm);
     grid[1] = (unsigned)(B * H);
     grid[2] = 1;
-    block[0] = 256;
+    block[0] = (unsigned)(128 * (ncw + 1));
     block[1] = block[2] = 1;
-    *smem = (unsigned)(128 * dp * 2 + 6 * bn * dp * 2);
+    *smem = (unsigned)(bm * 128 + 2 * stages * bn * 128 + 8 * (1 + 4 * stages) + 1024);
+}
+/* cuTensorMapEncodeTiled's type (cuda.h's enums as int, cuuint64_t as unsigned long long). */
+typedef int (*sdiff__cu_tmap_encode_fn)(void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,
+                                        const unsigned long long *strides, const unsigned *box,
+                                        const unsigned *elem_strides, int interleave, int swizzle, int l2_promotion,
+                                        int oob_fill);
+/* The tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of q, k and v for sdiff_attention_fwd_tma:
+   each a [B][L][H][D] fp16 tensor seen as 4-D with dims innermost first (d, head, token, item),
+   so that the byte strides (2D, 2*row_stride, 2*L*row_stride) grow; boxes of 64 dims (those past
+   D are outside the tensor: the TMA writes zeros) x 1 head x bm (q) or bn (k, v) tokens, in the
+   128-byte swizzle. bm, bn: launch_dims' tile (the kernel's sdiff_attention_cfg[0..1]). Returns 0, or the first
+   failing CUresult (the bases must be 16-byte aligned, the row strides multiples of 8). */
+static inline int sdiff__cu_attention_sm90_tmaps(sdiff__cu_tmap_encode_fn encode, void *maps[3], const void *q,
+                                          const void *k, const void *v, int head_dim, int H, int B, long long Lq,
+                                          long long Lk, long long q_stride, long long k_stride, long long v_stride,
+                                          unsigned bm, unsigned bn) {
+    const void *base[3] = {q, k, v};
+    const long long len[3] = {Lq, Lk, Lk}, stride[3] = {q_stride, k_stride, v_stride};
+    const unsigned ones[4] = {1, 1, 1, 1};
+    for (int i = 0; i < 3; i++) {
+        const unsigned long long dims[4] = {(unsigned long long)head_dim, (unsigned long long)H,
+                                            (unsigned long long)len[i], (unsigned long long)B};
+        const unsigned long long strides[3] = {(unsigned long long)head_dim * 2, (unsigned long long)stride[i] * 2,
+                                               (unsigned long long)(len[i] * stride[i] * 2)};
+        const unsigned box[4] = {64, 1, i == 0 ? bm : bn, 1};
+        /* 6: CU_TENSOR_MAP_DATA_TYPE_FLOAT16; 0: no interleave; 3: CU_TENSOR_MAP_SWIZZLE_128B;
+           2: CU_TENSOR_MAP_L2_PROMOTION_L2_128B; 0: out-of-bounds elements read as zero */
+        const int r = encode(maps[i], 6, 4, (void *)base[i], dims, strides, box, ones, 0, 3, 2, 0);
+        if (r) return r;
+    }
+    return 0;
 }
 '''
 CONV_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, -DCONV_TILE=t: t in 0..2 (mma.sync) for
@@ -161,11 +204,11 @@ KERNELS = [
          title='attn_kernel.h - sdiff CUDA attention forward kernel (FlashAttention-2 style), as NVRTC source.',
          intro='The FlashAttention-2-style kernel (mma.sync m16n8k16, fp16 in, fp32 accumulate).'),
     dict(cu='attn_kernel_sm90.cu', var='sdiff__cu_attention_sm90_src', header='attn_kernel_sm90.h',
-         guard='SDIFF_ATTN_KERNEL_SM90_H', marker='flash attention (wgmma)',
+         guard='SDIFF_ATTN_KERNEL_SM90_H', marker='flash attention (TMA, wgmma)',
          helper_fn='sdiff__cu_attention_sm90_launch_dims', doc=ATTN90_DOC, helper=ATTN90_HELPER,
          title='attn_kernel_sm90.h - sdiff CUDA attention forward kernel for Hopper (wgmma), as NVRTC source.',
-         intro='The FlashAttention-2-style kernel on Hopper (wgmma, fp16 in, fp32 accumulate; sm_90a only).',
-         ship=False),  # a prototype, measured slower than attn_kernel.cu (NOTES.md): benches only
+         intro='The FlashAttention-3-style kernel on Hopper (TMA, mbarriers, wgmma; fp16 in, fp32 accumulate; sm_90a only).',
+         helper_fn2='sdiff__cu_attention_sm90_tmaps'),
     dict(cu='conv_kernel.cu', var='sdiff__cu_conv2d_src', header='conv_kernel.h', guard='SDIFF_CONV_KERNEL_H',
          marker='implicit-GEMM convolution', helper_fn='sdiff__cu_conv2d_launch_dims', doc=CONV_DOC, helper_fn2='sdiff__cu_conv2d_pick_tile',
          helper=CONV_HELPER,
@@ -204,8 +247,6 @@ def main():
                % (k['guard'], k['guard']) + body +
                k['helper'] + '\n#endif /* %s */\n' % k['guard'])
         open(os.path.join(repo, 'build', k['header']), 'w').write(hdr)
-        if not k.get('ship', True):
-            continue
         helper = k['helper'].replace('static inline void ' + k['helper_fn'], 'SDIFF__PRIVATE void ' + k['helper_fn'])
         if 'helper_fn2' in k:
             helper = helper.replace('static inline int ' + k['helper_fn2'], 'SDIFF__PRIVATE int ' + k['helper_fn2'])
