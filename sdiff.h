@@ -7923,6 +7923,16 @@ SDIFF__PRIVATE sdiff_status sdiff__encode_image(sdiff_model *m, const sdiff_imag
 }
 
 /* latents (NCHW host) -> batch RGB images. */
+/* x in [0, 255] rounded half to even, as numpy's round and lrintf: adding 1.5 * 2^23 leaves the
+   integer in the low mantissa bits, rounded by the addition itself (the default rounding mode is
+   round to nearest even). A libm call per value cost ~1 ms per 512x512 image; this is a third of
+   that. Equal to lrintf on every float in [0, 255] (tests: image_round_u8). */
+SDIFF__INTERNAL uint8_t sdiff__round_u8(float x) {
+    const float r = x + 12582912.0f;
+    uint32_t bits;
+    memcpy(&bits, &r, sizeof bits);
+    return (uint8_t)(bits - 0x4B400000u);
+}
 SDIFF__PRIVATE sdiff_status sdiff__decode_images(sdiff_model *m, const float *latents, int batch, int64_t h, int64_t w,
                                                 sdiff_image *out) {
     sdiff__run r = {m->ctx->be, &m->arena};
@@ -7948,7 +7958,7 @@ SDIFF__PRIVATE sdiff_status sdiff__decode_images(sdiff_model *m, const float *la
         for (int64_t i = 0; i < H * W * 3; i++) {
             float v = px[i] / 2.0f + 0.5f;                          /* diffusers' denormalize */
             v = v < 0 ? 0 : v > 1 ? 1 : v;
-            data[i] = (uint8_t)lrintf(v * 255.0f);                  /* numpy round: half to even */
+            data[i] = sdiff__round_u8(v * 255.0f);                 /* numpy round: half to even */
         }
         out[b].width = (int)W;
         out[b].height = (int)H;

@@ -82,6 +82,25 @@ SDIFF_TEST(image_crc32_reference) {
     CHECK(timg_crc32((const unsigned char *)"123456789", 9) == 0xCBF43926u);
 }
 
+/* The float -> byte rounding of decoded images: half to even, as lrintf (and numpy's round). Every
+   tie k + 0.5 and its neighbours, the ends, and random values in [0, 255]. */
+SDIFF_TEST(image_round_u8) {
+    int bad = 0;
+    for (int k = 0; k <= 255; k++) {
+        const float c[5] = {(float)k, k + 0.5f, nextafterf(k + 0.5f, 0.0f), nextafterf(k + 0.5f, 256.0f),
+                            nextafterf((float)k, 256.0f)};
+        for (int j = 0; j < 5; j++)
+            if (c[j] <= 255.0f && sdiff__round_u8(c[j]) != (uint8_t)lrintf(c[j])) bad++;
+    }
+    for (int i = 0; i < 1000000; i++) {
+        const float x = (test_randf() + 1.0f) * 127.5f;
+        if (x >= 0.0f && x <= 255.0f && sdiff__round_u8(x) != (uint8_t)lrintf(x)) bad++;
+    }
+    CHECK_MSG(bad == 0, "%d values rounded differently from lrintf", bad);
+    CHECK(sdiff__round_u8(0.0f) == 0 && sdiff__round_u8(255.0f) == 255 && sdiff__round_u8(0.5f) == 0 &&
+          sdiff__round_u8(1.5f) == 2 && sdiff__round_u8(254.5f) == 254);
+}
+
 SDIFF_TEST(image_png_roundtrip) {
     char path[256];
     CHECK(timg_make_temp(path, sizeof path, ".png"));
