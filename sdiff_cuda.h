@@ -58,10 +58,10 @@
        layer_norm keeps each row in registers.
      - attention: sdiff__cuda_attention() routes by head dim. The
        tensor-core flash kernel takes D = 40, 64, 80, 160 (non-causal,
-       16-byte aligned, strides multiples of 8). On Hopper, D = 40 and 64
-       (SD 1.x's largest level, SD 2.x) take a FlashAttention-3-style
+       16-byte aligned, strides multiples of 8). On Hopper, D = 40, 64 and 80
+       (SD 1.x's two largest levels, SD 2.x) take a FlashAttention-3-style
        kernel instead: a TMA producer warp fills K/V stages guarded by
-       mbarriers, three consumer warpgroups run S = Q K^T and O += P V on
+       mbarriers, three (two at D = 80) consumer warpgroups run S = Q K^T and O += P V on
        wgmma and take turns (a named-barrier ping-pong) so one's softmax
        overlaps another's matrix products. Other non-causal attention
        (the VAE's one head of 512, odd head dims, unaligned views) takes
@@ -104,7 +104,7 @@
      SDIFF_CUDA_CLUSTERS     "0": GroupNorm in three kernels even where the
                              one-launch cluster kernel applies (Hopper and
                              later; for comparisons).
-     SDIFF_CUDA_TMA          "0": on Hopper, attention at D = 40, 64 on the
+     SDIFF_CUDA_TMA          "0": on Hopper, attention at D = 40, 64, 80 on the
                              mma.sync flash kernel instead of the TMA one
                              (for comparisons).
      SDIFF_CUDA_PDL          "0": launch kernels without programmatic
@@ -1854,7 +1854,7 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
 /* BEGIN GENERATED: flash attention (TMA, wgmma) (tools/kernels/gen_kernels.py) */
 /* The FlashAttention-3-style kernel on Hopper (TMA, mbarriers, wgmma; fp16 in, fp32 accumulate; sm_90a only).
    Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
-   -DHEAD_DIM=D, D = 40 or 64; name "sdiff_attention_fwd_tma", extern "C"):
+   -DHEAD_DIM=D, D = 40, 64, 72 or 80; name "sdiff_attention_fwd_tma", extern "C"):
 
      __global__ void sdiff_attention_fwd_tma(const CUtensorMap tq, const CUtensorMap tk,
          const CUtensorMap tv, half *o, int H, int Lq, int Lk, long long o_stride, float scale_log2e);
@@ -1867,20 +1867,22 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
    rounding order.
 
    Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
-   block = (512, 1, 1) and the dynamic shared memory in bytes (raise
+   block = (128 + 2*BM, 1, 1) and the dynamic shared memory in bytes (raise
    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (must match
    the source; the module exports __constant__ int sdiff_attention_cfg[4] = {BM, BN, threads,
-   smem}): BM = 192 queries (three consumer warpgroups of 64; a fourth warpgroup is the TMA
-   producer), BN = 128 keys, three K/V stages; smem = BM*128 + 6*BN*128 + 8*13 + 1024 (the
-   tiles, the mbarriers, and room to align the tiles to 1024 bytes). */
+   smem}): rows of A = ceil(D/64) 128-byte atoms; BM = 192 queries for A = 1 (three consumer
+   warpgroups of 64; one more warpgroup is the TMA producer), 128 for A = 2; BN = 128 keys; S = 3 K/V stages for A = 1, 2
+   for A = 2; smem = A*(BM + 2*S*BN)*128 + 8*(1 + 4*S) + 1024 (the tiles, the mbarriers, and room to
+   align the tiles to 1024 bytes). */
 static const char sdiff__cu_attention_sm90_src[] =
     "// sdiff attention forward on Hopper (sm_90a): FlashAttention-3's structure (a TMA producer warp,\n"
     "// mbarrier pipelines, asynchronous wgmma consumers), fp16 in/out, fp32 accumulate. Non-causal,\n"
-    "// head dims up to 64 (SD 1.x's 40: its 4096- and 16384-token self-attention is most of the\n"
-    "// UNet's attention time; SD 2.x's 64). The mma.sync kernel (attn_kernel.cu) keeps the rest.\n"
+    "// head dims 40 and 64 (SD 1.x's 40: its 4096- and 16384-token self-attention is most of the UNet's\n"
+    "// attention time; SD 2.x's 64) and 72, 80 (SD 1.x's 32x32 level). The mma.sync kernel\n"
+    "// (attn_kernel.cu) keeps the rest.\n"
     "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).\n"
     "//\n"
-    "// Defines: HEAD_DIM (40 or 64, required). Optional overrides (the host helper\n"
+    "// Defines: HEAD_DIM (40, 64, 72 or 80, required). Optional overrides (the host helper\n"
     "// sdiff__cu_attention_sm90_launch_dims mirrors the defaults): ATT_NCW (consumer warpgroups),\n"
     "// ATT_BN (keys per tile), ATT_STAGES (K/V pipeline depth).\n"
     "//\n"
@@ -1897,16 +1899,19 @@ static const char sdiff__cu_attention_sm90_src[] =
     "// other consumer warpgroups fill the rest. No block-wide barrier in the loop: each stage has a\n"
     "// \"full\" mbarrier (the TMA's bytes arrived) and an \"empty\" one (every consumer warp retired the\n"
     "// wgmma that read it), separately for K and V, so K is recycled as soon as S is done.\n"
-    "// Shared memory: the TMA writes 128-byte rows (64 fp16; dims HEAD_DIM..63 are outside the tensor\n"
-    "// map, so the TMA fills them with zeros, as it does rows past Lq / Lk) in the 128-byte swizzle:\n"
-    "// 16-byte chunk c of row r at chunk c ^ (r & 7), every tile 1024-byte aligned. That is wgmma's\n"
-    "// K-major 128-byte-swizzle layout for Q and K, and its MN-major one for V.\n"
+    "// Shared memory: the TMA writes 128-byte rows (64 fp16) in the 128-byte swizzle: 16-byte chunk c\n"
+    "// of row r at chunk c ^ (r & 7), every tile 1024-byte aligned. A head dim above 64 takes two such\n"
+    "// \"atoms\" per tile (dims 0..63, then 64..127), each its own TMA box and its own [rows][128 bytes]\n"
+    "// block. Dims past HEAD_DIM are outside the tensor map, so the TMA fills them with zeros (as it\n"
+    "// does rows past Lq / Lk). That is wgmma's K-major 128-byte-swizzle layout for Q and K (the k-th 16\n"
+    "// dims: atom k / 4, +32 bytes per k % 4), and its MN-major one for V (N = HEAD_DIM spans the atoms,\n"
+    "// whose blocks are the descriptor's \"leading byte offset\" apart).\n"
     "\n"
     "#ifndef HEAD_DIM\n"
     "#error \"HEAD_DIM must be defined\"\n"
     "#endif\n"
-    "#if HEAD_DIM != 40 && HEAD_DIM != 64\n"
-    "#error \"HEAD_DIM must be 40 or 64 (at most one 128-byte swizzle row; P V's wgmma is written for these N)\"\n"
+    "#if HEAD_DIM != 40 && HEAD_DIM != 64 && HEAD_DIM != 72 && HEAD_DIM != 80\n"
+    "#error \"HEAD_DIM must be 40, 64, 72 or 80 (at most two 128-byte swizzle atoms; P V's wgmma is written for these N)\"\n"
     "#endif\n"
     "#if defined(CAUSAL) && CAUSAL\n"
     "#error \"attn_kernel_sm90.cu is non-causal only (causal attention runs on attn_kernel.cu)\"\n"
@@ -1914,14 +1919,14 @@ static const char sdiff__cu_attention_sm90_src[] =
     "#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)\n"
     "#error \"attn_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)\"\n"
     "#endif\n"
-    "#ifndef ATT_NCW                        // measured (NOTES.md): 3 beat 2, with and without ping-pong\n"
-    "#define ATT_NCW 3\n"
+    "#ifndef ATT_NCW                        // measured (NOTES.md): 3 beat 2 at D <= 64; above, 3 x 160\n"
+    "#define ATT_NCW (HEAD_DIM <= 64 ? 3 : 2) // registers spill and serialise the wgmmas: 2 x 240\n"
     "#endif\n"
     "#ifndef ATT_BN\n"
     "#define ATT_BN 128\n"
     "#endif\n"
-    "#ifndef ATT_STAGES                     // measured (NOTES.md): 3 beat 2 at D = 64, equal at D = 40\n"
-    "#define ATT_STAGES 3\n"
+    "#ifndef ATT_STAGES                     // measured (NOTES.md): 3 beat 2 at D = 64, equal at D = 40;\n"
+    "#define ATT_STAGES (HEAD_DIM <= 64 ? 3 : 2) // rows of two atoms fit two stages in shared memory\n"
     "#endif\n"
     "#ifndef ATT_PINGPONG                   // consumer warpgroups issue their wgmmas in turn (FA3's scheduler barrier)\n"
     "#define ATT_PINGPONG 1\n"
@@ -1932,8 +1937,11 @@ static const char sdiff__cu_attention_sm90_src[] =
     "#define NT (128 * (NCW + 1))\n"
     "#define BM (64 * NCW)\n"
     "#define KSTEPS ((HEAD_DIM + 15) / 16)      // k16 steps of S = Q K^T (D = 40: 3, the last half zeros)\n"
-    "#define Q_BYTES (BM * 128)\n"
-    "#define TILE_BYTES (BN * 128)\n"
+    "#define ATOMS ((HEAD_DIM + 63) / 64)       // 128-byte swizzle atoms per row\n"
+    "#define Q_ATOM (BM * 128)                  // one atom block of the Q tile\n"
+    "#define TILE_ATOM (BN * 128)               // one atom block of a K or V tile\n"
+    "#define Q_BYTES (ATOMS * Q_ATOM)\n"
+    "#define TILE_BYTES (ATOMS * TILE_ATOM)\n"
     "#define BAR_OFF (Q_BYTES + 2 * STAGES * TILE_BYTES)\n"
     "#define SMEM_BYTES (BAR_OFF + 8 * (1 + 4 * STAGES) + 1024)  // + 1024: the base is rounded up to 1024\n"
     "#define NEG_INF __int_as_float(0xff800000)\n"
@@ -1972,9 +1980,16 @@ static const char sdiff__cu_attention_sm90_src[] =
     "                 \" [%0], [%1, {%2, %3, %4, %5}], [%6];\\n\"\n"
     "                 ::\"r\"(dst), \"l\"(map), \"r\"(c0), \"r\"(c1), \"r\"(c2), \"r\"(c3), \"r\"(bar) : \"memory\");\n"
     "}\n"
+    "// A whole tile from token `row` of (head h, item b): one box per atom, `atom` bytes apart in\n"
+    "// shared memory; all of them complete `bar`.\n"
+    "static __device__ __forceinline__ void tma_tile(u32 dst, u32 atom, const sd_tmap *map, int h, int row, int b, u32 bar) {\n"
+    "#pragma unroll\n"
+    "    for (int a = 0; a < ATOMS; ++a) tma_load4(dst + a * atom, map, 64 * a, h, row, b, bar);\n"
+    "}\n"
     "\n"
     "// d (64 x N, fp32) += A (64 x 16, fp16 registers a[4], mma.sync's m16n8k16 A-fragment layout per\n"
-    "// warp) * B (16 x N, MN-major 128-byte-swizzle descriptor b: N contiguous, as V [keys][D] is).\n"
+    "// warp) * B (16 x N, MN-major 128-byte-swizzle descriptor b: N contiguous, as V [keys][D] is;\n"
+    "// N above 64 continues in the next atom block, the descriptor's leading byte offset further).\n"
     "template <int N> static __device__ __forceinline__ void wgmma_rs_tb(float *d, const u32 *a, u64 b) {\n"
     "    if constexpr (N == 40)\n"
     "        asm volatile(\"wgmma.mma_async.sync.aligned.m64n40k16.f32.f16.f16 {\"\n"
@@ -1984,7 +1999,15 @@ static const char sdiff__cu_attention_sm90_src[] =
     "        asm volatile(\"wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {\"\n"
     "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, 1, 1, 1, 1;\\n\"\n"
     "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24) : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(b));\n"
-    "    else static_assert(N == 40, \"wgmma_rs_tb: N must be 40 or 64\");\n"
+    "    else if constexpr (N == 72)\n"
+    "        asm volatile(\"wgmma.mma_async.sync.aligned.m64n72k16.f32.f16.f16 {\"\n"
+    "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35}, {%36,%37,%38,%39}, %40, 1, 1, 1, 1;\\n\"\n"
+    "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D4(d, 32) : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(b));\n"
+    "    else if constexpr (N == 80)\n"
+    "        asm volatile(\"wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 {\"\n"
+    "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, {%40,%41,%42,%43}, %44, 1, 1, 1, 1;\\n\"\n"
+    "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32) : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(b));\n"
+    "    else static_assert(N == 40, \"wgmma_rs_tb: N must be 40, 64, 72 or 80\");\n"
     "}\n"
     "\n"
     "// Launch: grid (ceil(Lq/BM), B*H, 1), block (NT, 1, 1), dynamic shared memory sdiff_attention_cfg[3]\n"
@@ -2030,16 +2053,16 @@ static const char sdiff__cu_attention_sm90_src[] =
     "            asm volatile(\"prefetch.tensormap [%0];\\n\" ::\"l\"(&tk) : \"memory\");\n"
     "            asm volatile(\"prefetch.tensormap [%0];\\n\" ::\"l\"(&tv) : \"memory\");\n"
     "            mbar_expect_tx(full_q, Q_BYTES);\n"
-    "            tma_load4(qsm, &tq, 0, h, q0, b, full_q);\n"
+    "            tma_tile(qsm, Q_ATOM, &tq, h, q0, b, full_q);\n"
     "            for (int j = 0; j < n_tiles; ++j) {\n"
     "                const int s = j % STAGES;\n"
     "                const u32 ph = ((j / STAGES) & 1) ^ 1;\n"
     "                mbar_wait(EMPTY_K(s), ph);\n"
     "                mbar_expect_tx(FULL_K(s), TILE_BYTES);\n"
-    "                tma_load4(ksm + s * TILE_BYTES, &tk, 0, h, j * BN, b, FULL_K(s));\n"
+    "                tma_tile(ksm + s * TILE_BYTES, TILE_ATOM, &tk, h, j * BN, b, FULL_K(s));\n"
     "                mbar_wait(EMPTY_V(s), ph);\n"
     "                mbar_expect_tx(FULL_V(s), TILE_BYTES);\n"
-    "                tma_load4(vsm + s * TILE_BYTES, &tv, 0, h, j * BN, b, FULL_V(s));\n"
+    "                tma_tile(vsm + s * TILE_BYTES, TILE_ATOM, &tv, h, j * BN, b, FULL_V(s));\n"
     "            }\n"
     "        }\n"
     "        return;\n"
@@ -2048,8 +2071,7 @@ static const char sdiff__cu_attention_sm90_src[] =
     "    // ---- Consumers.\n"
     "    asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" ::\"n\"(NCW == 2 ? 240 : 160));\n"
     "    const int c = wg - 1, wrow = (warp & 3) * 16; // this warp's first row within its warpgroup's 64\n"
-    "    const u32 qwg = qsm + c * 64 * 128;\n"
-    "    const u64 q_desc = wgmma_desc_sw128(qwg);\n"
+    "    const u32 qwg = qsm + c * 64 * 128; // this warpgroup's rows in Q's first atom block\n"
     "    float sacc[BN / 2], oacc[HEAD_DIM / 2];\n"
     "    float mrow[2] = {NEG_INF, NEG_INF}, lrow[2] = {0.f, 0.f}, alpha[2];\n"
     "#pragma unroll\n"
@@ -2062,13 +2084,15 @@ static const char sdiff__cu_attention_sm90_src[] =
     "        const u32 ks = ksm + s * TILE_BYTES;\n"
     "#pragma unroll\n"
     "        for (int kk = 0; kk < KSTEPS; ++kk)\n"
-    "            wgmma_ss<BN>(sacc, q_desc + (u64)((kk * 32) >> 4), wgmma_desc_sw128(ks + kk * 32), kk > 0);\n"
+    "            wgmma_ss<BN>(sacc, wgmma_desc_sw128(qwg + (kk >> 2) * Q_ATOM + (kk & 3) * 32),\n"
+    "                         wgmma_desc_sw128(ks + (kk >> 2) * TILE_ATOM + (kk & 3) * 32), kk > 0);\n"
     "    };\n"
     "    // O += P V of the V tile in stage s: 16 keys (two 8-row groups, 2048 bytes) a step; not committed.\n"
     "    auto issue_pv = [&](int s) {\n"
     "        const u32 vs = vsm + s * TILE_BYTES;\n"
     "#pragma unroll\n"
-    "        for (int kk = 0; kk < BN / 16; ++kk) wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc_sw128(vs + kk * 2048));\n"
+    "        for (int kk = 0; kk < BN / 16; ++kk)\n"
+    "            wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc(vs + kk * 2048, TILE_ATOM, 1024) | ((u64)1 << 62));\n"
     "    };\n"
     "    // Masking and online softmax of tile j: S_j (sacc) -> unnormalised P_j in sacc (fp32); m, l\n"
     "    // updated; alpha = the factor O must be scaled by before P_j V_j is added.\n"
@@ -2186,7 +2210,8 @@ static const char sdiff__cu_attention_sm90_src[] =
     "    }\n"
     "\n"
     "    // ---- Epilogue: O / l -> fp16 -> this warp's 16 rows of its warpgroup's Q tile (free now: its\n"
-    "    // wgmmas retired), in the same swizzle (conflict-free) -> 16-byte stores of the real dims.\n"
+    "    // wgmmas retired), in the same swizzle and atom blocks (conflict-free) -> 16-byte stores of\n"
+    "    // the real dims. Chunk n of a row (dims 8n..8n+7): atom n / 8, chunk n % 8 in it.\n"
     "#pragma unroll\n"
     "    for (int r = 0; r < 2; ++r) {\n"
     "        float l = lrow[r];\n"
@@ -2198,7 +2223,8 @@ static const char sdiff__cu_attention_sm90_src[] =
     "#pragma unroll\n"
     "        for (int n = 0; n < HEAD_DIM / 8; ++n) {\n"
     "            const u32 val = pack_h2(oacc[4 * n + 2 * r] * inv, oacc[4 * n + 2 * r + 1] * inv);\n"
-    "            asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(rowaddr + ((n ^ (row & 7)) << 4)), \"r\"(val) : \"memory\");\n"
+    "            asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(rowaddr + (n >> 3) * Q_ATOM + (((n & 7) ^ (row & 7)) << 4)),\n"
+    "                         \"r\"(val) : \"memory\");\n"
     "        }\n"
     "    }\n"
     "    __syncwarp();\n"
@@ -2213,7 +2239,7 @@ static const char sdiff__cu_attention_sm90_src[] =
     "                u32 x0, x1, x2, x3;\n"
     "                asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
     "                             : \"=r\"(x0), \"=r\"(x1), \"=r\"(x2), \"=r\"(x3)\n"
-    "                             : \"r\"(qwg + r * 128 + ((ch ^ (r & 7)) << 4)) : \"memory\");\n"
+    "                             : \"r\"(qwg + (ch >> 3) * Q_ATOM + r * 128 + (((ch & 7) ^ (r & 7)) << 4)) : \"memory\");\n"
     "                asm volatile(\"st.global.v4.b32 [%0], {%1,%2,%3,%4};\\n\" ::\"l\"(ob + (long long)row * o_stride + ch * 8),\n"
     "                             \"r\"(x0), \"r\"(x1), \"r\"(x2), \"r\"(x3) : \"memory\");\n"
     "            }\n"
@@ -2225,11 +2251,12 @@ static const char sdiff__cu_attention_sm90_src[] =
     "#undef EMPTY_V\n"
     "}\n";
 
-/* Launch configuration for sdiff_attention_fwd_tma (every head dim it takes); tile = {BM, BN}, the
-   rows of the tensor maps' boxes. */
-SDIFF__PRIVATE void sdiff__cu_attention_sm90_launch_dims(int Lq, int B, int H, unsigned grid[3], unsigned block[3],
-                                                 unsigned *smem, unsigned tile[2]) {
-    const int ncw = 3, bm = 64 * ncw, bn = 128, stages = 3;
+/* Launch configuration for sdiff_attention_fwd_tma compiled with -DHEAD_DIM=head_dim; tile = {BM,
+   BN}, the rows of the tensor maps' boxes. */
+SDIFF__PRIVATE void sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, int B, int H, unsigned grid[3],
+                                                 unsigned block[3], unsigned *smem, unsigned tile[2]) {
+    const int atoms = (head_dim + 63) / 64, ncw = atoms == 1 ? 3 : 2, bm = 64 * ncw, bn = 128,
+              stages = atoms == 1 ? 3 : 2;
     tile[0] = (unsigned)bm;
     tile[1] = (unsigned)bn;
     grid[0] = (unsigned)((Lq + bm - 1) / bm);
@@ -2237,7 +2264,7 @@ SDIFF__PRIVATE void sdiff__cu_attention_sm90_launch_dims(int Lq, int B, int H, u
     grid[2] = 1;
     block[0] = (unsigned)(128 * (ncw + 1));
     block[1] = block[2] = 1;
-    *smem = (unsigned)(bm * 128 + 2 * stages * bn * 128 + 8 * (1 + 4 * stages) + 1024);
+    *smem = (unsigned)(atoms * (bm + 2 * stages * bn) * 128 + 8 * (1 + 4 * stages) + 1024);
 }
 /* cuTensorMapEncodeTiled's type (cuda.h's enums as int, cuuint64_t as unsigned long long). */
 typedef int (*sdiff__cu_tmap_encode_fn)(void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,
@@ -2697,7 +2724,7 @@ static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
     {"sdiff_attention_fallback", sdiff__cuda_src_attention_fallback, 4,
      {"-DSDIFF_ATTN_DPL=2", "-DSDIFF_ATTN_DPL=4", "-DSDIFF_ATTN_DPL=8", "-DSDIFF_ATTN_DPL=16"}, false},
     {"sdiff_attention", sdiff__cu_attention_src, 4, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80", "-DHEAD_DIM=160"}, false},
-    {"sdiff_attention_sm90", sdiff__cu_attention_sm90_src, 2, {"-DHEAD_DIM=40", "-DHEAD_DIM=64"}, true},
+    {"sdiff_attention_sm90", sdiff__cu_attention_sm90_src, 3, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80"}, true},
     {"sdiff_conv2d", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2"}, false},
     {"sdiff_conv2d_sm90", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=3", "-DCONV_TILE=4", "-DCONV_TILE=5"}, true},
 };
@@ -3754,7 +3781,7 @@ SDIFF__PRIVATE void sdiff__cuda_timestep_embedding(sdiff__backend *be, sdiff__te
    Attention. sdiff__cuda_attention validates and routes:
      1. the tensor-core flash kernel: D in sdiff__cuda_flash_dims, non-causal,
         16-byte aligned bases, strides multiples of 8, B*H <= 65535; on
-        Hopper at D = 40, 64 the TMA one (attn_kernel_sm90.cu), else the
+        Hopper at D = 40, 64, 80 the TMA one (attn_kernel_sm90.cu), else the
         mma.sync one (attn_kernel.cu);
      2. else, non-causal: the cuBLASLt math path (sdiff__cuda_attention_gemm),
         any head dim, any alignment cuBLASLt takes;
@@ -3894,18 +3921,18 @@ SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, 
     float scale_log2e = 1.4426950408889634f / sqrtf((float)d);
     unsigned grid[3], block[3], smem;
     CUdeviceptr dq = SDIFF__DPTR(q->data), dk = SDIFF__DPTR(k->data), dv = SDIFF__DPTR(v->data), d_o = SDIFF__DPTR(o->data);
-    if (cb->tma && (d == 40 || d == 64)) {
+    if (cb->tma && (d == 40 || d == 64 || d == 80)) {
         /* Hopper: the TMA + wgmma kernel (tools/kernels/NOTES.md: 1.5-1.7x the mma.sync one). The
            tensor maps go into the launch by value, so a captured graph keeps its own copies. */
         unsigned char buf[3 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
         void *mp[3] = {maps, maps + 128, maps + 256};
         unsigned tile[2];
-        sdiff__cu_attention_sm90_launch_dims(lq, B, heads, grid, block, &smem, tile);
+        sdiff__cu_attention_sm90_launch_dims(d, lq, B, heads, grid, block, &smem, tile);
         if (sdiff__cu_attention_sm90_tmaps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, q->data, k->data, v->data, d, heads, B,
                                            lq, lk, qs, ks, vs, tile[0], tile[1]) == 0) {
             void *args[] = {mp[0], mp[1], mp[2], &d_o, &heads, &lq, &lk, &os, &scale_log2e};
-            sdiff__cuda_launch_ex(cb, SDIFF__CP_FLASH_TMA, d == 40 ? 0 : 1, "sdiff_attention_fwd_tma", grid, block, smem,
-                                  args);
+            sdiff__cuda_launch_ex(cb, SDIFF__CP_FLASH_TMA, d == 40 ? 0 : d == 64 ? 1 : 2, "sdiff_attention_fwd_tma", grid,
+                                  block, smem, args);
             return;
         }
         /* a view the TMA cannot describe: the mma.sync kernel takes it */

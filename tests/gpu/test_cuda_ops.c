@@ -372,14 +372,14 @@ static void gt_attn(int64_t bn, int64_t lq, int64_t lk, int heads, int64_t d, bo
     gt_free(&o); gt_free(&qkv); gt_free(&q); gt_free(&k); gt_free(&v);
 }
 SDIFF_TEST(cuda_attention) {
-    /* On Hopper the D = 40 and 64 cases run twice: the TMA kernel (the library's choice there),
-       then the mma.sync one. */
+    /* On Hopper the D = 40, 64 and 80 cases run twice: the TMA kernel (the library's choice
+       there), then the mma.sync one. */
     if (!gt_setup()) { g_test_failed++; return; }
     sdiff__cuda *cb = SDIFF__CUDA(g_gt.gpu);
     const bool tma = cb->tma;
     for (int pass = 0; pass < (tma ? 2 : 1); pass++) {
         cb->tma = tma && pass == 0;
-        if (pass == 1) printf("  (D = 40, 64 again on the mma.sync kernel)\n");
+        if (pass == 1) printf("  (D = 40, 64, 80 again on the mma.sync kernel)\n");
         gt_attn(2, 4096, 4096, 8, 40, false, true);   /* SD 1.5 self-attention, 64x64 */
         gt_attn(2, 4096, 77, 8, 40, false, false);    /* cross-attention */
         gt_attn(2, 1024, 1024, 5, 64, false, true);   /* SD 2.x head dim */
@@ -387,10 +387,11 @@ SDIFF_TEST(cuda_attention) {
         gt_attn(1, 1000, 1000, 8, 40, false, true);   /* partial query and key tiles */
         gt_attn(3, 1, 130, 2, 64, false, false);      /* one query; a second key tile of 2 */
         gt_attn(2, 193, 1, 4, 40, false, true);       /* one key: 127 of the tile's keys masked */
+        gt_attn(2, 1024, 77, 8, 80, false, false);    /* SD 1.x's 32x32 level: two-atom rows */
+        gt_attn(2, 1000, 1000, 8, 80, false, true);   /* partial query and key tiles */
+        gt_attn(1, 130, 129, 3, 80, false, false);
     }
     cb->tma = tma;
-    gt_attn(2, 1024, 77, 8, 80, false, false);
-    gt_attn(2, 1000, 1000, 8, 80, false, true);   /* partial query and key tiles */
     gt_attn(2, 256, 256, 8, 160, false, true);
     gt_attn(2, 64, 77, 8, 160, false, false);
     gt_attn(1, 4096, 4096, 1, 512, false, false); /* VAE mid-block, one head (cuBLASLt math path) */

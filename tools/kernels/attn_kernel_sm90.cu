@@ -1,10 +1,11 @@
 // sdiff attention forward on Hopper (sm_90a): FlashAttention-3's structure (a TMA producer warp,
 // mbarrier pipelines, asynchronous wgmma consumers), fp16 in/out, fp32 accumulate. Non-causal,
-// head dims up to 64 (SD 1.x's 40: its 4096- and 16384-token self-attention is most of the
-// UNet's attention time; SD 2.x's 64). The mma.sync kernel (attn_kernel.cu) keeps the rest.
+// head dims 40 and 64 (SD 1.x's 40: its 4096- and 16384-token self-attention is most of the UNet's
+// attention time; SD 2.x's 64) and 72, 80 (SD 1.x's 32x32 level). The mma.sync kernel
+// (attn_kernel.cu) keeps the rest.
 // Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).
 //
-// Defines: HEAD_DIM (40 or 64, required). Optional overrides (the host helper
+// Defines: HEAD_DIM (40, 64, 72 or 80, required). Optional overrides (the host helper
 // sdiff__cu_attention_sm90_launch_dims mirrors the defaults): ATT_NCW (consumer warpgroups),
 // ATT_BN (keys per tile), ATT_STAGES (K/V pipeline depth).
 //
@@ -21,16 +22,19 @@
 // other consumer warpgroups fill the rest. No block-wide barrier in the loop: each stage has a
 // "full" mbarrier (the TMA's bytes arrived) and an "empty" one (every consumer warp retired the
 // wgmma that read it), separately for K and V, so K is recycled as soon as S is done.
-// Shared memory: the TMA writes 128-byte rows (64 fp16; dims HEAD_DIM..63 are outside the tensor
-// map, so the TMA fills them with zeros, as it does rows past Lq / Lk) in the 128-byte swizzle:
-// 16-byte chunk c of row r at chunk c ^ (r & 7), every tile 1024-byte aligned. That is wgmma's
-// K-major 128-byte-swizzle layout for Q and K, and its MN-major one for V.
+// Shared memory: the TMA writes 128-byte rows (64 fp16) in the 128-byte swizzle: 16-byte chunk c
+// of row r at chunk c ^ (r & 7), every tile 1024-byte aligned. A head dim above 64 takes two such
+// "atoms" per tile (dims 0..63, then 64..127), each its own TMA box and its own [rows][128 bytes]
+// block. Dims past HEAD_DIM are outside the tensor map, so the TMA fills them with zeros (as it
+// does rows past Lq / Lk). That is wgmma's K-major 128-byte-swizzle layout for Q and K (the k-th 16
+// dims: atom k / 4, +32 bytes per k % 4), and its MN-major one for V (N = HEAD_DIM spans the atoms,
+// whose blocks are the descriptor's "leading byte offset" apart).
 
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined"
 #endif
-#if HEAD_DIM != 40 && HEAD_DIM != 64
-#error "HEAD_DIM must be 40 or 64 (at most one 128-byte swizzle row; P V's wgmma is written for these N)"
+#if HEAD_DIM != 40 && HEAD_DIM != 64 && HEAD_DIM != 72 && HEAD_DIM != 80
+#error "HEAD_DIM must be 40, 64, 72 or 80 (at most two 128-byte swizzle atoms; P V's wgmma is written for these N)"
 #endif
 #if defined(CAUSAL) && CAUSAL
 #error "attn_kernel_sm90.cu is non-causal only (causal attention runs on attn_kernel.cu)"
@@ -38,14 +42,14 @@
 #if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #error "attn_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)"
 #endif
-#ifndef ATT_NCW                        // measured (NOTES.md): 3 beat 2, with and without ping-pong
-#define ATT_NCW 3
+#ifndef ATT_NCW                        // measured (NOTES.md): 3 beat 2 at D <= 64; above, 3 x 160
+#define ATT_NCW (HEAD_DIM <= 64 ? 3 : 2) // registers spill and serialise the wgmmas: 2 x 240
 #endif
 #ifndef ATT_BN
 #define ATT_BN 128
 #endif
-#ifndef ATT_STAGES                     // measured (NOTES.md): 3 beat 2 at D = 64, equal at D = 40
-#define ATT_STAGES 3
+#ifndef ATT_STAGES                     // measured (NOTES.md): 3 beat 2 at D = 64, equal at D = 40;
+#define ATT_STAGES (HEAD_DIM <= 64 ? 3 : 2) // rows of two atoms fit two stages in shared memory
 #endif
 #ifndef ATT_PINGPONG                   // consumer warpgroups issue their wgmmas in turn (FA3's scheduler barrier)
 #define ATT_PINGPONG 1
@@ -56,8 +60,11 @@
 #define NT (128 * (NCW + 1))
 #define BM (64 * NCW)
 #define KSTEPS ((HEAD_DIM + 15) / 16)      // k16 steps of S = Q K^T (D = 40: 3, the last half zeros)
-#define Q_BYTES (BM * 128)
-#define TILE_BYTES (BN * 128)
+#define ATOMS ((HEAD_DIM + 63) / 64)       // 128-byte swizzle atoms per row
+#define Q_ATOM (BM * 128)                  // one atom block of the Q tile
+#define TILE_ATOM (BN * 128)               // one atom block of a K or V tile
+#define Q_BYTES (ATOMS * Q_ATOM)
+#define TILE_BYTES (ATOMS * TILE_ATOM)
 #define BAR_OFF (Q_BYTES + 2 * STAGES * TILE_BYTES)
 #define SMEM_BYTES (BAR_OFF + 8 * (1 + 4 * STAGES) + 1024)  // + 1024: the base is rounded up to 1024
 #define NEG_INF __int_as_float(0xff800000)
@@ -96,9 +103,16 @@ static __device__ __forceinline__ void tma_load4(u32 dst, const sd_tmap *map, in
                  " [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
                  ::"r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar) : "memory");
 }
+// A whole tile from token `row` of (head h, item b): one box per atom, `atom` bytes apart in
+// shared memory; all of them complete `bar`.
+static __device__ __forceinline__ void tma_tile(u32 dst, u32 atom, const sd_tmap *map, int h, int row, int b, u32 bar) {
+#pragma unroll
+    for (int a = 0; a < ATOMS; ++a) tma_load4(dst + a * atom, map, 64 * a, h, row, b, bar);
+}
 
 // d (64 x N, fp32) += A (64 x 16, fp16 registers a[4], mma.sync's m16n8k16 A-fragment layout per
-// warp) * B (16 x N, MN-major 128-byte-swizzle descriptor b: N contiguous, as V [keys][D] is).
+// warp) * B (16 x N, MN-major 128-byte-swizzle descriptor b: N contiguous, as V [keys][D] is;
+// N above 64 continues in the next atom block, the descriptor's leading byte offset further).
 template <int N> static __device__ __forceinline__ void wgmma_rs_tb(float *d, const u32 *a, u64 b) {
     if constexpr (N == 40)
         asm volatile("wgmma.mma_async.sync.aligned.m64n40k16.f32.f16.f16 {"
@@ -108,7 +122,15 @@ template <int N> static __device__ __forceinline__ void wgmma_rs_tb(float *d, co
         asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
                      "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, 1, 1, 1, 1;\n"
                      : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
-    else static_assert(N == 40, "wgmma_rs_tb: N must be 40 or 64");
+    else if constexpr (N == 72)
+        asm volatile("wgmma.mma_async.sync.aligned.m64n72k16.f32.f16.f16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35}, {%36,%37,%38,%39}, %40, 1, 1, 1, 1;\n"
+                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D4(d, 32) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+    else if constexpr (N == 80)
+        asm volatile("wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, {%40,%41,%42,%43}, %44, 1, 1, 1, 1;\n"
+                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+    else static_assert(N == 40, "wgmma_rs_tb: N must be 40, 64, 72 or 80");
 }
 
 // Launch: grid (ceil(Lq/BM), B*H, 1), block (NT, 1, 1), dynamic shared memory sdiff_attention_cfg[3]
@@ -154,16 +176,16 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
             asm volatile("prefetch.tensormap [%0];\n" ::"l"(&tk) : "memory");
             asm volatile("prefetch.tensormap [%0];\n" ::"l"(&tv) : "memory");
             mbar_expect_tx(full_q, Q_BYTES);
-            tma_load4(qsm, &tq, 0, h, q0, b, full_q);
+            tma_tile(qsm, Q_ATOM, &tq, h, q0, b, full_q);
             for (int j = 0; j < n_tiles; ++j) {
                 const int s = j % STAGES;
                 const u32 ph = ((j / STAGES) & 1) ^ 1;
                 mbar_wait(EMPTY_K(s), ph);
                 mbar_expect_tx(FULL_K(s), TILE_BYTES);
-                tma_load4(ksm + s * TILE_BYTES, &tk, 0, h, j * BN, b, FULL_K(s));
+                tma_tile(ksm + s * TILE_BYTES, TILE_ATOM, &tk, h, j * BN, b, FULL_K(s));
                 mbar_wait(EMPTY_V(s), ph);
                 mbar_expect_tx(FULL_V(s), TILE_BYTES);
-                tma_load4(vsm + s * TILE_BYTES, &tv, 0, h, j * BN, b, FULL_V(s));
+                tma_tile(vsm + s * TILE_BYTES, TILE_ATOM, &tv, h, j * BN, b, FULL_V(s));
             }
         }
         return;
@@ -172,8 +194,7 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
     // ---- Consumers.
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(NCW == 2 ? 240 : 160));
     const int c = wg - 1, wrow = (warp & 3) * 16; // this warp's first row within its warpgroup's 64
-    const u32 qwg = qsm + c * 64 * 128;
-    const u64 q_desc = wgmma_desc_sw128(qwg);
+    const u32 qwg = qsm + c * 64 * 128; // this warpgroup's rows in Q's first atom block
     float sacc[BN / 2], oacc[HEAD_DIM / 2];
     float mrow[2] = {NEG_INF, NEG_INF}, lrow[2] = {0.f, 0.f}, alpha[2];
 #pragma unroll
@@ -186,13 +207,15 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
         const u32 ks = ksm + s * TILE_BYTES;
 #pragma unroll
         for (int kk = 0; kk < KSTEPS; ++kk)
-            wgmma_ss<BN>(sacc, q_desc + (u64)((kk * 32) >> 4), wgmma_desc_sw128(ks + kk * 32), kk > 0);
+            wgmma_ss<BN>(sacc, wgmma_desc_sw128(qwg + (kk >> 2) * Q_ATOM + (kk & 3) * 32),
+                         wgmma_desc_sw128(ks + (kk >> 2) * TILE_ATOM + (kk & 3) * 32), kk > 0);
     };
     // O += P V of the V tile in stage s: 16 keys (two 8-row groups, 2048 bytes) a step; not committed.
     auto issue_pv = [&](int s) {
         const u32 vs = vsm + s * TILE_BYTES;
 #pragma unroll
-        for (int kk = 0; kk < BN / 16; ++kk) wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc_sw128(vs + kk * 2048));
+        for (int kk = 0; kk < BN / 16; ++kk)
+            wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc(vs + kk * 2048, TILE_ATOM, 1024) | ((u64)1 << 62));
     };
     // Masking and online softmax of tile j: S_j (sacc) -> unnormalised P_j in sacc (fp32); m, l
     // updated; alpha = the factor O must be scaled by before P_j V_j is added.
@@ -310,7 +333,8 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
     }
 
     // ---- Epilogue: O / l -> fp16 -> this warp's 16 rows of its warpgroup's Q tile (free now: its
-    // wgmmas retired), in the same swizzle (conflict-free) -> 16-byte stores of the real dims.
+    // wgmmas retired), in the same swizzle and atom blocks (conflict-free) -> 16-byte stores of
+    // the real dims. Chunk n of a row (dims 8n..8n+7): atom n / 8, chunk n % 8 in it.
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
         float l = lrow[r];
@@ -322,7 +346,8 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
 #pragma unroll
         for (int n = 0; n < HEAD_DIM / 8; ++n) {
             const u32 val = pack_h2(oacc[4 * n + 2 * r] * inv, oacc[4 * n + 2 * r + 1] * inv);
-            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(rowaddr + ((n ^ (row & 7)) << 4)), "r"(val) : "memory");
+            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(rowaddr + (n >> 3) * Q_ATOM + (((n & 7) ^ (row & 7)) << 4)),
+                         "r"(val) : "memory");
         }
     }
     __syncwarp();
@@ -337,7 +362,7 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
                 u32 x0, x1, x2, x3;
                 asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
                              : "=r"(x0), "=r"(x1), "=r"(x2), "=r"(x3)
-                             : "r"(qwg + r * 128 + ((ch ^ (r & 7)) << 4)) : "memory");
+                             : "r"(qwg + (ch >> 3) * Q_ATOM + r * 128 + (((ch & 7) ^ (r & 7)) << 4)) : "memory");
                 asm volatile("st.global.v4.b32 [%0], {%1,%2,%3,%4};\n" ::"l"(ob + (long long)row * o_stride + ch * 8),
                              "r"(x0), "r"(x1), "r"(x2), "r"(x3) : "memory");
             }

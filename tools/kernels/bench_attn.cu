@@ -6,7 +6,7 @@
 //   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/kernels/bench_attn.cu -o /tmp/bench_attn -lnvrtc -lcuda
 //   /tmp/bench_attn [--kernel sync|sm90] [--only N] [-DATT_...=x ...]
 //     --kernel: the mma.sync kernel or the TMA + wgmma one (default: sm90 on Hopper, else sync;
-//               sm90 takes non-causal D = 40, 64 only and skips the other cases)
+//               sm90 takes non-causal D = 40, 64, 72, 80 only and skips the other cases)
 // The kernel string is compiled by NVRTC for the device's own arch (sm_90a on Hopper), exactly
 // as the library will. Each case: fresh random fp16 inputs laid out as the library passes them
 // (self-attention: q, k, v column views of one packed [B, L, 3*H*D] tensor; cross-attention: q
@@ -62,7 +62,7 @@ static std::string g_arch;
 static bool g_sm90; // the wgmma kernel
 static void launch_dims(int D, int Lq, int B, int H, unsigned grid[3], unsigned block[3], unsigned *smem) {
     unsigned tile[2];
-    if (g_sm90) sdiff__cu_attention_sm90_launch_dims(Lq, B, H, grid, block, smem, tile);
+    if (g_sm90) sdiff__cu_attention_sm90_launch_dims(D, Lq, B, H, grid, block, smem, tile);
     else sdiff__cu_attention_launch_dims(D, Lq, B, H, grid, block, smem);
 }
 static const char *g_extra[8]; static int g_nextra; // tuning sweeps: extra -D options (then tiles come from the module)
@@ -126,6 +126,8 @@ int main(int argc, char **argv) {
         {"self  SD1 1024 lat", 2, 8, 16384, 16384, 40, 0, 0},
         {"self  odd D40 L=333", 1, 3, 333, 333, 40, 0, 0},
         {"self  D32 L=200/Lk=1", 2, 2, 200, 1, 32, 0, 0},
+        {"self  SD1 1024 D80", 2, 8, 4096, 4096, 80, 0, 0},
+        {"self  D80 L=333/Lk=1", 2, 2, 333, 1, 80, 0, 0},
     };
     const int ncases = sizeof cases / sizeof cases[0];
     struct Row { double rel, ms, tf; int ok, stable; };
@@ -134,8 +136,8 @@ int main(int argc, char **argv) {
     int fails = 0;
     for (int ci = 0; ci < ncases; ++ci) {
         const Case &c = cases[ci];
-        // the TMA kernel takes non-causal D = 40, 64 only (the library routes the rest to attn_kernel.cu)
-        const bool skip = (only >= 0 && ci != only) || (g_sm90 && (c.causal || (c.D != 40 && c.D != 64)));
+        // the TMA kernel takes non-causal D = 40, 64, 72, 80 only (the library routes the rest to attn_kernel.cu)
+        const bool skip = (only >= 0 && ci != only) || (g_sm90 && (c.causal || (c.D != 40 && c.D != 64 && c.D != 72 && c.D != 80)));
         if (skip) { rows[ci].ok = rows[ci].stable = 1; rows[ci].rel = rows[ci].ms = rows[ci].tf = 0; continue; }
         const int HD = c.H * c.D;
         Mod &m = get_mod(c.D, c.causal);

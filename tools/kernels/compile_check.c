@@ -74,10 +74,10 @@ int main(void) {
                 sdiff__cu_attention_launch_dims(dims[d], 4096, 2, 8, grid, block, &smem);
                 snprintf(launch, sizeof launch, "launch: grid(%u,%u) block %u smem %u", grid[0], grid[1], block[0], smem);
                 bad |= check(sdiff__cu_attention_src, "sdiff_attention.cu", archs[a], o_hd, o_c, launch);
-                /* the TMA kernel: sm_90a, non-causal, D <= 64 */
-                if (strcmp(archs[a], "sm_90a") || c || dims[d] > 64) continue;
+                /* the TMA kernel: sm_90a, non-causal, D = 40, 64, 72, 80 */
+                if (strcmp(archs[a], "sm_90a") || c || dims[d] > 80) continue;
                 unsigned tile[2];
-                sdiff__cu_attention_sm90_launch_dims(4096, 2, 8, grid, block, &smem, tile);
+                sdiff__cu_attention_sm90_launch_dims(dims[d], 4096, 2, 8, grid, block, &smem, tile);
                 snprintf(launch, sizeof launch, "TMA launch: grid(%u,%u) block %u smem %u", grid[0], grid[1], block[0], smem);
                 bad |= check(sdiff__cu_attention_sm90_src, "sdiff_attention_sm90.cu", archs[a], o_hd, NULL, launch);
             }

@@ -68,7 +68,7 @@ static inline void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B, 
 }
 '''
 ATTN90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
-   -DHEAD_DIM=D, D = 40 or 64; name "sdiff_attention_fwd_tma", extern "C"):
+   -DHEAD_DIM=D, D = 40, 64, 72 or 80; name "sdiff_attention_fwd_tma", extern "C"):
 
      __global__ void sdiff_attention_fwd_tma(const CUtensorMap tq, const CUtensorMap tk,
          const CUtensorMap tv, half *o, int H, int Lq, int Lk, long long o_stride, float scale_log2e);
@@ -81,19 +81,21 @@ ATTN90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu
    rounding order.
 
    Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
-   block = (512, 1, 1) and the dynamic shared memory in bytes (raise
+   block = (128 + 2*BM, 1, 1) and the dynamic shared memory in bytes (raise
    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (must match
    the source; the module exports __constant__ int sdiff_attention_cfg[4] = {BM, BN, threads,
-   smem}): BM = 192 queries (three consumer warpgroups of 64; a fourth warpgroup is the TMA
-   producer), BN = 128 keys, three K/V stages; smem = BM*128 + 6*BN*128 + 8*13 + 1024 (the
-   tiles, the mbarriers, and room to align the tiles to 1024 bytes). */
+   smem}): rows of A = ceil(D/64) 128-byte atoms; BM = 192 queries for A = 1 (three consumer
+   warpgroups of 64; one more warpgroup is the TMA producer), 128 for A = 2; BN = 128 keys; S = 3 K/V stages for A = 1, 2
+   for A = 2; smem = A*(BM + 2*S*BN)*128 + 8*(1 + 4*S) + 1024 (the tiles, the mbarriers, and room to
+   align the tiles to 1024 bytes). */
 '''
 ATTN90_HELPER = r'''
-/* Launch configuration for sdiff_attention_fwd_tma (every head dim it takes); tile = {BM, BN}, the
-   rows of the tensor maps' boxes. */
-static inline void sdiff__cu_attention_sm90_launch_dims(int Lq, int B, int H, unsigned grid[3], unsigned block[3],
-                                                 unsigned *smem, unsigned tile[2]) {
-    const int ncw = 3, bm = 64 * ncw, bn = 128, stages = 3;
+/* Launch configuration for sdiff_attention_fwd_tma compiled with -DHEAD_DIM=head_dim; tile = {BM,
+   BN}, the rows of the tensor maps' boxes. */
+static inline void sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, int B, int H, unsigned grid[3],
+                                                 unsigned block[3], unsigned *smem, unsigned tile[2]) {
+    const int atoms = (head_dim + 63) / 64, ncw = atoms == 1 ? 3 : 2, bm = 64 * ncw, bn = 128,
+              stages = atoms == 1 ? 3 : 2;
     tile[0] = (unsigned)bm;
     tile[1] = (unsigned)bn;
     grid[0] = (unsigned)((Lq + bm - 1) / bm);
@@ -101,7 +103,7 @@ static inline void sdiff__cu_attention_sm90_launch_dims(int Lq, int B, int H, un
     grid[2] = 1;
     block[0] = (unsigned)(128 * (ncw + 1));
     block[1] = block[2] = 1;
-    *smem = (unsigned)(bm * 128 + 2 * stages * bn * 128 + 8 * (1 + 4 * stages) + 1024);
+    *smem = (unsigned)(atoms * (bm + 2 * stages * bn) * 128 + 8 * (1 + 4 * stages) + 1024);
 }
 /* cuTensorMapEncodeTiled's type (cuda.h's enums as int, cuuint64_t as unsigned long long). */
 typedef int (*sdiff__cu_tmap_encode_fn)(void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,
