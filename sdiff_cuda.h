@@ -60,7 +60,8 @@
        tensor-core flash kernel takes D = 40, 64, 80, 160 (non-causal,
        16-byte aligned, strides multiples of 8). On Hopper, D = 40, 64 and 80
        (SD 1.x's two largest levels, SD 2.x) take a FlashAttention-3-style
-       kernel instead: a TMA producer warp fills K/V stages guarded by
+       kernel instead: a producer warpgroup (one thread issuing TMA
+       copies) fills K/V stages guarded by
        mbarriers, three (two at D = 80) consumer warpgroups run S = Q K^T and O += P V on
        wgmma and take turns (a named-barrier ping-pong) so one's softmax
        overlaps another's matrix products. Other non-causal attention
@@ -450,6 +451,7 @@ SDIFF__PRIVATE bool sdiff__cuda_load_cublaslt(void) {
     return ok;
 }
 #undef SDIFF__LOAD_FN
+#undef SDIFF__LOAD_OPTIONAL_FN
 
 /* >>cuda:state =============================================================
    Backend state and the sticky error checks.
@@ -1405,14 +1407,18 @@ static const char sdiff__cu_mma_src[] =
     "// Shared-memory operand descriptors. The operand is built from core matrices of 8 rows x 16\n"
     "// bytes. Without swizzle (layout type 0) each core matrix is 128 contiguous bytes; lbo is the\n"
     "// byte distance between core matrices adjacent along K, sbo along M/N. With the 128-byte swizzle\n"
-    "// (layout type 1; K-major, rows of 64 fp16 of K, 16-byte chunk c of row r stored at chunk\n"
-    "// c ^ (r & 7), the tile 1024-byte aligned) rows are 128 bytes apart, lbo is unused (1) and sbo is\n"
-    "// the 8-row group, 1024 bytes; the k-th 16-wide step of such a tile starts 32*k bytes further\n"
-    "// (the hardware applies the swizzle to the address it computes).\n"
+    "// (layout type 1; rows of 64 fp16, 16-byte chunk c of row r stored at chunk c ^ (r & 7), the tile\n"
+    "// 1024-byte aligned) rows are 128 bytes apart and sbo is the 8-row group, 1024 bytes. K-major\n"
+    "// (wgmma_desc_sw128: rows along M/N, 64 of K in a row): lbo is unused (1); the k-th 16-wide step\n"
+    "// starts 32*k bytes further (the hardware applies the swizzle to the address it computes).\n"
+    "// MN-major (wgmma_desc_sw128_mn, read with the transpose bit: rows along K, 64 of M/N in a row):\n"
+    "// 16 of K are two 8-row groups (+2048 bytes a step), and an M/N extent over 64 continues in the\n"
+    "// next block of rows, lbo bytes further.\n"
     "MMA_FN u64 wgmma_desc(u32 saddr, u32 lbo, u32 sbo) {\n"
     "    return (u64)((saddr & 0x3FFFFu) >> 4) | ((u64)((lbo & 0x3FFFFu) >> 4) << 16) | ((u64)((sbo & 0x3FFFFu) >> 4) << 32);\n"
     "}\n"
     "MMA_FN u64 wgmma_desc_sw128(u32 saddr) { return wgmma_desc(saddr, 16, 1024) | ((u64)1 << 62); }\n"
+    "MMA_FN u64 wgmma_desc_sw128_mn(u32 saddr, u32 lbo) { return wgmma_desc(saddr, lbo, 1024) | ((u64)1 << 62); }\n"
     "// Generic-proxy shared-memory writes (st.shared, cp.async) must be fenced before wgmma (async proxy) reads them.\n"
     "MMA_FN void fence_proxy_async() { asm volatile(\"fence.proxy.async.shared::cta;\\n\" ::: \"memory\"); }\n"
     "MMA_FN void wgmma_fence() { asm volatile(\"wgmma.fence.sync.aligned;\\n\" ::: \"memory\"); }\n"
@@ -1859,32 +1865,36 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
      __global__ void sdiff_attention_fwd_tma(const CUtensorMap tq, const CUtensorMap tk,
          const CUtensorMap tv, half *o, int H, int Lq, int Lk, long long o_stride, float scale_log2e);
 
-   Non-causal only. q, k, v as for attn_kernel.cu (element (b, i, h, d) of q at
-   q[(b*Lq + i)*q_stride + h*D + d]), given as TMA tensor maps that
-   sdiff__cu_attention_sm90_tmaps() below makes with the driver's cuTensorMapEncodeTiled; they
-   need 16-byte aligned bases and strides in multiples of 8 elements. o as for attn_kernel.cu
-   (16-byte aligned, o_stride a multiple of 8). The results equal attn_kernel.cu's up to fp32
-   rounding order.
+   Non-causal only; Lq, Lk >= 1 (with no keys the consumers would wait forever). q, k, v as for
+   attn_kernel.cu (element (b, i, h, d) of q at q[(b*Lq + i)*q_stride + h*D + d]), given as TMA
+   tensor maps that sdiff__cu_attention_sm90_tmaps() below makes with the driver's
+   cuTensorMapEncodeTiled; they need 16-byte aligned bases and strides in multiples of 8
+   elements. o as for attn_kernel.cu (16-byte aligned, o_stride a multiple of 8). The results
+   equal attn_kernel.cu's up to fp32 rounding order.
 
    Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
-   block = (128 + 2*BM, 1, 1) and the dynamic shared memory in bytes (raise
-   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (must match
-   the source; the module exports __constant__ int sdiff_attention_cfg[4] = {BM, BN, threads,
-   smem}): rows of A = ceil(D/64) 128-byte atoms; BM = 192 queries for A = 1 (three consumer
-   warpgroups of 64; one more warpgroup is the TMA producer), 128 for A = 2; BN = 128 keys; S = 3 K/V stages for A = 1, 2
-   for A = 2; smem = A*(BM + 2*S*BN)*128 + 8*(1 + 4*S) + 1024 (the tiles, the mbarriers, and room to
-   align the tiles to 1024 bytes). */
+   block = (128 * (consumer warpgroups + 1), 1, 1) and the dynamic shared memory in bytes (raise
+   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (they must
+   match the source's defaults: tests/test_cuda.c compiles each variant with them as
+   -DATT_EXPECT_*; the module also exports __constant__ int sdiff_attention_cfg[4] = {BM, BN,
+   threads, smem}): a row of D dims is A = ceil(D/64) 128-byte atoms.
+     A = 1 (D <= 64): 3 consumer warpgroups, BM = 192 queries, 3 K/V stages
+     A = 2 (D <= 128): 2 consumer warpgroups, BM = 128 queries, 2 K/V stages
+   BN = 128 keys; one more warpgroup is the TMA producer; smem = A*(BM + 2*stages*BN)*128 +
+   8*(1 + 4*stages) + 1024 (the tiles, the mbarriers, and room to align the tiles to 1024 bytes). */
 static const char sdiff__cu_attention_sm90_src[] =
-    "// sdiff attention forward on Hopper (sm_90a): FlashAttention-3's structure (a TMA producer warp,\n"
-    "// mbarrier pipelines, asynchronous wgmma consumers), fp16 in/out, fp32 accumulate. Non-causal,\n"
-    "// head dims 40 and 64 (SD 1.x's 40: its 4096- and 16384-token self-attention is most of the UNet's\n"
-    "// attention time; SD 2.x's 64) and 72, 80 (SD 1.x's 32x32 level). The mma.sync kernel\n"
-    "// (attn_kernel.cu) keeps the rest.\n"
+    "// sdiff attention forward on Hopper (sm_90a): FlashAttention-3's structure (a TMA producer\n"
+    "// warpgroup with one issuing thread, mbarrier pipelines, asynchronous wgmma consumers), fp16\n"
+    "// in/out, fp32 accumulate. Non-causal, head dims 40, 64 and 80: SD 1.x's 40 (its 4096- and\n"
+    "// 16384-token self-attention is most of the UNet's attention time) and 80 (its 32x32 level), SD\n"
+    "// 2.x's 64; 72 builds too (tools/kernels/bench_attn.cu checks it) but the library does not route\n"
+    "// it. The mma.sync kernel (attn_kernel.cu) keeps the rest.\n"
     "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).\n"
     "//\n"
-    "// Defines: HEAD_DIM (40, 64, 72 or 80, required). Optional overrides (the host helper\n"
-    "// sdiff__cu_attention_sm90_launch_dims mirrors the defaults): ATT_NCW (consumer warpgroups),\n"
-    "// ATT_BN (keys per tile), ATT_STAGES (K/V pipeline depth).\n"
+    "// Defines: HEAD_DIM (40, 64, 72 or 80, required). Optional overrides, for tuning sweeps (the host\n"
+    "// helper sdiff__cu_attention_sm90_launch_dims mirrors the defaults; tests/test_cuda.c checks that\n"
+    "// it does, through ATT_EXPECT_*): ATT_NCW (consumer warpgroups, 2 or 3), ATT_BN (keys per tile),\n"
+    "// ATT_STAGES (K/V pipeline depth), ATT_PINGPONG (0: consumers issue without taking turns).\n"
     "//\n"
     "// Work split: a block owns BM = 64 * NCW consecutive queries of one (batch, head). Warpgroup 0 is\n"
     "// the producer: one thread issues the TMA copies (Q once, then K and V tile by tile, each into\n"
@@ -1936,6 +1946,13 @@ static const char sdiff__cu_attention_sm90_src[] =
     "#define STAGES ATT_STAGES\n"
     "#define NT (128 * (NCW + 1))\n"
     "#define BM (64 * NCW)\n"
+    "// Registers per thread after setmaxnreg: the launch gives every thread 65536 / NT (ptxas allocates\n"
+    "// that much when a kernel uses setmaxnreg); the producer hands most of its share to the consumers.\n"
+    "#define PRODUCER_REGS (NCW == 2 ? 24 : 32)\n"
+    "#define CONSUMER_REGS (NCW == 2 ? 240 : 160)\n"
+    "static_assert(NCW == 2 || NCW == 3, \"two or three consumer warpgroups (the register split is for those)\");\n"
+    "static_assert(128 * (PRODUCER_REGS + NCW * CONSUMER_REGS) <= NT * ((65536 / NT) & ~7),\n"
+    "              \"setmaxnreg would ask for more registers than the block holds (and wait forever)\");\n"
     "#define KSTEPS ((HEAD_DIM + 15) / 16)      // k16 steps of S = Q K^T (D = 40: 3, the last half zeros)\n"
     "#define ATOMS ((HEAD_DIM + 63) / 64)       // 128-byte swizzle atoms per row\n"
     "#define Q_ATOM (BM * 128)                  // one atom block of the Q tile\n"
@@ -1947,8 +1964,12 @@ static const char sdiff__cu_attention_sm90_src[] =
     "#define NEG_INF __int_as_float(0xff800000)\n"
     "static_assert(BN % 16 == 0 && BN <= 256, \"keys per tile: a multiple of 16, at most 256 (one TMA box)\");\n"
     "static_assert(BM <= 256, \"queries per block: one TMA box\");\n"
+    "#ifdef ATT_EXPECT_SMEM // what the host's launch helper says (tests/test_cuda.c): a mismatch would hang\n"
+    "static_assert(BM == ATT_EXPECT_BM && BN == ATT_EXPECT_BN && NT == ATT_EXPECT_NT && SMEM_BYTES == ATT_EXPECT_SMEM,\n"
+    "              \"sdiff__cu_attention_sm90_launch_dims disagrees with the kernel's tiles\");\n"
+    "#endif\n"
     "\n"
-    "// Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches.\n"
+    "// Tile configuration, readable by a host program (tools/kernels/bench_attn.cu, cuModuleGetGlobal).\n"
     "extern \"C\" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT, SMEM_BYTES};\n"
     "\n"
     "#include \"mma.cuh\"\n"
@@ -2048,7 +2069,7 @@ static const char sdiff__cu_attention_sm90_src[] =
     "\n"
     "    if (wg == 0) {\n"
     "        // ---- Producer. It needs few registers: give them to the consumers.\n"
-    "        asm volatile(\"setmaxnreg.dec.sync.aligned.u32 %0;\\n\" ::\"n\"(NCW == 2 ? 24 : 32));\n"
+    "        asm volatile(\"setmaxnreg.dec.sync.aligned.u32 %0;\\n\" ::\"n\"(PRODUCER_REGS));\n"
     "        if (tid == 0) {\n"
     "            asm volatile(\"prefetch.tensormap [%0];\\n\" ::\"l\"(&tk) : \"memory\");\n"
     "            asm volatile(\"prefetch.tensormap [%0];\\n\" ::\"l\"(&tv) : \"memory\");\n"
@@ -2069,7 +2090,7 @@ static const char sdiff__cu_attention_sm90_src[] =
     "    }\n"
     "\n"
     "    // ---- Consumers.\n"
-    "    asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" ::\"n\"(NCW == 2 ? 240 : 160));\n"
+    "    asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" ::\"n\"(CONSUMER_REGS));\n"
     "    const int c = wg - 1, wrow = (warp & 3) * 16; // this warp's first row within its warpgroup's 64\n"
     "    const u32 qwg = qsm + c * 64 * 128; // this warpgroup's rows in Q's first atom block\n"
     "    float sacc[BN / 2], oacc[HEAD_DIM / 2];\n"
@@ -2092,7 +2113,7 @@ static const char sdiff__cu_attention_sm90_src[] =
     "        const u32 vs = vsm + s * TILE_BYTES;\n"
     "#pragma unroll\n"
     "        for (int kk = 0; kk < BN / 16; ++kk)\n"
-    "            wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc(vs + kk * 2048, TILE_ATOM, 1024) | ((u64)1 << 62));\n"
+    "            wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc_sw128_mn(vs + kk * 2048, TILE_ATOM));\n"
     "    };\n"
     "    // Masking and online softmax of tile j: S_j (sacc) -> unnormalised P_j in sacc (fp32); m, l\n"
     "    // updated; alpha = the factor O must be scaled by before P_j V_j is added.\n"
@@ -2151,7 +2172,10 @@ static const char sdiff__cu_attention_sm90_src[] =
     "    auto turn_pass = [&]() {\n"
     "        if (ATT_PINGPONG) asm volatile(\"bar.arrive %0, 256;\\n\" ::\"r\"(1 + (c + 1) % NCW) : \"memory\");\n"
     "    };\n"
-    "    if (ATT_PINGPONG && c == 0) asm volatile(\"bar.arrive 1, 256;\\n\" ::: \"memory\"); // the first turn\n"
+    "    // The first turn: warpgroup 0 arrives on its own barrier, so its first wait completes. The last\n"
+    "    // warpgroup's last pass arrives on barrier 1 with no wait to meet it: harmless, as the block\n"
+    "    // ends (FlashAttention-3 does the same); every warpgroup waits and passes n_tiles times.\n"
+    "    if (ATT_PINGPONG && c == 0) asm volatile(\"bar.arrive 1, 256;\\n\" ::: \"memory\");\n"
     "    // One arrival per warp on an \"empty\" barrier, after this warp's wgmma that read the stage retired.\n"
     "    auto release = [&](u32 bar) {\n"
     "        if (lane == 0) mbar_arrive(bar);\n"
@@ -2716,6 +2740,7 @@ typedef struct sdiff__cuda_program {
 /* Attention fallback variants: per-lane accumulators for head dims up to
    64, 128, 256 and 512. */
 static const int sdiff__cuda_attn_dmax[SDIFF__CUDA_MAX_VARIANTS] = {64, 128, 256, 512};
+#define SDIFF__CUDA_TMA_VARIANTS 3 /* the TMA attention kernel's head dims (sdiff__cuda_tma_dims) */
 static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
     {"sdiff_convert", sdiff__cuda_src_convert, 1, {""}, false},
     {"sdiff_elementwise", sdiff__cuda_src_elementwise, 1, {""}, false},
@@ -2724,13 +2749,16 @@ static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
     {"sdiff_attention_fallback", sdiff__cuda_src_attention_fallback, 4,
      {"-DSDIFF_ATTN_DPL=2", "-DSDIFF_ATTN_DPL=4", "-DSDIFF_ATTN_DPL=8", "-DSDIFF_ATTN_DPL=16"}, false},
     {"sdiff_attention", sdiff__cu_attention_src, 4, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80", "-DHEAD_DIM=160"}, false},
-    {"sdiff_attention_sm90", sdiff__cu_attention_sm90_src, 3, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80"}, true},
+    {"sdiff_attention_sm90", sdiff__cu_attention_sm90_src, SDIFF__CUDA_TMA_VARIANTS,
+     {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80"}, true},
     {"sdiff_conv2d", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2"}, false},
     {"sdiff_conv2d_sm90", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=3", "-DCONV_TILE=4", "-DCONV_TILE=5"}, true},
 };
 /* The head dims the tensor-core kernel is built for (SD 1.x: 40, 80, 160;
-   SD 2.x and CLIP: 64), in the order of its variants above. */
+   SD 2.x and CLIP: 64), in the order of its variants above; and those of the
+   TMA one (sm_90a), likewise. */
 static const int sdiff__cuda_flash_dims[SDIFF__CUDA_MAX_VARIANTS] = {40, 64, 80, 160};
+static const int sdiff__cuda_tma_dims[SDIFF__CUDA_TMA_VARIANTS] = {40, 64, 80};
 #define SDIFF__CUDA_CACHE_FORMAT 1
 
 /* Two independent 64-bit FNV-1a style hashes (different bases and a final
@@ -3921,21 +3949,26 @@ SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, 
     float scale_log2e = 1.4426950408889634f / sqrtf((float)d);
     unsigned grid[3], block[3], smem;
     CUdeviceptr dq = SDIFF__DPTR(q->data), dk = SDIFF__DPTR(k->data), dv = SDIFF__DPTR(v->data), d_o = SDIFF__DPTR(o->data);
-    if (cb->tma && (d == 40 || d == 64 || d == 80)) {
-        /* Hopper: the TMA + wgmma kernel (tools/kernels/NOTES.md: 1.5-1.7x the mma.sync one). The
+    int tma_variant = -1;
+    for (int i = 0; i < SDIFF__CUDA_TMA_VARIANTS; i++)
+        if (cb->tma && sdiff__cuda_tma_dims[i] == d) tma_variant = i;
+    if (tma_variant >= 0) {
+        /* Hopper: the TMA + wgmma kernel (tools/kernels/NOTES.md: 1.5-1.8x the mma.sync one). The
            tensor maps go into the launch by value, so a captured graph keeps its own copies. */
         unsigned char buf[3 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
         void *mp[3] = {maps, maps + 128, maps + 256};
         unsigned tile[2];
         sdiff__cu_attention_sm90_launch_dims(d, lq, B, heads, grid, block, &smem, tile);
-        if (sdiff__cu_attention_sm90_tmaps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, q->data, k->data, v->data, d, heads, B,
-                                           lq, lk, qs, ks, vs, tile[0], tile[1]) == 0) {
+        const int r = sdiff__cu_attention_sm90_tmaps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, q->data, k->data, v->data, d,
+                                                     heads, B, lq, lk, qs, ks, vs, tile[0], tile[1]);
+        if (r == 0) {
             void *args[] = {mp[0], mp[1], mp[2], &d_o, &heads, &lq, &lk, &os, &scale_log2e};
-            sdiff__cuda_launch_ex(cb, SDIFF__CP_FLASH_TMA, d == 40 ? 0 : d == 64 ? 1 : 2, "sdiff_attention_fwd_tma", grid,
-                                  block, smem, args);
+            sdiff__cuda_launch_ex(cb, SDIFF__CP_FLASH_TMA, tma_variant, "sdiff_attention_fwd_tma", grid, block, smem, args);
             return;
         }
-        /* a view the TMA cannot describe: the mma.sync kernel takes it */
+        /* a view the TMA cannot describe: the mma.sync kernel takes it (said, since it is slower) */
+        sdiff__log(be->log, SDIFF_LOG_DEBUG, "cuda", "attention: cuTensorMapEncodeTiled: %s (D %d, strides %lld %lld %lld); "
+                   "on the mma.sync kernel", sdiff__cu_errstr((CUresult)r), d, qs, ks, vs);
     }
     sdiff__cu_attention_launch_dims(d, lq, B, heads, grid, block, &smem);
     void *args[] = {&dq, &dk, &dv, &d_o, &B, &heads, &lq, &lk, &qs, &ks, &vs, &os, &scale_log2e};
@@ -4025,7 +4058,7 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
     sdiff__free(cb);
 }
 
-/* An A/B switch of the environment (SDIFF_CUDA_WGMMA, _CLUSTERS, _PDL) set to "0". */
+/* An A/B switch of the environment (SDIFF_CUDA_WGMMA, _TMA, _CLUSTERS, _PDL) set to "0". */
 SDIFF__PRIVATE bool sdiff__cuda_env_off(const char *name) {
     const char *v = getenv(name);
     return v && !strcmp(v, "0");

@@ -15,6 +15,45 @@ SDIFF_TEST(cuda_kernels_compile) {
     }
 }
 
+/* The TMA attention kernel's tiles are #defines in its source and again in the host's launch helper;
+   a disagreement would not fail a launch but hang it (the mbarriers would wait for bytes that never
+   come). Each variant is compiled with the helper's numbers as -DATT_EXPECT_*, which the kernel
+   static_asserts; and once with a wrong one, which must not compile. */
+static bool tcuda_compiles(const char *src, const char *const *opts, int n) {
+    sdiff__cuda_libs *L = &sdiff__g_cu;
+    nvrtcProgram pr = NULL;
+    const char *hdr_src[1] = {sdiff__cu_mma_src}, *hdr_name[1] = {"mma.cuh"};
+    if (L->nvrtcCreateProgram(&pr, src, "attn_sm90_check", 1, hdr_src, hdr_name) != 0) return false;
+    const bool ok = L->nvrtcCompileProgram(pr, n, opts) == 0;
+    L->nvrtcDestroyProgram(&pr);
+    return ok;
+}
+SDIFF_TEST(cuda_attention_tma_tiles_agree) {
+    if (!sdiff__cuda_load_nvrtc()) {
+        printf("  skipped: no NVRTC (%s)\n", sdiff__g_cu.nvrtc_why);
+        return;
+    }
+    for (int i = 0; i < SDIFF__CUDA_TMA_VARIANTS; i++) {
+        const int d = sdiff__cuda_tma_dims[i];
+        unsigned grid[3], block[3], smem, tile[2];
+        sdiff__cu_attention_sm90_launch_dims(d, 4096, 2, 8, grid, block, &smem, tile);
+        for (int wrong = 0; wrong < 2; wrong++) {
+            char o[5][48];
+            snprintf(o[0], sizeof o[0], "-DHEAD_DIM=%d", d);
+            snprintf(o[1], sizeof o[1], "-DATT_EXPECT_BM=%u", tile[0]);
+            snprintf(o[2], sizeof o[2], "-DATT_EXPECT_BN=%u", tile[1]);
+            snprintf(o[3], sizeof o[3], "-DATT_EXPECT_NT=%u", block[0]);
+            snprintf(o[4], sizeof o[4], "-DATT_EXPECT_SMEM=%u", smem + (unsigned)wrong);
+            const char *opts[7] = {"--gpu-architecture=sm_90a", "--std=c++17", o[0], o[1], o[2], o[3], o[4]};
+            const bool ok = tcuda_compiles(sdiff__cu_attention_sm90_src, opts, 7);
+            CHECK_MSG(ok == !wrong, "D = %d: launch helper (BM %u, BN %u, %u threads, %u bytes%s) %s the kernel", d,
+                      tile[0], tile[1], block[0], smem + (unsigned)wrong, wrong ? ", one too many" : "",
+                      ok ? "accepted by" : "rejected by");
+        }
+        CHECK(grid[0] == (4096 + tile[0] - 1) / tile[0] && grid[1] == 16 && smem <= 227u * 1024u);
+    }
+}
+
 /* The library launches every kernel with programmatic dependent launch on Hopper, which is only
    correct if the kernel waits for its predecessor before touching memory: each __global__
    function's body must open with pdl_begin(). */

@@ -64,7 +64,7 @@ if has attn; then
   $NVCC tools/kernels/bench_attn.cu -o build/bench_attn -lnvrtc -lcuda && \
     timeout 120 ./build/bench_attn --kernel sync >"$OUT/bench_attn.log" 2>&1; echo "rc=$?"
   grep -E "^\||PASS|FAIL" "$OUT/bench_attn.log" | tail -20
-  step "attention: the TMA + wgmma kernel (tools/kernels/attn_kernel_sm90.cu; Hopper, D = 40, 64)"
+  step "attention: the TMA + wgmma kernel (tools/kernels/attn_kernel_sm90.cu; Hopper, D = 40, 64, 72, 80)"
   timeout 120 ./build/bench_attn --kernel sm90 >"$OUT/bench_attn_sm90.log" 2>&1; echo "rc=$?"
   grep -E "^\||PASS|FAIL" "$OUT/bench_attn_sm90.log" | tail -20
 fi

@@ -1,13 +1,15 @@
-// sdiff attention forward on Hopper (sm_90a): FlashAttention-3's structure (a TMA producer warp,
-// mbarrier pipelines, asynchronous wgmma consumers), fp16 in/out, fp32 accumulate. Non-causal,
-// head dims 40 and 64 (SD 1.x's 40: its 4096- and 16384-token self-attention is most of the UNet's
-// attention time; SD 2.x's 64) and 72, 80 (SD 1.x's 32x32 level). The mma.sync kernel
-// (attn_kernel.cu) keeps the rest.
+// sdiff attention forward on Hopper (sm_90a): FlashAttention-3's structure (a TMA producer
+// warpgroup with one issuing thread, mbarrier pipelines, asynchronous wgmma consumers), fp16
+// in/out, fp32 accumulate. Non-causal, head dims 40, 64 and 80: SD 1.x's 40 (its 4096- and
+// 16384-token self-attention is most of the UNet's attention time) and 80 (its 32x32 level), SD
+// 2.x's 64; 72 builds too (tools/kernels/bench_attn.cu checks it) but the library does not route
+// it. The mma.sync kernel (attn_kernel.cu) keeps the rest.
 // Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).
 //
-// Defines: HEAD_DIM (40, 64, 72 or 80, required). Optional overrides (the host helper
-// sdiff__cu_attention_sm90_launch_dims mirrors the defaults): ATT_NCW (consumer warpgroups),
-// ATT_BN (keys per tile), ATT_STAGES (K/V pipeline depth).
+// Defines: HEAD_DIM (40, 64, 72 or 80, required). Optional overrides, for tuning sweeps (the host
+// helper sdiff__cu_attention_sm90_launch_dims mirrors the defaults; tests/test_cuda.c checks that
+// it does, through ATT_EXPECT_*): ATT_NCW (consumer warpgroups, 2 or 3), ATT_BN (keys per tile),
+// ATT_STAGES (K/V pipeline depth), ATT_PINGPONG (0: consumers issue without taking turns).
 //
 // Work split: a block owns BM = 64 * NCW consecutive queries of one (batch, head). Warpgroup 0 is
 // the producer: one thread issues the TMA copies (Q once, then K and V tile by tile, each into
@@ -59,6 +61,13 @@
 #define STAGES ATT_STAGES
 #define NT (128 * (NCW + 1))
 #define BM (64 * NCW)
+// Registers per thread after setmaxnreg: the launch gives every thread 65536 / NT (ptxas allocates
+// that much when a kernel uses setmaxnreg); the producer hands most of its share to the consumers.
+#define PRODUCER_REGS (NCW == 2 ? 24 : 32)
+#define CONSUMER_REGS (NCW == 2 ? 240 : 160)
+static_assert(NCW == 2 || NCW == 3, "two or three consumer warpgroups (the register split is for those)");
+static_assert(128 * (PRODUCER_REGS + NCW * CONSUMER_REGS) <= NT * ((65536 / NT) & ~7),
+              "setmaxnreg would ask for more registers than the block holds (and wait forever)");
 #define KSTEPS ((HEAD_DIM + 15) / 16)      // k16 steps of S = Q K^T (D = 40: 3, the last half zeros)
 #define ATOMS ((HEAD_DIM + 63) / 64)       // 128-byte swizzle atoms per row
 #define Q_ATOM (BM * 128)                  // one atom block of the Q tile
@@ -70,8 +79,12 @@
 #define NEG_INF __int_as_float(0xff800000)
 static_assert(BN % 16 == 0 && BN <= 256, "keys per tile: a multiple of 16, at most 256 (one TMA box)");
 static_assert(BM <= 256, "queries per block: one TMA box");
+#ifdef ATT_EXPECT_SMEM // what the host's launch helper says (tests/test_cuda.c): a mismatch would hang
+static_assert(BM == ATT_EXPECT_BM && BN == ATT_EXPECT_BN && NT == ATT_EXPECT_NT && SMEM_BYTES == ATT_EXPECT_SMEM,
+              "sdiff__cu_attention_sm90_launch_dims disagrees with the kernel's tiles");
+#endif
 
-// Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches.
+// Tile configuration, readable by a host program (tools/kernels/bench_attn.cu, cuModuleGetGlobal).
 extern "C" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT, SMEM_BYTES};
 
 #include "mma.cuh"
@@ -171,7 +184,7 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
 
     if (wg == 0) {
         // ---- Producer. It needs few registers: give them to the consumers.
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(NCW == 2 ? 24 : 32));
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PRODUCER_REGS));
         if (tid == 0) {
             asm volatile("prefetch.tensormap [%0];\n" ::"l"(&tk) : "memory");
             asm volatile("prefetch.tensormap [%0];\n" ::"l"(&tv) : "memory");
@@ -192,7 +205,7 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
     }
 
     // ---- Consumers.
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(NCW == 2 ? 240 : 160));
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER_REGS));
     const int c = wg - 1, wrow = (warp & 3) * 16; // this warp's first row within its warpgroup's 64
     const u32 qwg = qsm + c * 64 * 128; // this warpgroup's rows in Q's first atom block
     float sacc[BN / 2], oacc[HEAD_DIM / 2];
@@ -215,7 +228,7 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
         const u32 vs = vsm + s * TILE_BYTES;
 #pragma unroll
         for (int kk = 0; kk < BN / 16; ++kk)
-            wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc(vs + kk * 2048, TILE_ATOM, 1024) | ((u64)1 << 62));
+            wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc_sw128_mn(vs + kk * 2048, TILE_ATOM));
     };
     // Masking and online softmax of tile j: S_j (sacc) -> unnormalised P_j in sacc (fp32); m, l
     // updated; alpha = the factor O must be scaled by before P_j V_j is added.
@@ -274,7 +287,10 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
     auto turn_pass = [&]() {
         if (ATT_PINGPONG) asm volatile("bar.arrive %0, 256;\n" ::"r"(1 + (c + 1) % NCW) : "memory");
     };
-    if (ATT_PINGPONG && c == 0) asm volatile("bar.arrive 1, 256;\n" ::: "memory"); // the first turn
+    // The first turn: warpgroup 0 arrives on its own barrier, so its first wait completes. The last
+    // warpgroup's last pass arrives on barrier 1 with no wait to meet it: harmless, as the block
+    // ends (FlashAttention-3 does the same); every warpgroup waits and passes n_tiles times.
+    if (ATT_PINGPONG && c == 0) asm volatile("bar.arrive 1, 256;\n" ::: "memory");
     // One arrival per warp on an "empty" barrier, after this warp's wgmma that read the stage retired.
     auto release = [&](u32 bar) {
         if (lane == 0) mbar_arrive(bar);

@@ -73,21 +73,23 @@ ATTN90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu
      __global__ void sdiff_attention_fwd_tma(const CUtensorMap tq, const CUtensorMap tk,
          const CUtensorMap tv, half *o, int H, int Lq, int Lk, long long o_stride, float scale_log2e);
 
-   Non-causal only. q, k, v as for attn_kernel.cu (element (b, i, h, d) of q at
-   q[(b*Lq + i)*q_stride + h*D + d]), given as TMA tensor maps that
-   sdiff__cu_attention_sm90_tmaps() below makes with the driver's cuTensorMapEncodeTiled; they
-   need 16-byte aligned bases and strides in multiples of 8 elements. o as for attn_kernel.cu
-   (16-byte aligned, o_stride a multiple of 8). The results equal attn_kernel.cu's up to fp32
-   rounding order.
+   Non-causal only; Lq, Lk >= 1 (with no keys the consumers would wait forever). q, k, v as for
+   attn_kernel.cu (element (b, i, h, d) of q at q[(b*Lq + i)*q_stride + h*D + d]), given as TMA
+   tensor maps that sdiff__cu_attention_sm90_tmaps() below makes with the driver's
+   cuTensorMapEncodeTiled; they need 16-byte aligned bases and strides in multiples of 8
+   elements. o as for attn_kernel.cu (16-byte aligned, o_stride a multiple of 8). The results
+   equal attn_kernel.cu's up to fp32 rounding order.
 
    Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
-   block = (128 + 2*BM, 1, 1) and the dynamic shared memory in bytes (raise
-   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (must match
-   the source; the module exports __constant__ int sdiff_attention_cfg[4] = {BM, BN, threads,
-   smem}): rows of A = ceil(D/64) 128-byte atoms; BM = 192 queries for A = 1 (three consumer
-   warpgroups of 64; one more warpgroup is the TMA producer), 128 for A = 2; BN = 128 keys; S = 3 K/V stages for A = 1, 2
-   for A = 2; smem = A*(BM + 2*S*BN)*128 + 8*(1 + 4*S) + 1024 (the tiles, the mbarriers, and room to
-   align the tiles to 1024 bytes). */
+   block = (128 * (consumer warpgroups + 1), 1, 1) and the dynamic shared memory in bytes (raise
+   CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (they must
+   match the source's defaults: tests/test_cuda.c compiles each variant with them as
+   -DATT_EXPECT_*; the module also exports __constant__ int sdiff_attention_cfg[4] = {BM, BN,
+   threads, smem}): a row of D dims is A = ceil(D/64) 128-byte atoms.
+     A = 1 (D <= 64): 3 consumer warpgroups, BM = 192 queries, 3 K/V stages
+     A = 2 (D <= 128): 2 consumer warpgroups, BM = 128 queries, 2 K/V stages
+   BN = 128 keys; one more warpgroup is the TMA producer; smem = A*(BM + 2*stages*BN)*128 +
+   8*(1 + 4*stages) + 1024 (the tiles, the mbarriers, and room to align the tiles to 1024 bytes). */
 '''
 ATTN90_HELPER = r'''
 /* Launch configuration for sdiff_attention_fwd_tma compiled with -DHEAD_DIM=head_dim; tile = {BM,

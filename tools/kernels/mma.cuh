@@ -88,14 +88,18 @@ typedef unsigned long long u64;
 // Shared-memory operand descriptors. The operand is built from core matrices of 8 rows x 16
 // bytes. Without swizzle (layout type 0) each core matrix is 128 contiguous bytes; lbo is the
 // byte distance between core matrices adjacent along K, sbo along M/N. With the 128-byte swizzle
-// (layout type 1; K-major, rows of 64 fp16 of K, 16-byte chunk c of row r stored at chunk
-// c ^ (r & 7), the tile 1024-byte aligned) rows are 128 bytes apart, lbo is unused (1) and sbo is
-// the 8-row group, 1024 bytes; the k-th 16-wide step of such a tile starts 32*k bytes further
-// (the hardware applies the swizzle to the address it computes).
+// (layout type 1; rows of 64 fp16, 16-byte chunk c of row r stored at chunk c ^ (r & 7), the tile
+// 1024-byte aligned) rows are 128 bytes apart and sbo is the 8-row group, 1024 bytes. K-major
+// (wgmma_desc_sw128: rows along M/N, 64 of K in a row): lbo is unused (1); the k-th 16-wide step
+// starts 32*k bytes further (the hardware applies the swizzle to the address it computes).
+// MN-major (wgmma_desc_sw128_mn, read with the transpose bit: rows along K, 64 of M/N in a row):
+// 16 of K are two 8-row groups (+2048 bytes a step), and an M/N extent over 64 continues in the
+// next block of rows, lbo bytes further.
 MMA_FN u64 wgmma_desc(u32 saddr, u32 lbo, u32 sbo) {
     return (u64)((saddr & 0x3FFFFu) >> 4) | ((u64)((lbo & 0x3FFFFu) >> 4) << 16) | ((u64)((sbo & 0x3FFFFu) >> 4) << 32);
 }
 MMA_FN u64 wgmma_desc_sw128(u32 saddr) { return wgmma_desc(saddr, 16, 1024) | ((u64)1 << 62); }
+MMA_FN u64 wgmma_desc_sw128_mn(u32 saddr, u32 lbo) { return wgmma_desc(saddr, lbo, 1024) | ((u64)1 << 62); }
 // Generic-proxy shared-memory writes (st.shared, cp.async) must be fenced before wgmma (async proxy) reads them.
 MMA_FN void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 MMA_FN void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
