@@ -425,6 +425,25 @@ SDIFF__INTERNAL uint16_t sdiff__f32_to_f16(float f) {
     uint32_t r = ax + 0xfff + ((ax >> 13) & 1) - (112u << 23);
     return (uint16_t)(sign | (r >> 13));
 }
+/* x in [0, 255] rounded half to even, as numpy's round and lrintf: adding 1.5 * 2^23 leaves the
+   integer in the low mantissa bits, rounded by the addition itself (the default rounding mode is
+   round to nearest even). Equal to lrintf on every float in [0, 255] (tests: image_round_u8) at a
+   third of a libm call's cost. */
+SDIFF__INTERNAL uint8_t sdiff__round_u8(float x) {
+    const float r = x + 12582912.0f;
+    uint32_t bits;
+    memcpy(&bits, &r, sizeof bits);
+    return (uint8_t)(bits - 0x4B400000u);
+}
+/* One value of a decoded image (the VAE's output, about [-1, 1]) as a byte, as diffusers: x/2 + 0.5
+   clamped to [0, 1] (NaN to 0), times 255, rounded half to even (numpy's round). The backends'
+   download_image; sdiff_cuda.h's image_u8 kernel is the same formula (x/2 is exact, so a fused
+   multiply-add of it changes nothing; the product with 255 is rounded on its own there too). */
+SDIFF__INTERNAL uint8_t sdiff__image_byte(float x) {
+    float v = x / 2.0f + 0.5f;
+    v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
+    return sdiff__round_u8(v * 255.0f);
+}
 SDIFF__PRIVATE float sdiff__bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
     float f;
@@ -514,6 +533,9 @@ struct sdiff__backend {
     void (*upload)(sdiff__backend *be, sdiff__tensor *t, const void *src, sdiff__dtype src_dt);
     /* host f32 <- t (contiguous). Waits for the backend to finish. */
     void (*download)(sdiff__backend *be, const sdiff__tensor *t, float *dst);
+    /* host bytes <- a decoded image t (contiguous, values about [-1, 1]), each value through
+       sdiff__image_byte: the conversion runs where t is, so a GPU sends bytes, not floats. */
+    void (*download_image)(sdiff__backend *be, const sdiff__tensor *t, uint8_t *dst);
     /* A convolution weight: src is PyTorch's [Co, Ci, KH, KW] in src_dt, t is
        the [Co, KH, KW, Ci] tensor it becomes; reordered while converted, so
        no host copy of the weight is made (src is the weight file's mmap). */
@@ -1789,6 +1811,12 @@ SDIFF__PRIVATE void sdiff__cpu_download(sdiff__backend *be, const sdiff__tensor 
     if (be->status != SDIFF_OK || !sdiff__check_transfer(be, "download", t, dst, "destination", SDIFF__F32)) return;
     memcpy(dst, t->data, (size_t)sdiff__numel(t) * 4);
 }
+SDIFF__PRIVATE void sdiff__cpu_download_image(sdiff__backend *be, const sdiff__tensor *t, uint8_t *dst) {
+    if (be->status != SDIFF_OK || !sdiff__check_transfer(be, "download_image", t, dst, "destination", SDIFF__F32))
+        return;
+    const float *x = (const float *)t->data;
+    for (int64_t i = 0, n = sdiff__numel(t); i < n; i++) dst[i] = sdiff__image_byte(x[i]);
+}
 
 /* --- linear, conv2d ----------------------------------------------------- */
 SDIFF__PRIVATE void sdiff__cpu_linear(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
@@ -2243,6 +2271,7 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cpu_backend_create(int n_threads, const sd
     be->upload = sdiff__cpu_upload;
     be->upload_conv = sdiff__cpu_upload_conv;
     be->download = sdiff__cpu_download;
+    be->download_image = sdiff__cpu_download_image;
     be->linear = sdiff__cpu_linear;
     be->conv2d = sdiff__cpu_conv2d;
     be->group_norm = sdiff__cpu_group_norm;
@@ -7923,50 +7952,31 @@ SDIFF__PRIVATE sdiff_status sdiff__encode_image(sdiff_model *m, const sdiff_imag
 }
 
 /* latents (NCHW host) -> batch RGB images. */
-/* x in [0, 255] rounded half to even, as numpy's round and lrintf: adding 1.5 * 2^23 leaves the
-   integer in the low mantissa bits, rounded by the addition itself (the default rounding mode is
-   round to nearest even). A libm call per value cost ~1 ms per 512x512 image; this is a third of
-   that. Equal to lrintf on every float in [0, 255] (tests: image_round_u8). */
-SDIFF__INTERNAL uint8_t sdiff__round_u8(float x) {
-    const float r = x + 12582912.0f;
-    uint32_t bits;
-    memcpy(&bits, &r, sizeof bits);
-    return (uint8_t)(bits - 0x4B400000u);
-}
 SDIFF__PRIVATE sdiff_status sdiff__decode_images(sdiff_model *m, const float *latents, int batch, int64_t h, int64_t w,
                                                 sdiff_image *out) {
     sdiff__run r = {m->ctx->be, &m->arena};
     const int64_t C = m->vae.cfg.latent, f = (int64_t)1 << (m->vae.cfg.levels - 1), H = h * f, W = w * f;
-    float *z = (float *)sdiff__calloc((size_t)(C * h * w), sizeof(float));
-    float *px = (float *)sdiff__calloc((size_t)(H * W * 3), sizeof(float));
-    sdiff_status st = SDIFF_OK;
-    if (!z || !px) st = sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory");
+    float *z = (float *)sdiff__calloc((size_t)(2 * C * h * w), sizeof(float)), *scaled = z + C * h * w;
+    sdiff_status st = z ? SDIFF_OK : sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int b = 0; b < batch && st == SDIFF_OK; b++) {   /* one at a time: the VAE's activations are large */
         const float *lb = latents + (size_t)b * C * h * w;
-        float *tmp = px; /* NCHW -> NHWC with the scaling applied */
-        for (int64_t i = 0; i < C * h * w; i++) tmp[i] = lb[i] / m->vae.cfg.scaling_factor;
-        sdiff__nchw_to_nhwc(z, tmp, 1, C, h * w);
+        for (int64_t i = 0; i < C * h * w; i++) scaled[i] = lb[i] / m->vae.cfg.scaling_factor;
+        sdiff__nchw_to_nhwc(z, scaled, 1, C, h * w);
+        uint8_t *data = (uint8_t *)sdiff__malloc((size_t)(H * W * 3));
+        if (!data) { st = sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory"); break; }
         sdiff__arena_mark mark = sdiff__arena_mark_get(&m->arena);
         sdiff__tensor *zt = sdiff__new4(&m->arena, r.be->act_dtype, 1, h, w, C);
         r.be->upload(r.be, zt, z, SDIFF__F32);
         sdiff__tensor *img = sdiff__vae_decode(&r, &m->vae, zt);
-        if (r.be->status == SDIFF_OK) r.be->download(r.be, img, px);
+        if (r.be->status == SDIFF_OK) r.be->download_image(r.be, img, data); /* NHWC [-1, 1] -> bytes */
         sdiff__arena_release(&m->arena, mark);
-        if ((st = r.be->status) != SDIFF_OK) break;
-        uint8_t *data = (uint8_t *)sdiff__malloc((size_t)(H * W * 3));
-        if (!data) { st = sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory"); break; }
-        for (int64_t i = 0; i < H * W * 3; i++) {
-            float v = px[i] / 2.0f + 0.5f;                          /* diffusers' denormalize */
-            v = v < 0 ? 0 : v > 1 ? 1 : v;
-            data[i] = sdiff__round_u8(v * 255.0f);                 /* numpy round: half to even */
-        }
+        if ((st = r.be->status) != SDIFF_OK) { sdiff__free(data); break; }
         out[b].width = (int)W;
         out[b].height = (int)H;
         out[b].channels = 3;
         out[b].data = data;
     }
     sdiff__free(z);
-    sdiff__free(px);
     return st;
 }
 

@@ -609,7 +609,7 @@ static const char sdiff__cuda_src_prelude[] =
 
 static const char sdiff__cuda_src_convert[] =
     "/* sdiff_convert: dtype conversions for upload (F32/BF16 -> F16) and\n"
-    "   download (F16/BF16 -> F32). Element by element: the destination of an\n"
+    "   download (F16/BF16 -> F32, images to bytes). Element by element: the destination of an\n"
     "   upload can be any row of a stacked weight, so only 2-byte alignment holds. */\n"
     "extern \"C\" __global__ void cvt_f32_f16(h16 *d, const float *s, i64 n) {\n"
     "    pdl_begin();\n"
@@ -626,6 +626,18 @@ static const char sdiff__cuda_src_convert[] =
     "extern \"C\" __global__ void cvt_bf16_f32(float *d, const h16 *s, i64 n) {\n"
     "    pdl_begin();\n"
     "    GRID_STRIDE(i, n) d[i] = bf2f(s[i]);\n"
+    "}\n"
+    "/* download_image: a decoded image (F16, or F32 when is_f32) -> bytes, as sdiff.h's\n"
+    "   sdiff__image_byte: x/2 + 0.5 clamped to [0, 1] (NaN to 0), times 255 (rounded on its own, not\n"
+    "   fused into anything), rounded half to even. */\n"
+    "extern \"C\" __global__ void image_u8(unsigned char *d, const void *s, i64 n, int is_f32) {\n"
+    "    pdl_begin();\n"
+    "    GRID_STRIDE(i, n) {\n"
+    "        const float x = is_f32 ? ((const float *)s)[i] : h2f(((const h16 *)s)[i]);\n"
+    "        float v = x * 0.5f + 0.5f;\n"
+    "        v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;\n"
+    "        d[i] = (unsigned char)__float2int_rn(__fmul_rn(v, 255.0f));\n"
+    "    }\n"
     "}\n"
     "/* A convolution weight's rows: s [co][ci][kk] (sdt 0 f32, 1 f16, 2 bf16) -> d [co][kk][ci] fp16. */\n"
     "extern \"C\" __global__ void permute_conv_weight(h16 *d, const void *s, int sdt, i64 co, i64 ci, i64 kk) {\n"
@@ -3307,6 +3319,25 @@ SDIFF__PRIVATE void sdiff__cuda_download(sdiff__backend *be, const sdiff__tensor
     }
 }
 
+SDIFF__PRIVATE void sdiff__cuda_download_image(sdiff__backend *be, const sdiff__tensor *t, uint8_t *dst) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, "download_image")) return;
+    if (!t || (t->dtype != SDIFF__F16 && t->dtype != SDIFF__F32)) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "download_image: t must be an F16 or F32 tensor");
+        return;
+    }
+    if (!sdiff__check_transfer(be, "download_image", t, dst, "destination", t->dtype)) return;
+    const size_t n = (size_t)sdiff__numel(t), esize = t->dtype == SDIFF__F32 ? 4 : 2;
+    int is_f32 = t->dtype == SDIFF__F32;
+    for (size_t i = 0; i < n && be->status == SDIFF_OK; i += SDIFF__CUDA_STAGE_BYTES) {
+        int64_t cnt = (int64_t)SDIFF__MIN((size_t)SDIFF__CUDA_STAGE_BYTES, n - i);
+        CUdeviceptr d = cb->stage, s = SDIFF__DPTR((const char *)t->data + i * esize);
+        void *args[] = {&d, &s, &cnt, &is_f32};
+        sdiff__cuda_launch(cb, SDIFF__CP_CONVERT, 0, "image_u8", sdiff__cuda_grid(cb, cnt), 1, 256, args);
+        if (be->status == SDIFF_OK && sdiff__cuda_sync(be)) SDIFF__CU(be, cuMemcpyDtoH(dst + i, cb->stage, (size_t)cnt));
+    }
+}
+
 /* >>cuda:gemm ==============================================================
    y[M,N] = x[M,K] . w[N,K]^T through cuBLASLt. cuBLASLt is column-major, so
    it computes y^T[N,M] = w . x^T: A = w seen as a column-major [K,N] matrix
@@ -4143,6 +4174,7 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
     be->upload = sdiff__cuda_upload;
     be->upload_conv = sdiff__cuda_upload_conv;
     be->download = sdiff__cuda_download;
+    be->download_image = sdiff__cuda_download_image;
     be->linear = sdiff__cuda_linear;
     be->conv2d = sdiff__cuda_conv2d;
     be->group_norm = sdiff__cuda_group_norm;

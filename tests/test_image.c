@@ -101,6 +101,21 @@ SDIFF_TEST(image_round_u8) {
           sdiff__round_u8(1.5f) == 2 && sdiff__round_u8(254.5f) == 254);
 }
 
+/* A decoded image's value -> byte (the backends' download_image): diffusers' (x/2 + 0.5) clamped, * 255,
+   rounded half to even; NaN gives 0. */
+SDIFF_TEST(image_byte_from_vae_value) {
+    CHECK(sdiff__image_byte(-1.0f) == 0 && sdiff__image_byte(1.0f) == 255 && sdiff__image_byte(0.0f) == 128);
+    CHECK(sdiff__image_byte(-7.0f) == 0 && sdiff__image_byte(3.0f) == 255 && sdiff__image_byte(NAN) == 0);
+    CHECK(sdiff__image_byte(-INFINITY) == 0 && sdiff__image_byte(INFINITY) == 255);
+    for (int i = 0; i < 100000; i++) {
+        const float x = test_randf() * 1.2f;
+        float v = x / 2.0f + 0.5f;
+        v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+        CHECK_MSG(sdiff__image_byte(x) == (uint8_t)lrintf(v * 255.0f), "x = %.9g", (double)x);
+        if (g_test_failed) break;
+    }
+}
+
 SDIFF_TEST(image_png_roundtrip) {
     char path[256];
     CHECK(timg_make_temp(path, sizeof path, ".png"));

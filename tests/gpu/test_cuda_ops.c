@@ -474,6 +474,46 @@ SDIFF_TEST(cuda_upload_dtypes) {
     free(src); free(back); free(h16); free(b16);
 }
 
+/* download_image: the bytes of an F16 and an F32 "image" equal the CPU backend's (sdiff__image_byte)
+   bit for bit: random values over [-1.5, 1.5], every byte's rounding tie and its fp16 neighbours,
+   NaN and the infinities; 17 M values, so the F16 case spans two staging chunks. */
+SDIFF_TEST(cuda_download_image) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    const int64_t n = ((int64_t)17 << 20) + 5;
+    float *src = (float *)malloc((size_t)n * 4);
+    uint8_t *want = (uint8_t *)malloc((size_t)n), *got = (uint8_t *)malloc((size_t)n);
+    int64_t k = 0;
+    for (int b = 0; b < 255; b++) { /* (b + 0.5) / 255 * 2 - 1 lands v * 255 on the tie b + 0.5, near enough */
+        const float tie = (float)((b + 0.5) / 255.0 * 2.0 - 1.0);
+        const uint16_t h = sdiff__f32_to_f16(tie);
+        const uint16_t hs[3] = {(uint16_t)(h - 1), h, (uint16_t)(h + 1)};
+        for (int j = 0; j < 3; j++) src[k++] = sdiff__f16_to_f32(hs[j]);
+        src[k++] = tie;
+    }
+    src[k++] = NAN; src[k++] = INFINITY; src[k++] = -INFINITY; src[k++] = -1.0f; src[k++] = 1.0f; src[k++] = 0.0f;
+    for (; k < n; k++) src[k] = test_randf() * 1.5f;
+    sdiff__tensor t;
+    int64_t ne[1] = {n};
+    for (int f32 = 0; f32 < 2; f32++) {
+        gt_shape(&t, f32 ? SDIFF__F32 : SDIFF__F16, 1, ne);
+        t.data = g_gt.gpu->alloc(g_gt.gpu, (size_t)n * (f32 ? 4 : 2));
+        g_gt.gpu->upload(g_gt.gpu, &t, src, SDIFF__F32);
+        memset(got, 0xAB, (size_t)n);
+        g_gt.gpu->download_image(g_gt.gpu, &t, got);
+        int64_t bad = g_gt.gpu->status == SDIFF_OK ? 0 : n;
+        for (int64_t i = 0; i < n && g_gt.gpu->status == SDIFF_OK; i++) {
+            want[i] = sdiff__image_byte(f32 ? src[i] : sdiff__f16_to_f32(sdiff__f32_to_f16(src[i])));
+            if (got[i] != want[i] && bad++ < 3)
+                printf("      at %lld: x %.9g got %d want %d\n", (long long)i, (double)src[i], got[i], want[i]);
+        }
+        printf("  %-20s %-40s %10lld  %s\n", "download_image", f32 ? "F32, 17M values" : "F16, 17M values",
+               (long long)bad, bad == 0 ? "ok" : "FAIL");
+        if (bad) { g_test_failed++; if (g_gt.gpu->status) printf("      %s\n", sdiff_last_error()); g_gt.gpu->status = SDIFF_OK; }
+        g_gt.gpu->free(g_gt.gpu, t.data);
+    }
+    free(src); free(want); free(got);
+}
+
 /* upload_conv: [Co, Ci, KH, KW] in f32 / f16 / bf16 -> [Co, KH, KW, Ci] on the device, bit-exact
    against the CPU backend's reordering rounded to fp16 (the large case spans several staging chunks). */
 SDIFF_TEST(cuda_upload_conv) {
