@@ -180,6 +180,12 @@ SDIFF_TEST(cuda_conv2d) {
     gt_conv(2, 64, 64, 4, 320, 3, 1, 1, 64, 64, 0);      /* conv_in */
     gt_conv(1, 7, 9, 13, 11, 3, 1, 1, 7, 9, 1);          /* odd */
     gt_conv(1, 9, 7, 5, 3, 3, 2, 1, 5, 4, 0);
+    /* few output channels: the VAE's conv_out (Co 3 on the implicit kernel), odd sizes with a
+       residual (also in place), stride 2 without padding, Co 8 from 512 channels */
+    gt_conv(1, 512, 512, 128, 3, 3, 1, 1, 512, 512, 0);
+    gt_conv(2, 37, 41, 64, 7, 3, 1, 1, 37, 41, 1);
+    gt_conv(1, 33, 35, 16, 8, 3, 2, 0, 16, 17, 2);
+    gt_conv(1, 64, 64, 512, 8, 3, 1, 1, 64, 64, 0);
     /* 1x1: a plain GEMM */
     gt_conv(2, 32, 32, 640, 320, 1, 1, 0, 32, 32, 1);
 }
