@@ -82,8 +82,9 @@
      grid, then let the next one launch), so launch latency overlaps the
      previous kernel's tail (a CPU test checks every kernel opens so).
    Synchronisation
-     upload and download are synchronous: they wait for the stream, copy, and
-     (download) wait again. They fail the backend during graph capture; the
+     upload and download (and download_image, which turns a decoded image
+     into bytes on the GPU and copies those) are synchronous: they wait for
+     the stream, copy, and (download) wait again. They fail the backend during graph capture; the
      pipeline uploads a step's inputs before replaying the graph.
    Kernels
      The kernel sources are strings below, compiled by NVRTC on first use for
@@ -3295,14 +3296,18 @@ SDIFF__PRIVATE void sdiff__cuda_upload_conv(sdiff__backend *be, sdiff__tensor *t
     }
 }
 
+/* What download and download_image both check: not during a capture, t an F16 or F32 tensor. */
+SDIFF__PRIVATE bool sdiff__cuda_download_ok(sdiff__backend *be, const char *op, const sdiff__tensor *t, const void *dst) {
+    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, op)) return false;
+    if (!t || (t->dtype != SDIFF__F16 && t->dtype != SDIFF__F32)) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "%s: t must be an F16 or F32 tensor", op);
+        return false;
+    }
+    return sdiff__check_transfer(be, op, t, dst, "destination", t->dtype);
+}
 SDIFF__PRIVATE void sdiff__cuda_download(sdiff__backend *be, const sdiff__tensor *t, float *dst) {
     sdiff__cuda *cb = SDIFF__CUDA(be);
-    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, "download")) return;
-    if (!t || (t->dtype != SDIFF__F16 && t->dtype != SDIFF__F32)) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "download: t must be an F16 or F32 tensor");
-        return;
-    }
-    if (!sdiff__check_transfer(be, "download", t, dst, "destination", t->dtype)) return;
+    if (!sdiff__cuda_download_ok(be, "download", t, dst)) return;
     const size_t n = (size_t)sdiff__numel(t);
     if (t->dtype == SDIFF__F32) {
         if (sdiff__cuda_sync(be)) SDIFF__CU(be, cuMemcpyDtoH(dst, SDIFF__DPTR(t->data), n * 4));
@@ -3321,12 +3326,7 @@ SDIFF__PRIVATE void sdiff__cuda_download(sdiff__backend *be, const sdiff__tensor
 
 SDIFF__PRIVATE void sdiff__cuda_download_image(sdiff__backend *be, const sdiff__tensor *t, uint8_t *dst) {
     sdiff__cuda *cb = SDIFF__CUDA(be);
-    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, "download_image")) return;
-    if (!t || (t->dtype != SDIFF__F16 && t->dtype != SDIFF__F32)) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "download_image: t must be an F16 or F32 tensor");
-        return;
-    }
-    if (!sdiff__check_transfer(be, "download_image", t, dst, "destination", t->dtype)) return;
+    if (!sdiff__cuda_download_ok(be, "download_image", t, dst)) return;
     const size_t n = (size_t)sdiff__numel(t), esize = t->dtype == SDIFF__F32 ? 4 : 2;
     int is_f32 = t->dtype == SDIFF__F32;
     for (size_t i = 0; i < n && be->status == SDIFF_OK; i += SDIFF__CUDA_STAGE_BYTES) {
