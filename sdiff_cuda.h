@@ -50,12 +50,14 @@
        that) and the cuBLASLt GEMM, whose split-K wins on SD's small levels
        (tools/PERF.md).
      - group_norm (+ SiLU): on Hopper and later one kernel per call where
-       the tensor fits in the shared memory of 8-block clusters (the UNet):
-       read once, statistics merged across the cluster through distributed
-       shared memory. Otherwise (the VAE's large levels, older GPUs) a
-       statistics kernel over many blocks (one partial per block and group),
-       a finalize kernel that merges them, and an apply kernel.
-       layer_norm keeps each row in registers.
+       the tensor fits in the shared memory of a cluster of up to 8 blocks
+       (the UNet, the VAE's two small levels): read once, statistics merged
+       across the cluster through distributed shared memory; the cluster
+       size and the slices are chosen so the clusters run at once (the
+       driver says how many fit). Otherwise (the VAE's large levels, older
+       GPUs) a statistics kernel over many blocks (one partial per block and
+       group), a finalize kernel that merges them, and an apply kernel.
+       layer_norm keeps each row in registers, in a kernel sized for it.
      - attention: sdiff__cuda_attention() routes by head dim. The
        tensor-core flash kernel takes D = 40, 64, 80, 160 (non-causal,
        16-byte aligned, strides multiples of 8). On Hopper, D = 40, 64 and 80
@@ -171,7 +173,7 @@ typedef unsigned long long CUdeviceptr;
 #define SDIFF__CU_STREAM_DEFAULT 0        /* blocking: ordered after the legacy stream */
 #define SDIFF__CU_STREAM_CAPTURE_MODE_RELAXED 2
 /* cuLaunchKernelEx's config (CUlaunchConfig, CUlaunchAttribute: cuda.h's layout) for
-   programmatic dependent launch. */
+   programmatic dependent launch and thread block clusters. */
 typedef struct {
     int id;                                       /* CUlaunchAttributeID    */
     char pad[4];
@@ -183,6 +185,7 @@ typedef struct {
     sdiff__cu_launch_attr *attrs;
     unsigned n_attrs;
 } sdiff__cu_launch_config;
+#define SDIFF__CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION 4   /* value: three unsigned (x, y, z) */
 #define SDIFF__CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION 6
 
 /* Virtual memory management (the arena's growable range): cuda.h's structs, same layout. */
@@ -296,7 +299,9 @@ typedef struct {
     X(int, cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled",                                                    \
       (void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,                         \
        const unsigned long long *strides, const unsigned *box, const unsigned *elem_strides, int interleave,     \
-       int swizzle, int l2_promotion, int oob_fill))
+       int swizzle, int l2_promotion, int oob_fill))                                                              \
+    X(CUresult, cuOccupancyMaxActiveClusters, "cuOccupancyMaxActiveClusters",                                  \
+      (int *n, CUfunction f, const sdiff__cu_launch_config *cfg))
 
 #define SDIFF__NVRTC_FUNCS(X)                                                                                 \
     X(nvrtcResult, nvrtcVersion, "nvrtcVersion", (int *major, int *minor))                                      \
@@ -502,6 +507,7 @@ typedef struct sdiff__cuda {
     bool wgmma;                     /* arch is sm_90a: the wgmma kernels          */
     bool tma;                       /* sm_90a and cuTensorMapEncodeTiled: the TMA attention kernel */
     bool clusters;                  /* arch >= 9.0: thread block clusters (GroupNorm) */
+    int gn_clusters[9];             /* group_norm_cluster: clusters of cs blocks that fit at once (0: not asked yet) */
     bool pdl;                       /* 9.0+: launches with programmatic dependent launch */
     bool capturing;                 /* between graph_begin and graph_end          */
     CUmodule modules[SDIFF__CP_COUNT][SDIFF__CUDA_MAX_VARIANTS];
@@ -812,7 +818,7 @@ static const char sdiff__cuda_src_norm[] =
     "   softmax_rows (attention's probabilities, one block per row). */\n"
     "/* group_norm in three kernels over x [B, P, C] (P positions, groups over C).\n"
     "   group_norm_stats, grid (S, B): block (s, b) reads rows [s*rpb, (s+1)*rpb)\n"
-    "   of batch item b whole (coalesced 16-byte chunks, four rows in flight per\n"
+    "   of batch item b whole (coalesced 16-byte chunks, GN_BATCH rows in flight per\n"
     "   thread), keeps per-channel sums of x - shift (shift: the channel's value in\n"
     "   the block's first row, so the sums stay small and the variance does not\n"
     "   cancel), adds the threads' sums in shared memory in a fixed order (results\n"
@@ -854,6 +860,20 @@ static const char sdiff__cuda_src_norm[] =
     "    if (vec) *(uint4 *)yp = pack8(v);\n"
     "    else *yp = f2h(v[0]);\n"
     "}\n"
+    "/* f(r, u) over a thread's rows r = r0, r0 + step, ... < n, where u = load(r): the loads of\n"
+    "   GN_BATCH rows go out before the first f, so a batch costs one memory round trip, not one per\n"
+    "   row (these kernels are chains of latencies; f may store to the row it was given, in place). */\n"
+    "#define GN_BATCH 8\n"
+    "template <class Load, class F> __device__ __forceinline__ void gn_rows(int r0, int step, int n, Load load, F f) {\n"
+    "    for (int r = r0; r < n; r += GN_BATCH * step) {\n"
+    "        uint4 u[GN_BATCH];\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < GN_BATCH; j++) u[j] = r + j * step < n ? load(r + j * step) : zero4();\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < GN_BATCH; j++)\n"
+    "            if (r + j * step < n) f(r + j * step, u[j]);\n"
+    "    }\n"
+    "}\n"
     "__device__ __forceinline__ void chan_merge(float &n, float &mean, float &m2, float nb, float mb, float m2b) {\n"
     "    const float tot = n + nb, d = mb - mean;\n"
     "    if (tot <= 0.0f) return;\n"
@@ -881,14 +901,8 @@ static const char sdiff__cuda_src_norm[] =
     "            float sm[8], sq[8], k[8];\n"
     "#pragma unroll\n"
     "            for (int j = 0; j < 8; j++) { sm[j] = 0.0f; sq[j] = 0.0f; k[j] = j < w ? cshift[col * w + j] : 0.0f; }\n"
-    "            auto load = [&](int r) { return gn_load(xb + (i64)r * c + col * w, vec); };\n"
-    "            auto add = [&](uint4 u) { gn_accum(u, vec, k, sm, sq); };\n"
-    "            int r = tid / tpr;\n"
-    "            for (; r + 3 * rpar < nr; r += 4 * rpar) { /* four loads in flight, then the sums */\n"
-    "                const uint4 u0 = load(r), u1 = load(r + rpar), u2 = load(r + 2 * rpar), u3 = load(r + 3 * rpar);\n"
-    "                add(u0); add(u1); add(u2); add(u3);\n"
-    "            }\n"
-    "            for (; r < nr; r += rpar) add(load(r));\n"
+    "            gn_rows(tid / tpr, rpar, nr, [&](int r) { return gn_load(xb + (i64)r * c + col * w, vec); },\n"
+    "                    [&](int, uint4 u) { gn_accum(u, vec, k, sm, sq); });\n"
     "#pragma unroll\n"
     "            for (int j = 0; j < 8; j++) /* unrolled: sm, sq stay in registers */\n"
     "                if (j < w) { mine[col * w + j] = sm[j]; mine[c + col * w + j] = sq[j]; }\n"
@@ -936,7 +950,6 @@ static const char sdiff__cuda_src_norm[] =
     "        stat[(i64)bg * 2 + 1] = rsqrtf(m2 / n + eps);\n"
     "    }\n"
     "}\n"
-
     "extern \"C\" __global__ void __launch_bounds__(256) group_norm_apply(h16 *y, const h16 *x, const float *stat, const h16 *gamma,\n"
     "                                                                   const h16 *beta, i64 p, int c, int groups, int rpb,\n"
     "                                                                   int silu, int vec) {\n"
@@ -961,45 +974,44 @@ static const char sdiff__cuda_src_norm[] =
     "        float a[8], sh[8];\n"
     "#pragma unroll\n"
     "        for (int j = 0; j < 8; j++) { a[j] = j < w ? scale[col * w + j] : 0.0f; sh[j] = j < w ? shift[col * w + j] : 0.0f; }\n"
-    "        auto out = [&](int r, uint4 u) { gn_store(yb + (i64)r * c + col * w, u, vec, a, sh, silu); };\n"
-    "        int r = tid / tpr;\n"
-    "        for (; r + 3 * rpar < nr; r += 4 * rpar) { /* four loads in flight (y may be x: all loads first) */\n"
-    "            const uint4 u0 = gn_load(xb + (i64)r * c + col * w, vec), u1 = gn_load(xb + (i64)(r + rpar) * c + col * w, vec),\n"
-    "                        u2 = gn_load(xb + (i64)(r + 2 * rpar) * c + col * w, vec),\n"
-    "                        u3 = gn_load(xb + (i64)(r + 3 * rpar) * c + col * w, vec);\n"
-    "            out(r, u0); out(r + rpar, u1); out(r + 2 * rpar, u2); out(r + 3 * rpar, u3);\n"
-    "        }\n"
-    "        for (; r < nr; r += rpar) out(r, gn_load(xb + (i64)r * c + col * w, vec));\n"
+    "        gn_rows(tid / tpr, rpar, nr, [&](int r) { return gn_load(xb + (i64)r * c + col * w, vec); },\n"
+    "                [&](int r, uint4 u) { gn_store(yb + (i64)r * c + col * w, u, vec, a, sh, silu); });\n"
     "    }\n"
     "}\n"
     "/* group_norm_cluster (compute capability 9.0+, thread block clusters): the whole GroupNorm in one\n"
-    "   launch, the tensor read from global memory once. Grid (GN_CLUSTER, slices, B), one cluster per\n"
-    "   (slice, batch item); a slice is ws = gs * cg channels (whole groups) and the cluster's blocks\n"
-    "   split its P rows, rpc each. A block copies its rows x ws channels into shared memory while it\n"
-    "   sums them per channel (around a per-channel shift, the channel's value in the block's first row,\n"
-    "   as group_norm_stats), reduces those to one (n, mean, M2) per group, and after a cluster barrier\n"
-    "   reads its neighbours' triples through distributed shared memory: every block merges the same\n"
-    "   partials in the same order (same result, no atomics), then normalises its rows from shared\n"
-    "   memory. Each thread reads back only what it wrote, in the same mapping, so the tile needs no\n"
-    "   barrier of its own. gamma and beta are fetched at the start, off the critical path. Chosen by\n"
-    "   the host when the tile fits in shared memory (SD's UNet at every level; not the VAE's two\n"
-    "   largest levels). */\n"
+    "   launch, the tensor read from global memory once. Grid (cs, slices, B): one cluster of cs blocks\n"
+    "   (1..8, set at launch) per (slice, batch item); a slice is ws = gs * cg channels (whole groups)\n"
+    "   and the cluster's blocks split its P rows, rpc each. A block copies its rows x ws channels into\n"
+    "   shared memory while it sums them per channel (around a per-channel shift, the channel's value\n"
+    "   in the block's first row, as group_norm_stats), reduces those to one (n, mean, M2) per group,\n"
+    "   and after a cluster barrier reads its neighbours' triples through distributed shared memory:\n"
+    "   every block merges the same partials in the same order (same result, no atomics), then\n"
+    "   normalises its rows from shared memory. Each thread reads back only what it wrote, in the same\n"
+    "   mapping, so the tile needs no barrier of its own. gamma and beta are fetched at the start, off\n"
+    "   the critical path. The kernel is a chain of latencies (one block per SM, each step waiting on\n"
+    "   the one before), so each step keeps as much in flight as it can: rows go through gn_rows\n"
+    "   (GN_BATCH in flight, in both passes), the per-channel sums of the rpar row-threads are added by\n"
+    "   all threads in parts (two short chains instead of one rpar long), and a neighbour's triple\n"
+    "   comes in one 16-byte load. The host chooses cs and the slices (sdiff__cuda_gn_cluster_plan) so\n"
+    "   the grid's clusters are co-resident, and takes this kernel where the tile fits in shared memory\n"
+    "   (SD's UNet at every level; not the VAE's two largest levels). */\n"
     "#if __CUDA_ARCH__ >= 900\n"
-    "#define GN_CLUSTER 8\n"
     "#define GN_THREADS 512\n"
     "__device__ __forceinline__ u32 cluster_rank() { u32 r; asm volatile(\"mov.u32 %0, %%cluster_ctarank;\" : \"=r\"(r)); return r; }\n"
+    "__device__ __forceinline__ u32 cluster_size() { u32 r; asm volatile(\"mov.u32 %0, %%cluster_nctarank;\" : \"=r\"(r)); return r; }\n"
     "__device__ __forceinline__ void cluster_arrive() { asm volatile(\"barrier.cluster.arrive.release.aligned;\" ::: \"memory\"); }\n"
     "__device__ __forceinline__ void cluster_wait() { asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\"); }\n"
-    "/* p's float in the shared memory of the cluster's block `rank`. */\n"
-    "__device__ __forceinline__ float cluster_load(const float *p, u32 rank) {\n"
+    "/* The four floats at p (16-byte aligned) in the shared memory of the cluster's block `rank`. */\n"
+    "__device__ __forceinline__ float4 cluster_load4(const float *p, u32 rank) {\n"
     "    u32 a, r;\n"
-    "    float v;\n"
+    "    float4 v;\n"
     "    asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(a) : \"l\"(p));\n"
     "    asm volatile(\"mapa.shared::cluster.u32 %0, %1, %2;\" : \"=r\"(r) : \"r\"(a), \"r\"(rank));\n"
-    "    asm volatile(\"ld.shared::cluster.f32 %0, [%1];\" : \"=f\"(v) : \"r\"(r) : \"memory\");\n"
+    "    asm volatile(\"ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\" : \"=f\"(v.x), \"=f\"(v.y), \"=f\"(v.z), \"=f\"(v.w)\n"
+    "                 : \"r\"(r) : \"memory\");\n"
     "    return v;\n"
     "}\n"
-    "extern \"C\" __global__ void __cluster_dims__(GN_CLUSTER, 1, 1) __launch_bounds__(GN_THREADS)\n"
+    "extern \"C\" __global__ void __launch_bounds__(GN_THREADS)\n"
     "group_norm_cluster(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta, i64 p, int c, int cg, int ws, int rpc,\n"
     "                   float eps, int silu, int vec) {\n"
     "    pdl_begin();\n"
@@ -1010,7 +1022,7 @@ static const char sdiff__cuda_src_norm[] =
     "    const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, warp = tid >> 5, nw = nt >> 5;\n"
     "    const int gs = ws / cg, w = vec ? 8 : 1, nch = ws / w, tpr = nch < nt ? nch : nt, rpar = nt / tpr;\n"
     "    const int ws4 = (ws + 3) & ~3; /* float offsets in fours: the tile starts 16-byte aligned */\n"
-    "    const u32 rank = cluster_rank();\n"
+    "    const u32 rank = cluster_rank(), cs = cluster_size();\n"
     "    const i64 r0 = (i64)rank * rpc;\n"
     "    const int nr = (int)(p - r0 <= 0 ? 0 : p - r0 < rpc ? p - r0 : rpc);\n"
     "    float *part = gcl, *scale = part + ((4 * gs + 3) & ~3), *shift = scale + ws4, *red = shift + ws4;\n"
@@ -1036,22 +1048,30 @@ static const char sdiff__cuda_src_norm[] =
     "            };\n"
     "#pragma unroll\n"
     "            for (int j = 0; j < 8; j++) { sm[j] = 0.0f; sq[j] = 0.0f; }\n"
-    "            int r = tid / tpr;\n"
-    "            for (; r + 3 * rpar < nr; r += 4 * rpar) { /* four loads in flight, then the sums */\n"
-    "                const uint4 u0 = load(r), u1 = load(r + rpar), u2 = load(r + 2 * rpar), u3 = load(r + 3 * rpar);\n"
-    "                keep(r, u0); keep(r + rpar, u1); keep(r + 2 * rpar, u2); keep(r + 3 * rpar, u3);\n"
-    "            }\n"
-    "            for (; r < nr; r += rpar) keep(r, load(r));\n"
+    "            gn_rows(tid / tpr, rpar, nr, load, keep);\n"
     "#pragma unroll\n"
     "            for (int j = 0; j < 8; j++)\n"
     "                if (j < w) { mine[col * w + j] = sm[j]; mine[ws + col * w + j] = sq[j]; }\n"
     "        }\n"
     "    }\n"
     "    __syncthreads();\n"
-    "    for (int i = tid; i < 2 * ws; i += nt) { /* rows 1.. into row 0, in a fixed order */\n"
-    "        float t = red[i];\n"
-    "        for (int rr = 1; rr < rpar; rr++) t += red[rr * 2 * ws + i];\n"
-    "        red[i] = t;\n"
+    "    { /* red's rpar rows into row 0, in a fixed order: np parts of rpp rows (each into its first\n"
+    "         row, by its own thread), then the parts */\n"
+    "        const int w2 = 2 * ws, np = w2 >= nt ? 1 : (nt / w2 < rpar ? nt / w2 : rpar), rpp = (rpar + np - 1) / np;\n"
+    "        if (np > 1) {\n"
+    "            for (int i = tid; i < np * w2; i += nt) {\n"
+    "                const int q = i / w2, j = i - q * w2, r0 = q * rpp, r1 = r0 + rpp < rpar ? r0 + rpp : rpar;\n"
+    "                float t = 0.0f;\n"
+    "                for (int rr = r0; rr < r1; rr++) t += red[rr * w2 + j];\n"
+    "                if (r0 < rpar) red[r0 * w2 + j] = t;\n"
+    "            }\n"
+    "            __syncthreads();\n"
+    "        }\n"
+    "        for (int j = tid; j < w2; j += nt) {\n"
+    "            float t = red[j];\n"
+    "            for (int rr = np > 1 ? rpp : 1; rr < rpar; rr += np > 1 ? rpp : 1) t += red[rr * w2 + j];\n"
+    "            red[j] = t;\n"
+    "        }\n"
     "    }\n"
     "    __syncthreads();\n"
     "    /* per group, one warp, a lane per channel: mean = the channels' means averaged (equal counts),\n"
@@ -1076,16 +1096,20 @@ static const char sdiff__cuda_src_norm[] =
     "        for (int i = 0; i < 4; i++)\n"
     "            if (nr && lane + 32 * i < cg) m2 += cm2[i] + (float)nr * (cm[i] - mean) * (cm[i] - mean);\n"
     "        m2 = warp_sum(m2);\n"
-    "        if (lane == 0) { part[4 * g] = (float)nr * (float)cg; part[4 * g + 1] = nr ? mean : 0.0f; part[4 * g + 2] = m2; }\n"
+    "        if (lane == 0) {\n"
+    "            part[4 * g] = (float)nr * (float)cg;\n"
+    "            part[4 * g + 1] = nr ? mean : 0.0f;\n"
+    "            part[4 * g + 2] = m2;\n"
+    "            part[4 * g + 3] = 0.0f; /* unused; read with the rest as one 16-byte load */\n"
+    "        }\n"
     "    }\n"
     "    cluster_arrive(); /* the partials out to the cluster */\n"
     "    cluster_wait();\n"
     "    for (int g = warp; g < gs; g += nw) { /* merge: lane k reads block k's partial */\n"
     "        float n = 0.0f, m = 0.0f, m2 = 0.0f;\n"
-    "        if (lane < GN_CLUSTER) {\n"
-    "            n = cluster_load(part + 4 * g, lane);\n"
-    "            m = cluster_load(part + 4 * g + 1, lane);\n"
-    "            m2 = cluster_load(part + 4 * g + 2, lane);\n"
+    "        if (lane < cs) {\n"
+    "            const float4 t = cluster_load4(part + 4 * g, lane);\n"
+    "            n = t.x, m = t.y, m2 = t.z;\n"
     "        }\n"
     "        const float tot = warp_sum(n), mean = warp_sum(n * m) / tot, d = m - mean;\n"
     "        const float rstd = rsqrtf(warp_sum(m2 + n * d * d) / tot + eps);\n"
@@ -1110,59 +1134,80 @@ static const char sdiff__cuda_src_norm[] =
     "                u.x = tile[r * ws + col];\n"
     "                return u;\n"
     "            };\n"
-    "            int r = tid / tpr;\n"
-    "            for (; r + 1 * rpar < nr; r += 2 * rpar) {\n"
-    "                const uint4 u0 = back(r), u1 = back(r + rpar);\n"
-    "                out(r, u0); out(r + rpar, u1);\n"
-    "            }\n"
-    "            for (; r < nr; r += rpar) out(r, back(r));\n"
+    "            gn_rows(tid / tpr, rpar, nr, back, out);\n"
     "        }\n"
     "    }\n"
     "    cluster_wait(); /* no block leaves while a neighbour may still read its partials */\n"
     "}\n"
     "#endif\n"
-    "/* layer_norm: one warp per row. vec (C % 8 == 0, C <= 2048, 16-byte aligned\n"
-    "   x, y, gamma, beta): the row stays in registers, 8 halves per load, and the\n"
-    "   variance is summed around the mean; otherwise three passes over memory. */\n"
-    "#define LN_MAXCH 8\n"
-    "extern \"C\" __global__ void layer_norm(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta, i64 rows, i64 c,\n"
-    "                                      float eps, int vec) {\n"
+    "/* layer_norm: one warp per row. The vectorised kernels (C % 8 == 0, 16-byte aligned x, y, gamma,\n"
+    "   beta) keep the row in registers, K 16-byte chunks (8 halves) a lane, so C <= 256 K, and sum the\n"
+    "   variance around the mean; K is a template parameter so a kernel holds only the registers its\n"
+    "   rows need (one kernel sized for C = 2048 took 104 registers, which left SD's C = 320 rows two\n"
+    "   blocks an SM: a latency-bound quarter of the warps). layer_norm, any C: three passes over\n"
+    "   memory. */\n"
+    "template <int K>\n"
+    "__device__ __forceinline__ void ln_vec(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta, i64 rows, i64 c, float eps) {\n"
+    "    const i64 row = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);\n"
+    "    const int lane = threadIdx.x & 31, nch = (int)(c / 8);\n"
+    "    if (row >= rows) return;\n"
+    "    const uint4 *xr = (const uint4 *)(x + row * c);\n"
+    "    uint4 *yr = (uint4 *)(y + row * c);\n"
+    "    float v[K][8], s = 0.0f, s2 = 0.0f;\n"
+    "#pragma unroll\n"
+    "    for (int k = 0; k < K; k++)\n"
+    "        if (lane + 32 * k < nch) {\n"
+    "            unpack8(xr[lane + 32 * k], v[k]);\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++) s += v[k][j];\n"
+    "        }\n"
+    "    const float mean = warp_sum(s) / (float)c;\n"
+    "#pragma unroll\n"
+    "    for (int k = 0; k < K; k++)\n"
+    "        if (lane + 32 * k < nch)\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < 8; j++) { const float d = v[k][j] - mean; s2 += d * d; }\n"
+    "    const float rstd = 1.0f / sqrtf(warp_sum(s2) / (float)c + eps);\n"
+    "#pragma unroll\n"
+    "    for (int k = 0; k < K; k++) {\n"
+    "        const int ch = lane + 32 * k;\n"
+    "        if (ch >= nch) continue;\n"
+    "        float g[8], b[8];\n"
+    "        if (gamma) unpack8(((const uint4 *)gamma)[ch], g);\n"
+    "        if (beta) unpack8(((const uint4 *)beta)[ch], b);\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < 8; j++) v[k][j] = (v[k][j] - mean) * rstd * (gamma ? g[j] : 1.0f) + (beta ? b[j] : 0.0f);\n"
+    "        yr[ch] = pack8(v[k]);\n"
+    "    }\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) layer_norm_vec2(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
+    "                                                                 i64 rows, i64 c, float eps) {\n"
+    "    pdl_begin();\n"
+    "    ln_vec<2>(y, x, gamma, beta, rows, c, eps);\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) layer_norm_vec3(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
+    "                                                                 i64 rows, i64 c, float eps) {\n"
+    "    pdl_begin();\n"
+    "    ln_vec<3>(y, x, gamma, beta, rows, c, eps);\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) layer_norm_vec5(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
+    "                                                                 i64 rows, i64 c, float eps) {\n"
+    "    pdl_begin();\n"
+    "    ln_vec<5>(y, x, gamma, beta, rows, c, eps);\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) layer_norm_vec8(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
+    "                                                                 i64 rows, i64 c, float eps) {\n"
+    "    pdl_begin();\n"
+    "    ln_vec<8>(y, x, gamma, beta, rows, c, eps);\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) layer_norm(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
+    "                                                            i64 rows, i64 c, float eps) {\n"
     "    pdl_begin();\n"
     "    const i64 row = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);\n"
     "    const int lane = threadIdx.x & 31;\n"
     "    if (row >= rows) return;\n"
     "    const h16 *xr = x + row * c;\n"
     "    h16 *yr = y + row * c;\n"
-    "    if (vec) {\n"
-    "        const int nch = (int)(c / 8);\n"
-    "        float v[LN_MAXCH][8], s = 0.0f, s2 = 0.0f;\n"
-    "#pragma unroll\n"
-    "        for (int k = 0; k < LN_MAXCH; k++)\n"
-    "            if (lane + 32 * k < nch) {\n"
-    "                unpack8(((const uint4 *)xr)[lane + 32 * k], v[k]);\n"
-    "#pragma unroll\n"
-    "                for (int j = 0; j < 8; j++) s += v[k][j];\n"
-    "            }\n"
-    "        const float mean = warp_sum(s) / (float)c;\n"
-    "#pragma unroll\n"
-    "        for (int k = 0; k < LN_MAXCH; k++)\n"
-    "            if (lane + 32 * k < nch)\n"
-    "#pragma unroll\n"
-    "                for (int j = 0; j < 8; j++) { const float d = v[k][j] - mean; s2 += d * d; }\n"
-    "        const float rstd = 1.0f / sqrtf(warp_sum(s2) / (float)c + eps);\n"
-    "#pragma unroll\n"
-    "        for (int k = 0; k < LN_MAXCH; k++) {\n"
-    "            const int ch = lane + 32 * k;\n"
-    "            if (ch >= nch) continue;\n"
-    "            float g[8], b[8];\n"
-    "            if (gamma) unpack8(((const uint4 *)gamma)[ch], g);\n"
-    "            if (beta) unpack8(((const uint4 *)beta)[ch], b);\n"
-    "#pragma unroll\n"
-    "            for (int j = 0; j < 8; j++) v[k][j] = (v[k][j] - mean) * rstd * (gamma ? g[j] : 1.0f) + (beta ? b[j] : 0.0f);\n"
-    "            ((uint4 *)yr)[ch] = pack8(v[k]);\n"
-    "        }\n"
-    "        return;\n"
-    "    }\n"
     "    float s = 0;\n"
     "    for (i64 i = lane; i < c; i += 32) s += h2f(xr[i]);\n"
     "    const float mean = warp_sum(s) / (float)c;\n"
@@ -3016,36 +3061,62 @@ SDIFF__PRIVATE unsigned sdiff__cuda_grid(const sdiff__cuda *cb, int64_t n) {
     if (blocks < 1) blocks = 1;
     return (unsigned)(blocks < cap ? blocks : cap);
 }
-/* Launches `name` of (prog, variant) on the backend's stream with `smem` bytes of dynamic shared
-   memory, raising the function's limit first when smem is above the default 48 KB (once per
-   function while it is in the cache of loaded functions). */
-SDIFF__PRIVATE void sdiff__cuda_launch_ex(sdiff__cuda *cb, int prog, int variant, const char *name, const unsigned grid[3],
-                                          const unsigned block[3], unsigned smem, void **args) {
-    if (cb->be.status != SDIFF_OK) return;
+/* name's function, its dynamic shared memory limit raised to smem when that is above the default
+   48 KB (once per function while it is in the cache of loaded functions); NULL on failure. */
+SDIFF__PRIVATE CUfunction sdiff__cuda_fn_smem(sdiff__cuda *cb, int prog, int variant, const char *name, unsigned smem) {
     CUfunction f = sdiff__cuda_fn(cb, prog, variant, name);
-    if (!f) return;
+    if (!f) return NULL;
     if (smem > 48u * 1024u) {
         sdiff__cuda_fn_entry *e = NULL;
         for (int i = 0; i < cb->n_fns && !e; i++)
             if (cb->fns[i].fn == f) e = &cb->fns[i];
         if (!e || e->smem < smem) {
             if (!SDIFF__CU(&cb->be, cuFuncSetAttribute(f, SDIFF__CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem)))
-                return;
+                return NULL;
             if (e) e->smem = smem;
         }
     }
-    if (cb->pdl) { /* every kernel starts with pdl_begin() (mma.cuh) */
-        sdiff__cu_launch_attr attr;
-        memset(&attr, 0, sizeof attr);
-        attr.id = SDIFF__CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-        attr.value.i = 1;
-        const sdiff__cu_launch_config cfg = {grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream,
-                                             &attr, 1};
+    return f;
+}
+/* A launch config with the attributes sdiff uses: programmatic dependent launch (when the backend
+   has it: every kernel starts with pdl_begin(), mma.cuh) and clusters of `cluster` blocks along x
+   (0: none). attrs must have room for two. */
+SDIFF__PRIVATE sdiff__cu_launch_config sdiff__cuda_launch_config(const sdiff__cuda *cb, const unsigned grid[3],
+                                                                 const unsigned block[3], unsigned smem, unsigned cluster,
+                                                                 sdiff__cu_launch_attr attrs[2]) {
+    sdiff__cu_launch_config cfg = {grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream, attrs, 0};
+    memset(attrs, 0, 2 * sizeof *attrs);
+    if (cb->pdl) {
+        attrs[cfg.n_attrs].id = SDIFF__CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+        attrs[cfg.n_attrs++].value.i = 1;
+    }
+    if (cluster) {
+        const unsigned dims[3] = {cluster, 1, 1};
+        attrs[cfg.n_attrs].id = SDIFF__CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+        memcpy(attrs[cfg.n_attrs++].value.bytes, dims, sizeof dims);
+    }
+    return cfg;
+}
+/* Launches `name` of (prog, variant) on the backend's stream with `smem` bytes of dynamic shared
+   memory, in clusters of `cluster` blocks along x (0: no clusters; grid[0] a multiple of it). */
+SDIFF__PRIVATE void sdiff__cuda_launch_cluster(sdiff__cuda *cb, int prog, int variant, const char *name,
+                                               const unsigned grid[3], const unsigned block[3], unsigned smem,
+                                               unsigned cluster, void **args) {
+    if (cb->be.status != SDIFF_OK) return;
+    CUfunction f = sdiff__cuda_fn_smem(cb, prog, variant, name, smem);
+    if (!f) return;
+    if (cb->pdl || cluster) {
+        sdiff__cu_launch_attr attrs[2];
+        const sdiff__cu_launch_config cfg = sdiff__cuda_launch_config(cb, grid, block, smem, cluster, attrs);
         SDIFF__CU(&cb->be, cuLaunchKernelEx(&cfg, f, args, NULL));
         return;
     }
     SDIFF__CU(&cb->be, cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream, args,
                                       NULL));
+}
+SDIFF__PRIVATE void sdiff__cuda_launch_ex(sdiff__cuda *cb, int prog, int variant, const char *name, const unsigned grid[3],
+                                          const unsigned block[3], unsigned smem, void **args) {
+    sdiff__cuda_launch_cluster(cb, prog, variant, name, grid, block, smem, 0, args);
 }
 /* The common case: a (gx, gy) grid of 1-D blocks, no dynamic shared memory. */
 SDIFF__PRIVATE void sdiff__cuda_launch(sdiff__cuda *cb, int prog, int variant, const char *name, unsigned gx,
@@ -3664,40 +3735,74 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     }
 }
 
-/* group_norm_cluster's tiling: slices of ws channels (whole groups; a multiple of 8 for 16-byte
-   loads; at least 16 channels, so a row's piece is whole 32-byte sectors, unless the slice is every
-   group), the rows split over the cluster's SDIFF__CUDA_GN_CLUSTER blocks, rpc each, and the
-   shared memory that takes (the kernel's layout; at most SDIFF__CUDA_GN_CLUSTER_SMEM and what the
-   GPU lets a block have: 227 KB on Hopper, ~99 KB on consumer Blackwell). The narrowest slice whose grid is one wave
-   (a block per SM), else the widest that fits: a block's fixed cost (its chain of barriers) is
-   paid once per SM, and SD's 8x8 level does not become 512 blocks of 8 rows. False when the GPU
-   has no clusters, a group is over 128 channels (the kernel's four per lane) or no tile fits in
-   SDIFF__CUDA_GN_CLUSTER_SMEM: the three-kernel path takes those. */
-#define SDIFF__CUDA_GN_CLUSTER 8                  /* the kernel's GN_CLUSTER                  */
+/* group_norm_cluster's tiling: clusters of cs blocks (1..8; one block is a plain launch), slices of ws channels (whole groups;
+   a multiple of 8 for 16-byte loads; at least 16 channels, so a row's piece is whole 32-byte
+   sectors, unless the slice is every group), the rows split over a cluster's blocks, rpc each, and
+   the shared memory that takes (the kernel's layout; at most SDIFF__CUDA_GN_CLUSTER_SMEM and what
+   the GPU lets a block have: 227 KB on Hopper, ~99 KB on consumer Blackwell). Of the tilings that
+   fit, the one with the least work on its busiest SM: waves x (rpc x ws + SDIFF__CUDA_GN_BLOCK_COST
+   + SDIFF__CUDA_GN_CLUSTER_COST when cs > 1), where a wave is as many clusters as the GPU holds at
+   once (asked of the driver, sdiff__cuda_gn_clusters_fit: a cluster must fit in one GPC, so an
+   H100's 132 SMs hold 15 clusters of 8, not 16, and SD's grids of 16 clusters of 8 ran in two
+   rounds, S7-2 in tools/PERF.md). The two costs stand for a block's fixed chain of barriers and
+   for the cluster launch and exchange; fitted to a sweep over every cluster size at SD's shapes
+   (S7-4, tools/bench_ops.c), they keep the 8x8 level from becoming many blocks of a few rows and
+   a second wave from passing for free. False when
+   the GPU has no clusters, a group is over 128 channels (the kernel's four per lane) or no tile
+   fits in SDIFF__CUDA_GN_CLUSTER_SMEM: the three-kernel path takes those. */
+#define SDIFF__CUDA_GN_CLUSTER_MAX 8              /* portable cluster sizes: up to 8 blocks     */
 #define SDIFF__CUDA_GN_THREADS 512                /* the kernel's GN_THREADS                  */
-#define SDIFF__CUDA_GN_CLUSTER_SMEM (200 * 1024)  /* of the 227 KB a block may have on Hopper */
-typedef struct sdiff__cuda_gn_tiling { int ws, rpc, vec; unsigned smem; } sdiff__cuda_gn_tiling;
-SDIFF__PRIVATE bool sdiff__cuda_gn_cluster_plan(const sdiff__cuda *cb, int64_t bn, int64_t p, int64_t c, int groups,
-                                                bool al16, sdiff__cuda_gn_tiling *t) {
-    const int64_t cg = c / groups, rpc = (p + SDIFF__CUDA_GN_CLUSTER - 1) / SDIFF__CUDA_GN_CLUSTER;
+#define SDIFF__CUDA_GN_CLUSTER_SMEM (227 * 1024)  /* all a block may have on Hopper           */
+#define SDIFF__CUDA_GN_BLOCK_COST 16384           /* elements' worth of a block's fixed chain  */
+#define SDIFF__CUDA_GN_CLUSTER_COST 6144          /* ... and of a cluster's launch and exchange */
+typedef struct sdiff__cuda_gn_tiling { int cs, ws, rpc, vec; unsigned smem; } sdiff__cuda_gn_tiling;
+/* How many clusters of cs group_norm_cluster blocks the GPU runs at once (asked once per size;
+   the kernel's registers allow one block per SM, so its shared memory does not change this). When
+   the driver cannot say (before CUDA 12.0), a guess a little under n_sm / cs. */
+SDIFF__PRIVATE int sdiff__cuda_gn_clusters_fit(sdiff__cuda *cb, int cs) {
+    if (cb->gn_clusters[cs]) return cb->gn_clusters[cs];
+    int n = 0;
+    const unsigned smem = (unsigned)SDIFF__MIN(cb->smem_optin, SDIFF__CUDA_GN_CLUSTER_SMEM);
+    CUfunction f = sdiff__g_cu.cuOccupancyMaxActiveClusters
+                       ? sdiff__cuda_fn_smem(cb, SDIFF__CP_NORM, 0, "group_norm_cluster", smem) : NULL;
+    if (f) {
+        const unsigned grid[3] = {(unsigned)cs, 1, 1}, blk[3] = {SDIFF__CUDA_GN_THREADS, 1, 1};
+        sdiff__cu_launch_attr attrs[2];
+        const sdiff__cu_launch_config cfg = sdiff__cuda_launch_config(cb, grid, blk, smem, cs > 1 ? (unsigned)cs : 0, attrs);
+        if (sdiff__g_cu.cuOccupancyMaxActiveClusters(&n, f, &cfg) != SDIFF__CUDA_SUCCESS) n = 0;
+    }
+    if (n < 1) n = SDIFF__MAX(1, cb->n_sm / cs - 1);
+    sdiff__log(cb->be.log, SDIFF_LOG_DEBUG, "cuda", "group_norm: %d clusters of %d blocks fit at once", n, cs);
+    return cb->gn_clusters[cs] = n;
+}
+SDIFF__PRIVATE bool sdiff__cuda_gn_cluster_plan(sdiff__cuda *cb, int64_t bn, int64_t p, int64_t c, int groups, bool al16,
+                                                sdiff__cuda_gn_tiling *t) {
+    const int64_t cg = c / groups;
     if (!cb->clusters || cg > 128) return false;
-    bool found = false;
-    for (int vec = al16 && c % 8 == 0; vec >= 0 && !found; vec--) {
-        for (int gs = 1; gs <= groups; gs++) {
-            const int64_t ws = gs * cg, w = vec ? 8 : 1;
-            if (groups % gs || ws % w || (ws < 16 && gs < groups)) continue;
-            const int64_t tpr = SDIFF__MIN(ws / w, (int64_t)SDIFF__CUDA_GN_THREADS), rpar = SDIFF__CUDA_GN_THREADS / tpr;
+    double best = -1;
+    for (int vec = al16 && c % 8 == 0; vec >= 0 && best < 0; vec--) {
+        for (int cs = SDIFF__CUDA_GN_CLUSTER_MAX; cs >= 1; cs--) {
+            const int64_t rpc = (p + cs - 1) / cs, fit = sdiff__cuda_gn_clusters_fit(cb, cs);
+            for (int gs = 1; gs <= groups; gs++) {
+                const int64_t ws = gs * cg, w = vec ? 8 : 1;
+                if (groups % gs || ws % w || (ws < 16 && gs < groups)) continue;
+                const int64_t tpr = SDIFF__MIN(ws / w, (int64_t)SDIFF__CUDA_GN_THREADS), rpar = SDIFF__CUDA_GN_THREADS / tpr;
 #define SDIFF__R4(n) (((n) + 3) / 4 * 4)
-            const int64_t bytes = 4 * (SDIFF__R4(4 * gs) + 2 * SDIFF__R4(ws) + SDIFF__R4(rpar * 2 * ws)) + rpc * ws * 2;
+                const int64_t bytes = 4 * (SDIFF__R4(4 * gs) + 2 * SDIFF__R4(ws) + SDIFF__R4(rpar * 2 * ws)) + rpc * ws * 2;
 #undef SDIFF__R4
-            if (bytes > SDIFF__MIN((int64_t)SDIFF__CUDA_GN_CLUSTER_SMEM, (int64_t)cb->smem_optin))
-                break; /* no wider slice fits either (checked by brute force over C <= 8192) */
-            t->ws = (int)ws, t->rpc = (int)rpc, t->vec = vec, t->smem = (unsigned)bytes;
-            found = true;
-            if (bn * (groups / gs) * SDIFF__CUDA_GN_CLUSTER <= cb->n_sm) break;
+                if (bytes > SDIFF__MIN((int64_t)SDIFF__CUDA_GN_CLUSTER_SMEM, (int64_t)cb->smem_optin))
+                    break; /* no wider slice fits either (checked by brute force over C <= 8192) */
+                const int64_t waves = (bn * (groups / gs) + fit - 1) / fit;
+                const double cost = (double)waves * (double)(rpc * ws + SDIFF__CUDA_GN_BLOCK_COST +
+                                                             (cs > 1 ? SDIFF__CUDA_GN_CLUSTER_COST : 0));
+                if (best < 0 || cost < best) {
+                    best = cost;
+                    t->cs = cs, t->ws = (int)ws, t->rpc = (int)rpc, t->vec = vec, t->smem = (unsigned)bytes;
+                }
+            }
         }
     }
-    return found;
+    return best >= 0;
 }
 
 /* One cluster kernel where group_norm_cluster's tile fits (see above); else three kernels
@@ -3722,10 +3827,11 @@ SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y,
     int ci = (int)c, cg = (int)(c / groups), s_ = silu;
     sdiff__cuda_gn_tiling t;
     if (sdiff__cuda_gn_cluster_plan(cb, bn, p, c, groups, sdiff__cuda_al16(x->data) && sdiff__cuda_al16(y->data), &t)) {
-        const unsigned grid[3] = {SDIFF__CUDA_GN_CLUSTER, (unsigned)(c / t.ws), (unsigned)bn},
+        const unsigned grid[3] = {(unsigned)t.cs, (unsigned)(c / t.ws), (unsigned)bn},
                        blk[3] = {SDIFF__CUDA_GN_THREADS, 1, 1};
         void *a[] = {&dy, &dx, &dg, &db, (void *)&p, &ci, &cg, &t.ws, &t.rpc, &eps, &s_, &t.vec};
-        sdiff__cuda_launch_ex(cb, SDIFF__CP_NORM, 0, "group_norm_cluster", grid, blk, t.smem, a);
+        sdiff__cuda_launch_cluster(cb, SDIFF__CP_NORM, 0, "group_norm_cluster", grid, blk, t.smem,
+                                   t.cs > 1 ? (unsigned)t.cs : 0, a);
         return;
     }
     const int64_t want = SDIFF__MAX((int64_t)1, (int64_t)cb->n_sm * 2 / bn);
@@ -3753,10 +3859,16 @@ SDIFF__PRIVATE void sdiff__cuda_layer_norm(sdiff__backend *be, sdiff__tensor *y,
     int64_t c = sdiff__cols(x), rows = sdiff__rows(x);
     CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
                 db = SDIFF__DPTR(beta ? beta->data : NULL);
-    int vec = c % 8 == 0 && c <= 2048 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(x->data) &&
-              (!gamma || sdiff__cuda_al16(gamma->data)) && (!beta || sdiff__cuda_al16(beta->data));
-    void *args[] = {&dy, &dx, &dg, &db, &rows, &c, &eps, &vec};
-    sdiff__cuda_launch(SDIFF__CUDA(be), SDIFF__CP_NORM, 0, "layer_norm", (unsigned)((rows + 7) / 8), 1, 256, args);
+    /* the vectorised kernel with the fewest registers that holds a row (K 16-byte chunks a lane) */
+    const bool vec = c % 8 == 0 && c <= 2048 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(x->data) &&
+                     (!gamma || sdiff__cuda_al16(gamma->data)) && (!beta || sdiff__cuda_al16(beta->data));
+    const char *kernel = !vec       ? "layer_norm"
+                         : c <= 512  ? "layer_norm_vec2"   /* SD's 320 */
+                         : c <= 768  ? "layer_norm_vec3"   /* 640, CLIP's 768 */
+                         : c <= 1280 ? "layer_norm_vec5"   /* 1024, 1280 */
+                                     : "layer_norm_vec8";
+    void *args[] = {&dy, &dx, &dg, &db, &rows, &c, &eps};
+    sdiff__cuda_launch(SDIFF__CUDA(be), SDIFF__CP_NORM, 0, kernel, (unsigned)((rows + 7) / 8), 1, 256, args);
 }
 
 SDIFF__PRIVATE void sdiff__cuda_geglu(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {

@@ -5,23 +5,23 @@
 #define SDIFF_BENCH_UTIL_H
 #include <time.h>
 
-static double now_s(void) {
+static inline double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-static int cmp_double(const void *a, const void *b) {
+static inline int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 /* Sorts v in place. */
-static double median(double *v, int n) {
+static inline double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n ? v[n / 2] : 0;
 }
 /* The tensor `name` of st as floats (malloc'd), its shape and numel; NULL if
    it is missing or not a float dtype. */
-static float *st_get_f32(const sdiff__safetensors *st, const char *name, int64_t *shape, int64_t *numel) {
+static inline float *st_get_f32(const sdiff__safetensors *st, const char *name, int64_t *shape, int64_t *numel) {
     const sdiff__st_tensor *t = sdiff__st_find(st, name);
     if (!t || t->dtype < 0) return NULL;
     int64_t n = 1;
@@ -32,7 +32,7 @@ static float *st_get_f32(const sdiff__safetensors *st, const char *name, int64_t
     return v;
 }
 /* ||a - b|| / ||b||; any non-finite value gives infinity. */
-static double rel_err(const float *a, const float *b, int64_t n) {
+static inline double rel_err(const float *a, const float *b, int64_t n) {
     double num = 0, den = 0;
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;

@@ -11,6 +11,8 @@
 #   convsweep  the same with other tile parameters (not part of "all")
 #   convref    cuDNN and cuBLAS on the same convolution shapes (tools/kernels/bench_conv_ref.py)
 #   attn       the attention kernels alone (tools/kernels/bench_attn.cu): mma.sync, then TMA + wgmma
+#   ops        the memory-bound ops alone at SD's shapes (tools/bench_cuda_ops.c: GroupNorm at every
+#              cluster size, LayerNorm, GEGLU, the time-embedding add)
 #   ref        tools/gpu_ref.py: random-weight SD 1.5 (real configs) + diffusers' reference tensors
 #   bench      build/bench: start to first image with a cold and a warm kernel cache, then
 #              sdiff's correctness against the references and its timings
@@ -24,7 +26,7 @@ set -u
 OUT=${OUT:-out/gpu_check}
 mkdir -p "$OUT" build
 export PYTHONUNBUFFERED=1 SDIFF_CACHE_DIR=${SDIFF_CACHE_DIR:-/tmp/sdiff-cache}
-steps=${*:-tests conv convref attn ref bench profile torch sanitizer}
+steps=${*:-tests conv convref attn ops ref bench profile torch sanitizer}
 has() { case " $steps " in *" $1 "*) return 0;; esac; return 1; }
 step() { echo; echo "=== $1 ($(date +%T))"; }
 NVCC="nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a"
@@ -67,6 +69,13 @@ if has attn; then
   step "attention: the TMA + wgmma kernel (tools/kernels/attn_kernel_sm90.cu; Hopper, D = 40, 64, 72, 80)"
   timeout 120 ./build/bench_attn --kernel sm90 >"$OUT/bench_attn_sm90.log" 2>&1; echo "rc=$?"
   grep -E "^\||PASS|FAIL" "$OUT/bench_attn_sm90.log" | tail -20
+fi
+
+if has ops; then
+  step "memory-bound ops alone"
+  gcc -std=c11 -D_POSIX_C_SOURCE=200809L -DSDIFF_NO_STB -O2 tools/bench_cuda_ops.c -o build/bench_cuda_ops -lm -lpthread -ldl && \
+    timeout 120 ./build/bench_cuda_ops "" sweep >"$OUT/bench_cuda_ops.log" 2>&1; echo "rc=$?"
+  grep -v ", forced" "$OUT/bench_cuda_ops.log"
 fi
 
 if has ref; then

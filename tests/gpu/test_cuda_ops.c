@@ -214,8 +214,8 @@ SDIFF_TEST(cuda_norms) {
     for (size_t k = 0; k < (clusters ? 2 : 1) * n_gn; k++) {
         const size_t i = k % n_gn;
         cb->clusters = clusters && k < n_gn;
+        sdiff__cuda_gn_tiling t = {0, 0, 0, 0, 0};
         if (cb->clusters) {
-            sdiff__cuda_gn_tiling t;
             const bool cl = sdiff__cuda_gn_cluster_plan(cb, gn[i].b, gn[i].h * gn[i].w, gn[i].c, gn[i].g, true, &t);
             CHECK_MSG(cl == gn[i].cl, "group_norm %lldx%lldx%lldx%lld: cluster kernel %s, expected %s", (long long)gn[i].b,
                       (long long)gn[i].h, (long long)gn[i].w, (long long)gn[i].c, cl ? "chosen" : "not chosen",
@@ -235,10 +235,12 @@ SDIFF_TEST(cuda_norms) {
         g_gt.cpu->group_norm(g_gt.cpu, &out->c, &x.c, af ? &ga.c : NULL, af ? &be.c : NULL, gn[i].g, 1e-5f, gn[i].silu);
         g_gt.gpu->group_norm(g_gt.gpu, &out->g, &x.g, af ? &ga.g : NULL, af ? &be.g : NULL, gn[i].g, 1e-5f, gn[i].silu);
         char s[128];
+        char how[32] = "";
+        if (cb->clusters && gn[i].cl) snprintf(how, sizeof how, " (clusters of %d)", t.cs);
+        else if (clusters) snprintf(how, sizeof how, " (three kernels)");
         snprintf(s, sizeof s, "%lldx%lldx%lldx%lld g%d%s%s%s%s%s", (long long)gn[i].b, (long long)gn[i].h,
                  (long long)gn[i].w, (long long)gn[i].c, gn[i].g, gn[i].silu ? " +silu" : "",
-                 gn[i].offset != 0 ? " offset" : "", gn[i].inplace ? " in place" : "", af ? "" : " no affine",
-                 clusters && !cb->clusters ? " (three kernels)" : "");
+                 gn[i].offset != 0 ? " offset" : "", gn[i].inplace ? " in place" : "", af ? "" : " no affine", how);
         gt_check("group_norm", s, out, GT_TOL);
         gt_free(&x); gt_free(&y); gt_free(&ga); gt_free(&be);
     }
