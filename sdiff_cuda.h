@@ -3735,9 +3735,10 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     }
 }
 
-/* group_norm_cluster's tiling: clusters of cs blocks (1..8; one block is a plain launch), slices of ws channels (whole groups;
-   a multiple of 8 for 16-byte loads; at least 16 channels, so a row's piece is whole 32-byte
-   sectors, unless the slice is every group), the rows split over a cluster's blocks, rpc each, and
+/* group_norm_cluster's tiling: clusters of cs blocks (1..8; one block is a plain launch), slices
+   of ws channels (whole groups; a multiple of 8 for 16-byte loads; at least 16 channels, so a
+   row's piece is whole 32-byte sectors, unless the slice is every group), the rows split over a
+   cluster's blocks, rpc each, and
    the shared memory that takes (the kernel's layout; at most SDIFF__CUDA_GN_CLUSTER_SMEM and what
    the GPU lets a block have: 227 KB on Hopper, ~99 KB on consumer Blackwell). Of the tilings that
    fit, the one with the least work on its busiest SM: waves x (rpc x ws + SDIFF__CUDA_GN_BLOCK_COST
@@ -3746,7 +3747,7 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
    H100's 132 SMs hold 15 clusters of 8, not 16, and SD's grids of 16 clusters of 8 ran in two
    rounds, S7-2 in tools/PERF.md). The two costs stand for a block's fixed chain of barriers and
    for the cluster launch and exchange; fitted to a sweep over every cluster size at SD's shapes
-   (S7-4, tools/bench_ops.c), they keep the 8x8 level from becoming many blocks of a few rows and
+   (S7-4, tools/bench_cuda_ops.c), they keep the 8x8 level from becoming many blocks of a few rows and
    a second wave from passing for free. False when
    the GPU has no clusters, a group is over 128 channels (the kernel's four per lane) or no tile
    fits in SDIFF__CUDA_GN_CLUSTER_SMEM: the three-kernel path takes those. */
