@@ -41,14 +41,17 @@
        QuickGELU run as one fused elementwise kernel after the GEMM (exact
        erf GELU, as the CPU backend and PyTorch compute it; cuBLASLt's GELU
        epilogue is the tanh approximation).
-     - conv2d: 1x1 stride-1 convolutions are plain GEMMs. With channels in
-       64s and enough output pixels (48 per SM: SD's 64x64 latent level and
-       the VAE), our implicit-GEMM tensor-core kernel (wgmma on Hopper,
-       mma.sync elsewhere; bias and residual fused, no im2col matrix);
-       otherwise an im2col kernel into a backend-owned scratch buffer (at
+     - conv2d: 1x1 stride-1 convolutions are plain GEMMs. The others are
+       implicit GEMMs on tensor cores with bias and residual fused and no
+       im2col matrix, channels in 64s: on Hopper, for stride 1 and output
+       rows that tile into boxes of 128 pixels (every SD level), a kernel
+       whose TMA copies each K tile of the input as one shifted box of the
+       image, zeros for the padding, for wgmma consumers; elsewhere, with
+       enough output pixels (48 per SM), a cp.async kernel (wgmma on
+       Hopper, mma.sync before). Otherwise, and on the smallest grids (SD's
+       8x8 level), an im2col kernel into a backend-owned scratch buffer (at
        most SDIFF_CUDA_IM2COL_MAX bytes, the rows split into chunks beyond
-       that) and the cuBLASLt GEMM, whose split-K wins on SD's small levels
-       (tools/PERF.md).
+       that) and the cuBLASLt GEMM, whose split-K wins there (tools/PERF.md).
      - group_norm (+ SiLU): on Hopper and later one kernel per call where
        the tensor fits in the shared memory of a cluster of up to 8 blocks
        (the UNet, the VAE's two small levels): read once, statistics merged
@@ -109,7 +112,8 @@
                              one-launch cluster kernel applies (Hopper and
                              later; for comparisons).
      SDIFF_CUDA_TMA          "0": on Hopper, attention at D = 40, 64, 80 on the
-                             mma.sync flash kernel instead of the TMA one
+                             mma.sync flash kernel instead of the TMA one, and
+                             convolutions on the cp.async kernel or im2col
                              (for comparisons).
      SDIFF_CUDA_PDL          "0": launch kernels without programmatic
                              dependent launch (Hopper and later; for
@@ -463,7 +467,9 @@ SDIFF__PRIVATE bool sdiff__cuda_load_cublaslt(void) {
    Backend state and the sticky error checks.
    ========================================================================= */
 enum { SDIFF__CP_CONVERT, SDIFF__CP_ELEMENTWISE, SDIFF__CP_NORM, SDIFF__CP_IM2COL, SDIFF__CP_ATTN, SDIFF__CP_FLASH,
-       SDIFF__CP_FLASH_TMA, SDIFF__CP_CONV, SDIFF__CP_CONV_SM90, SDIFF__CP_COUNT };
+       SDIFF__CP_FLASH_TMA, SDIFF__CP_CONV, SDIFF__CP_CONV_SM90, SDIFF__CP_CONV_TMA, SDIFF__CP_COUNT };
+/* conv2d's routes (sdiff__cuda_conv2d); tests force one with sdiff__cuda.conv_force. */
+enum { SDIFF__CONV_AUTO, SDIFF__CONV_TMA, SDIFF__CONV_IMPLICIT, SDIFF__CONV_IM2COL };
 #define SDIFF__CUDA_MAX_VARIANTS 4
 #define SDIFF__CUDA_MAX_FNS 64
 #define SDIFF__CUDA_STAGE_BYTES ((size_t)16 << 20)   /* upload/download staging */
@@ -505,9 +511,11 @@ typedef struct sdiff__cuda {
     char arch[32], dev_name[128];
     bool code_is_ptx;               /* arch is compute_XY: modules are PTX        */
     bool wgmma;                     /* arch is sm_90a: the wgmma kernels          */
-    bool tma;                       /* sm_90a and cuTensorMapEncodeTiled: the TMA attention kernel */
+    bool tma;                       /* sm_90a and cuTensorMapEncodeTiled: the TMA attention and convolution kernels */
+    int conv_force;                 /* tests: SDIFF__CONV_* route conv2d takes where it applies (0: the library's choice) */
     bool clusters;                  /* arch >= 9.0: thread block clusters (GroupNorm) */
     int gn_clusters[9];             /* group_norm_cluster: clusters of cs blocks that fit at once (0: not asked yet) */
+    int conv_clusters[9];           /* sdiff_conv2d_fwd_tma's split-K clusters, likewise */
     bool pdl;                       /* 9.0+: launches with programmatic dependent launch */
     bool capturing;                 /* between graph_begin and graph_end          */
     CUmodule modules[SDIFF__CP_COUNT][SDIFF__CUDA_MAX_VARIANTS];
@@ -997,20 +1005,6 @@ static const char sdiff__cuda_src_norm[] =
     "   (SD's UNet at every level; not the VAE's two largest levels). */\n"
     "#if __CUDA_ARCH__ >= 900\n"
     "#define GN_THREADS 512\n"
-    "__device__ __forceinline__ u32 cluster_rank() { u32 r; asm volatile(\"mov.u32 %0, %%cluster_ctarank;\" : \"=r\"(r)); return r; }\n"
-    "__device__ __forceinline__ u32 cluster_size() { u32 r; asm volatile(\"mov.u32 %0, %%cluster_nctarank;\" : \"=r\"(r)); return r; }\n"
-    "__device__ __forceinline__ void cluster_arrive() { asm volatile(\"barrier.cluster.arrive.release.aligned;\" ::: \"memory\"); }\n"
-    "__device__ __forceinline__ void cluster_wait() { asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\"); }\n"
-    "/* The four floats at p (16-byte aligned) in the shared memory of the cluster's block `rank`. */\n"
-    "__device__ __forceinline__ float4 cluster_load4(const float *p, u32 rank) {\n"
-    "    u32 a, r;\n"
-    "    float4 v;\n"
-    "    asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(a) : \"l\"(p));\n"
-    "    asm volatile(\"mapa.shared::cluster.u32 %0, %1, %2;\" : \"=r\"(r) : \"r\"(a), \"r\"(rank));\n"
-    "    asm volatile(\"ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\" : \"=f\"(v.x), \"=f\"(v.y), \"=f\"(v.z), \"=f\"(v.w)\n"
-    "                 : \"r\"(r) : \"memory\");\n"
-    "    return v;\n"
-    "}\n"
     "extern \"C\" __global__ void __launch_bounds__(GN_THREADS)\n"
     "group_norm_cluster(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta, i64 p, int c, int cg, int ws, int rpc,\n"
     "                   float eps, int silu, int vec) {\n"
@@ -1454,6 +1448,51 @@ static const char sdiff__cu_mma_src[] =
     "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
     "    return r;\n"
     "}\n"
+    "// The convolution epilogues' last step: 8 fp16 outputs (v: four packed pairs, lowest first) to\n"
+    "// y[o..o+7], each plus res[o + e] when res is given (rounded as a separate fp16 add). left: the\n"
+    "// outputs left in the row from o (those past it are not written); vec: one 16-byte load and store\n"
+    "// (o a multiple of 8, y and res 16-byte aligned, left >= 8).\n"
+    "MMA_FN void store_out8(sd_half *y, const sd_half *res, long long o, int left, u32 *v, int vec) {\n"
+    "    if (vec) {\n"
+    "        if (res) {\n"
+    "            const uint4 rv = *(const uint4 *)(res + o);\n"
+    "            const u32 rw[4] = {rv.x, rv.y, rv.z, rv.w};\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 4; ++e)\n"
+    "                v[e] = pack_h2(half_to_float((sd_half)(v[e] & 0xffffu)) + half_to_float((sd_half)(rw[e] & 0xffffu)),\n"
+    "                               half_to_float((sd_half)(v[e] >> 16)) + half_to_float((sd_half)(rw[e] >> 16)));\n"
+    "        }\n"
+    "        uint4 ov;\n"
+    "        ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];\n"
+    "        *(uint4 *)(y + o) = ov;\n"
+    "        return;\n"
+    "    }\n"
+    "#pragma unroll\n"
+    "    for (int e = 0; e < 8; ++e) {\n"
+    "        if (e >= left) break;\n"
+    "        sd_half h = (sd_half)((v[e >> 1] >> ((e & 1) * 16)) & 0xffffu);\n"
+    "        if (res) h = (sd_half)(pack_h2(half_to_float(h) + half_to_float(res[o + e]), 0.f) & 0xffffu);\n"
+    "        y[o + e] = h;\n"
+    "    }\n"
+    "}\n"
+    "// ---- Thread block clusters (sm_90 and later): group_norm_cluster's exchange, conv_kernel_sm90.cu's\n"
+    "// split-K. Without a cluster launch a block is a cluster of one.\n"
+    "#if __CUDA_ARCH__ >= 900\n"
+    "MMA_FN u32 cluster_rank() { u32 r; asm volatile(\"mov.u32 %0, %%cluster_ctarank;\" : \"=r\"(r)); return r; }\n"
+    "MMA_FN u32 cluster_size() { u32 r; asm volatile(\"mov.u32 %0, %%cluster_nctarank;\" : \"=r\"(r)); return r; }\n"
+    "MMA_FN void cluster_arrive() { asm volatile(\"barrier.cluster.arrive.release.aligned;\" ::: \"memory\"); }\n"
+    "MMA_FN void cluster_wait() { asm volatile(\"barrier.cluster.wait.acquire.aligned;\" ::: \"memory\"); }\n"
+    "// The four floats at shared address a (16-byte aligned) in the shared memory of the cluster's block `rank`.\n"
+    "MMA_FN float4 cluster_ld4(u32 a, u32 rank) {\n"
+    "    u32 r;\n"
+    "    float4 v;\n"
+    "    asm volatile(\"mapa.shared::cluster.u32 %0, %1, %2;\" : \"=r\"(r) : \"r\"(a), \"r\"(rank));\n"
+    "    asm volatile(\"ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\" : \"=f\"(v.x), \"=f\"(v.y), \"=f\"(v.z), \"=f\"(v.w)\n"
+    "                 : \"r\"(r) : \"memory\");\n"
+    "    return v;\n"
+    "}\n"
+    "MMA_FN float4 cluster_load4(const float *p, u32 rank) { return cluster_ld4(smem_addr(p), rank); }\n"
+    "#endif\n"
     "// ---- Hopper (sm_90a only): wgmma, the warpgroup (4 warps, 128 threads) tensor-core instruction.\n"
     "// A and B come from shared memory through 64-bit descriptors; D (fp32) stays in registers, laid\n"
     "// out per warp like mma.sync's m16n8 accumulators: warp w of the group owns rows 16w..16w+15,\n"
@@ -1490,16 +1529,52 @@ static const char sdiff__cu_mma_src[] =
     "#pragma unroll\n"
     "    for (int i = 0; i < R; ++i) asm volatile(\"\" : \"+f\"(d[i])::\"memory\");\n"
     "}\n"
+    "// A CUtensorMap (cuda.h): 128 opaque bytes, made on the host by cuTensorMapEncodeTiled.\n"
+    "struct __align__(64) sd_tmap { unsigned long long v[16]; };\n"
+    "// ---- mbarriers (shared::cta) and the TMA (attn_kernel_sm90.cu, conv_kernel_sm90.cu).\n"
+    "MMA_FN void mbar_init(u32 bar, u32 count) {\n"
+    "    asm volatile(\"mbarrier.init.shared::cta.b64 [%0], %1;\\n\" ::\"r\"(bar), \"r\"(count) : \"memory\");\n"
+    "}\n"
+    "MMA_FN void mbar_expect_tx(u32 bar, u32 bytes) {\n"
+    "    asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\\n\" ::\"r\"(bar), \"r\"(bytes) : \"memory\");\n"
+    "}\n"
+    "MMA_FN void mbar_arrive(u32 bar) {\n"
+    "    asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\\n\" ::\"r\"(bar) : \"memory\");\n"
+    "}\n"
+    "// Waits until the barrier's phase with this parity has completed (a fresh barrier counts its\n"
+    "// phase before 0, parity 1, as completed: producers start there).\n"
+    "MMA_FN void mbar_wait(u32 bar, u32 parity) {\n"
+    "    asm volatile(\"{\\n.reg .pred p;\\nWAIT_%=:\\n\"\n"
+    "                 \"mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n\"\n"
+    "                 \"@!p bra WAIT_%=;\\n}\\n\" ::\"r\"(bar), \"r\"(parity) : \"memory\");\n"
+    "}\n"
+    "// One box of a 4-D or 2-D tensor map (coordinates innermost first, outside the tensor: zeros)\n"
+    "// into shared memory; completes `bar`'s transaction bytes.\n"
+    "MMA_FN void tma_load4(u32 dst, const sd_tmap *map, int c0, int c1, int c2, int c3, u32 bar) {\n"
+    "    asm volatile(\"cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes\"\n"
+    "                 \" [%0], [%1, {%2, %3, %4, %5}], [%6];\\n\"\n"
+    "                 ::\"r\"(dst), \"l\"(map), \"r\"(c0), \"r\"(c1), \"r\"(c2), \"r\"(c3), \"r\"(bar) : \"memory\");\n"
+    "}\n"
+    "MMA_FN void tma_load2(u32 dst, const sd_tmap *map, int c0, int c1, u32 bar) {\n"
+    "    asm volatile(\"cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes\"\n"
+    "                 \" [%0], [%1, {%2, %3}], [%4];\\n\"\n"
+    "                 ::\"r\"(dst), \"l\"(map), \"r\"(c0), \"r\"(c1), \"r\"(bar) : \"memory\");\n"
+    "}\n"
     "#define WG_D4(d, i) \"+f\"(d[i]), \"+f\"(d[i + 1]), \"+f\"(d[i + 2]), \"+f\"(d[i + 3])\n"
     "#define WG_D8(d, i) WG_D4(d, i), WG_D4(d, i + 4)\n"
     "// d (64 x N, fp32) += A (64 x 16, K-major descriptor a) * B (N x 16, K-major descriptor b);\n"
-    "// scale_d = 0: d = A*B. N: 64, 128, 160, 256.\n"
+    "// scale_d = 0: d = A*B. N: 64, 80, 128, 160, 256.\n"
     "template <int N> MMA_FN void wgmma_ss(float *d, u64 a, u64 b, int scale_d) {\n"
     "    if constexpr (N == 64)\n"
     "        asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %34, 0;\\n\"\n"
     "                     \"wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {\"\n"
     "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\\n}\\n\"\n"
     "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24) : \"l\"(a), \"l\"(b), \"r\"(scale_d));\n"
+    "    else if constexpr (N == 80)\n"
+    "        asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %42, 0;\\n\"\n"
+    "                     \"wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 {\"\n"
+    "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, %40, %41, p, 1, 1, 0, 0;\\n}\\n\"\n"
+    "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32) : \"l\"(a), \"l\"(b), \"r\"(scale_d));\n"
     "    else if constexpr (N == 128)\n"
     "        asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %66, 0;\\n\"\n"
     "                     \"wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {\"\n"
@@ -1515,10 +1590,16 @@ static const char sdiff__cu_mma_src[] =
     "                     \"wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {\"\n"
     "                     \"%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, %128, %129, p, 1, 1, 0, 0;\\n}\\n\"\n"
     "                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56), WG_D8(d, 64), WG_D8(d, 72), WG_D8(d, 80), WG_D8(d, 88), WG_D8(d, 96), WG_D8(d, 104), WG_D8(d, 112), WG_D8(d, 120) : \"l\"(a), \"l\"(b), \"r\"(scale_d));\n"
-    "    else static_assert(N == 64, \"wgmma_ss: N must be 64, 128, 160 or 256\");\n"
+    "    else static_assert(N == 64, \"wgmma_ss: N must be 64, 80, 128, 160 or 256\");\n"
     "}\n"
     "#endif\n"
     "#endif\n";
+/* cuTensorMapEncodeTiled's type (cuda.h's enums as int, cuuint64_t as unsigned long long): the TMA
+   kernels' tensor maps (attn_kernel_sm90.cu, conv_kernel_sm90.cu) are made with it on the host. */
+typedef int (*sdiff__cu_tmap_encode_fn)(void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,
+                                        const unsigned long long *strides, const unsigned *box,
+                                        const unsigned *elem_strides, int interleave, int swizzle, int l2_promotion,
+                                        int oob_fill);
 /* END GENERATED: tensor-core helpers */
 
 /* BEGIN GENERATED: flash attention (tools/kernels/gen_kernels.py) */
@@ -2032,33 +2113,6 @@ static const char sdiff__cu_attention_sm90_src[] =
     "\n"
     "#include \"mma.cuh\"\n"
     "\n"
-    "// A CUtensorMap (cuda.h): 128 opaque bytes, made on the host by cuTensorMapEncodeTiled.\n"
-    "struct __align__(64) sd_tmap { unsigned long long v[16]; };\n"
-    "\n"
-    "// ---- mbarriers (shared::cta) and the TMA.\n"
-    "static __device__ __forceinline__ void mbar_init(u32 bar, u32 count) {\n"
-    "    asm volatile(\"mbarrier.init.shared::cta.b64 [%0], %1;\\n\" ::\"r\"(bar), \"r\"(count) : \"memory\");\n"
-    "}\n"
-    "static __device__ __forceinline__ void mbar_expect_tx(u32 bar, u32 bytes) {\n"
-    "    asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\\n\" ::\"r\"(bar), \"r\"(bytes) : \"memory\");\n"
-    "}\n"
-    "static __device__ __forceinline__ void mbar_arrive(u32 bar) {\n"
-    "    asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\\n\" ::\"r\"(bar) : \"memory\");\n"
-    "}\n"
-    "// Waits until the barrier's phase with this parity has completed (a fresh barrier counts its\n"
-    "// phase before 0, parity 1, as completed: producers start there).\n"
-    "static __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {\n"
-    "    asm volatile(\"{\\n.reg .pred p;\\nWAIT_%=:\\n\"\n"
-    "                 \"mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n\"\n"
-    "                 \"@!p bra WAIT_%=;\\n}\\n\" ::\"r\"(bar), \"r\"(parity) : \"memory\");\n"
-    "}\n"
-    "// One box of the 4-D tensor map (coordinates innermost first) into shared memory; completes\n"
-    "// `bar`'s transaction bytes.\n"
-    "static __device__ __forceinline__ void tma_load4(u32 dst, const sd_tmap *map, int c0, int c1, int c2, int c3, u32 bar) {\n"
-    "    asm volatile(\"cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes\"\n"
-    "                 \" [%0], [%1, {%2, %3, %4, %5}], [%6];\\n\"\n"
-    "                 ::\"r\"(dst), \"l\"(map), \"r\"(c0), \"r\"(c1), \"r\"(c2), \"r\"(c3), \"r\"(bar) : \"memory\");\n"
-    "}\n"
     "// A whole tile from token `row` of (head h, item b): one box per atom, `atom` bytes apart in\n"
     "// shared memory; all of them complete `bar`.\n"
     "static __device__ __forceinline__ void tma_tile(u32 dst, u32 atom, const sd_tmap *map, int h, int row, int b, u32 bar) {\n"
@@ -2348,11 +2402,6 @@ SDIFF__PRIVATE void sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, i
     block[1] = block[2] = 1;
     *smem = (unsigned)(atoms * (bm + 2 * stages * bn) * 128 + 8 * (1 + 4 * stages) + 1024);
 }
-/* cuTensorMapEncodeTiled's type (cuda.h's enums as int, cuuint64_t as unsigned long long). */
-typedef int (*sdiff__cu_tmap_encode_fn)(void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,
-                                        const unsigned long long *strides, const unsigned *box,
-                                        const unsigned *elem_strides, int interleave, int swizzle, int l2_promotion,
-                                        int oob_fill);
 /* The tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of q, k and v for sdiff_attention_fwd_tma:
    each a [B][L][H][D] fp16 tensor seen as 4-D with dims innermost first (d, head, token, item),
    so that the byte strides (2D, 2*row_stride, 2*L*row_stride) grow; boxes of 64 dims (those past
@@ -2722,28 +2771,7 @@ static const char sdiff__cu_conv2d_src[] =
     "        asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
     "                     : \"=r\"(v[0]), \"=r\"(v[1]), \"=r\"(v[2]), \"=r\"(v[3])\n"
     "                     : \"r\"(sbase + (r * CONV_EPI_STR + c8) * 2) : \"memory\");\n"
-    "        const long long o = (long long)m * Co + n;\n"
-    "        if (vec) {\n"
-    "            if (res) {\n"
-    "                const uint4 rv = *(const uint4 *)(res + o);\n"
-    "                const u32 rw[4] = {rv.x, rv.y, rv.z, rv.w};\n"
-    "#pragma unroll\n"
-    "                for (int e = 0; e < 4; ++e)\n"
-    "                    v[e] = pack_h2(half_to_float((sd_half)(v[e] & 0xffffu)) + half_to_float((sd_half)(rw[e] & 0xffffu)),\n"
-    "                                   half_to_float((sd_half)(v[e] >> 16)) + half_to_float((sd_half)(rw[e] >> 16)));\n"
-    "            }\n"
-    "            uint4 ov;\n"
-    "            ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];\n"
-    "            *(uint4 *)(y + o) = ov;\n"
-    "        } else {\n"
-    "#pragma unroll\n"
-    "            for (int e = 0; e < 8; ++e) {\n"
-    "                if (n + e >= Co) break;\n"
-    "                sd_half h = (sd_half)((v[e >> 1] >> ((e & 1) * 16)) & 0xffffu);\n"
-    "                if (res) h = (sd_half)(pack_h2(half_to_float(h) + half_to_float(res[o + e]), 0.f) & 0xffffu);\n"
-    "                y[o + e] = h;\n"
-    "            }\n"
-    "        }\n"
+    "        store_out8(y, res, (long long)m * Co + n, Co - n, v, vec);\n"
     "    }\n"
     "}\n";
 
@@ -2784,6 +2812,336 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int
 }
 /* END GENERATED: implicit-GEMM convolution */
 
+/* BEGIN GENERATED: implicit-GEMM convolution (TMA, wgmma) (tools/kernels/gen_kernels.py) */
+/* The implicit-GEMM convolution on Hopper (a TMA producer, mbarriers, wgmma consumers; sm_90a only).
+   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
+   -DCONV_BN=n, n = 64, 80, 128, 160 or 256; name "sdiff_conv2d_fwd_tma", extern "C"):
+
+     __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
+         const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
+         int pad, int Co, int vec);
+
+   The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
+   stride 1 and output rows that tile into boxes of 128 pixels (sdiff__cu_conv2d_tma_box below),
+   x and w given as the tensor maps sdiff__cu_conv2d_tma_maps() makes (x, w 16-byte aligned, C %
+   64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu.
+
+   Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/128), ceil(Co/BN)), launched
+   in clusters of (S, 1, 1) when S > 1 (split-K: S blocks share an output tile, S <= KT), block =
+   (384, 1, 1) (a TMA producer warpgroup and two wgmma consumer warpgroups of 64 rows) and the
+   dynamic shared memory (raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first): stages =
+   min(8, (227 KB - 1280) / ((128 + BN) * 128)) K tiles of 64 in flight, smem = stages * (128 +
+   BN) * 128 + 256 + 1024 (the mbarriers, and room to align the tiles to 1024 bytes); the module
+   exports __constant__ int sdiff_conv2d_tma_cfg[4] = {BM, BN, threads, smem}. */
+static const char sdiff__cu_conv2d_tma_src[] =
+    "// sdiff conv2d forward on Hopper (sm_90a): the implicit GEMM of conv_kernel.cu (y[m, n] = sum_k\n"
+    "// A[m, k] w[n, k], m = (b, oy, ox), k = (kh, kw, c); read that file's header first), fed by the\n"
+    "// TMA instead of cp.async, with the attention kernel's structure (attn_kernel_sm90.cu): one\n"
+    "// producer warpgroup whose first thread issues the copies, two consumer warpgroups of 64 output\n"
+    "// rows each, an mbarrier pipeline between them and no block-wide barrier in the main loop.\n"
+    "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).\n"
+    "//\n"
+    "// Why the TMA makes the A operand cheap here: a tile of BM = 128 output pixels is a box of the\n"
+    "// input image (stride 1 only): 128 pixels of one row, or whole rows (bw = Wo, bh = 128 / Wo), or\n"
+    "// whole images (bw = Wo, bh = Ho, bn = 128 / (Wo * Ho)). The K tile of tap (kh, kw) and channels\n"
+    "// c..c+63 is then the same box shifted by (kw - pad, kh - pad): one 4-D TMA copy with\n"
+    "// coordinates (c, ox0 - pad + kw, oy0 - pad + kh, b0). Coordinates outside the image are the\n"
+    "// padding: the TMA writes zeros there, with no per-row bounds checks. The weights [Co][K] are a\n"
+    "// 2-D box (64 of K x BN rows) per K tile. Both land in the 128-byte swizzle (16-byte chunk c of\n"
+    "// row r at chunk c ^ (r & 7)), which is wgmma's K-major layout, so consumers read them directly.\n"
+    "// The host (sdiff__cu_conv2d_tma_plan) picks the box shape and makes the two tensor maps; shapes\n"
+    "// whose output rows do not tile into such boxes (strided convolutions, odd widths) stay on\n"
+    "// conv_kernel.cu.\n"
+    "//\n"
+    "// Split-K for grids too small to fill the GPU (SD's 16x16 and 8x8 levels: 64 and 16 tiles of\n"
+    "// 128 x 80 on 132 SMs): the host launches clusters of S blocks along x (S = 1..8), block `rank` of a\n"
+    "// cluster sums K tiles [rank*KT/S, (rank+1)*KT/S) of the same output tile; the partial sums meet in\n"
+    "// distributed shared memory, where block `rank` adds up rows [rank*BM/S, (rank+1)*BM/S) of all S\n"
+    "// partials in rank order (the same order every run) and writes them. No workspace, no second kernel.\n"
+    "//\n"
+    "// Epilogue as conv_kernel.cu's (same rounding): y = fp16(fp16(acc + bias) + res).\n"
+    "//\n"
+    "// Defines: CONV_BN (output channels per block: 64, 80, 128, 160 or 256; required).\n"
+    "// Optional: CONV_STAGES (pipeline depth; default: as many as fit in 227 KB, at most 8).\n"
+    "\n"
+    "#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)\n"
+    "#error \"conv_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)\"\n"
+    "#endif\n"
+    "#ifndef CONV_BN\n"
+    "#error \"CONV_BN must be defined\"\n"
+    "#endif\n"
+    "#define BM 128                                  // output pixels per block: two consumer warpgroups\n"
+    "#define BN CONV_BN\n"
+    "#define NT 384                                  // producer warpgroup + two consumer warpgroups\n"
+    "#define A_BYTES (BM * 128)                      // one K tile of A: BM rows of 64 fp16\n"
+    "#define STAGE_BYTES ((BM + BN) * 128)\n"
+    "#define BAR_BYTES 256                           // room for 2 mbarriers per stage\n"
+    "#ifndef CONV_STAGES\n"
+    "#define CONV_STAGES_FIT ((227 * 1024 - 1024 - BAR_BYTES) / STAGE_BYTES)\n"
+    "#define CONV_STAGES (CONV_STAGES_FIT > 8 ? 8 : CONV_STAGES_FIT)\n"
+    "#endif\n"
+    "#define STAGES CONV_STAGES\n"
+    "#define EPI_STR (BN + 8)                        // halves per row of the epilogue tile\n"
+    "#define PART_STR (BN + 4)                       // floats per row of a split-K partial tile\n"
+    "#define PIPE_BYTES (STAGES * STAGE_BYTES)\n"
+    "#define SMEM_BYTES (PIPE_BYTES + BAR_BYTES + 1024) // + 1024: the base is rounded up to 1024\n"
+    "#define PRODUCER_REGS 40\n"
+    "#define CONSUMER_REGS 232\n"
+    "static_assert(BN == 64 || BN == 80 || BN == 128 || BN == 160 || BN == 256, \"CONV_BN: 64, 80, 128, 160 or 256\");\n"
+    "static_assert(STAGES >= 2 && 16 * STAGES <= BAR_BYTES, \"2..16 stages\");\n"
+    "static_assert(BM * EPI_STR * 2 <= PIPE_BYTES && BM * PART_STR * 4 <= PIPE_BYTES,\n"
+    "              \"the epilogue and split-K tiles reuse the pipeline's memory\");\n"
+    "static_assert(128 * (PRODUCER_REGS + 2 * CONSUMER_REGS) <= NT * ((65536 / NT) & ~7),\n"
+    "              \"setmaxnreg would ask for more registers than the block holds (and wait forever)\");\n"
+    "\n"
+    "#ifdef CONV_EXPECT_SMEM // what the host's launch helper says (tests/test_cuda.c): a mismatch would fault\n"
+    "static_assert(SMEM_BYTES == CONV_EXPECT_SMEM, \"sdiff__cu_conv2d_tma_launch_dims disagrees with the kernel's stages\");\n"
+    "#endif\n"
+    "\n"
+    "// Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches its table.\n"
+    "extern \"C\" __constant__ int sdiff_conv2d_tma_cfg[4] = {BM, BN, NT, SMEM_BYTES};\n"
+    "\n"
+    "#include \"mma.cuh\"\n"
+    "\n"
+    "// Launch: grid (S, ceil(M / BM), ceil(Co / BN)) in clusters of (S, 1, 1), S <= KT (S = 1: a plain\n"
+    "// launch), block (NT, 1, 1), dynamic shared memory sdiff_conv2d_tma_cfg[3] bytes (raise the\n"
+    "// function attribute first).\n"
+    "// ta: x [B][H][W][C] as a 4-D map, dims innermost first (C, W, H, B), box (64, bw, bh, bn) with\n"
+    "// bw * bh * bn = BM; tb: w [Co][K] as 2-D (K, Co), box (64, BN); both 128-byte swizzle, zeros\n"
+    "// outside. The output tile of block x starts at pixel m0 = x * BM = (b0, oy0, ox0) and is that\n"
+    "// box of the output: the host guarantees Wo % bw == 0 and Ho % bh == 0, so m0's box never wraps.\n"
+    "// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y, res [M][Co]; vec as in conv_kernel.cu.\n"
+    "extern \"C\" __global__ void __launch_bounds__(NT, 1)\n"
+    "sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb,\n"
+    "                     const sd_half *__restrict__ bias, const sd_half *res, sd_half *y, int M, int Ho, int Wo, int C,\n"
+    "                     int KW, int KT, int pad, int Co, int vec) {\n"
+    "    pdl_begin();\n"
+    "    extern __shared__ __align__(1024) unsigned char smem[];\n"
+    "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;\n"
+    "    const int m0 = blockIdx.y * BM, n0 = blockIdx.z * BN;\n"
+    "    const int split = (int)cluster_size(), rank = (int)cluster_rank();\n"
+    "    const int kt0 = rank * KT / split, nkt = (rank + 1) * KT / split - kt0; // this block's K tiles\n"
+    "    const u32 base = (smem_addr(smem) + 1023u) & ~1023u; // the swizzle repeats every 1024 bytes\n"
+    "    const u32 bars = base + PIPE_BYTES;\n"
+    "#define FULL(s) (bars + 16 * (s))\n"
+    "#define EMPTY(s) (bars + 16 * (s) + 8)\n"
+    "    if (tid == 0) {\n"
+    "        for (int s = 0; s < STAGES; ++s) {\n"
+    "            mbar_init(FULL(s), 1);\n"
+    "            mbar_init(EMPTY(s), 8); // one arrival per consumer warp\n"
+    "        }\n"
+    "        asm volatile(\"fence.mbarrier_init.release.cluster;\\n\" ::: \"memory\");\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "\n"
+    "    if (wg == 0) {\n"
+    "        // ---- Producer: K tile kt = tap (kh, kw), channels c..c+63, into stage (kt - kt0) % STAGES.\n"
+    "        asm volatile(\"setmaxnreg.dec.sync.aligned.u32 %0;\\n\" ::\"n\"(PRODUCER_REGS));\n"
+    "        if (tid == 0) {\n"
+    "            const int hw = Ho * Wo, b0 = m0 / hw, oy0 = (m0 - b0 * hw) / Wo, ox0 = m0 - b0 * hw - oy0 * Wo;\n"
+    "            const int cpt = C / 64, tap = kt0 / cpt;\n"
+    "            int c = (kt0 - tap * cpt) * 64, kh = tap / KW, kw = tap - kh * KW;\n"
+    "            for (int i = 0; i < nkt; ++i) {\n"
+    "                const int s = i % STAGES;\n"
+    "                mbar_wait(EMPTY(s), ((i / STAGES) & 1) ^ 1);\n"
+    "                const u32 dst = base + s * STAGE_BYTES;\n"
+    "                mbar_expect_tx(FULL(s), STAGE_BYTES);\n"
+    "                tma_load4(dst, &ta, c, ox0 - pad + kw, oy0 - pad + kh, b0, FULL(s));\n"
+    "                tma_load2(dst + A_BYTES, &tb, (kt0 + i) * 64, n0, FULL(s));\n"
+    "                c += 64;\n"
+    "                if (c == C) {\n"
+    "                    c = 0;\n"
+    "                    if (++kw == KW) { kw = 0; ++kh; }\n"
+    "                }\n"
+    "            }\n"
+    "        }\n"
+    "        if (split > 1) { // the partials' exchange below: every thread of the cluster takes part\n"
+    "            __syncwarp();\n"
+    "            cluster_arrive();\n"
+    "            cluster_wait();\n"
+    "            cluster_arrive();\n"
+    "            cluster_wait();\n"
+    "        }\n"
+    "        return;\n"
+    "    }\n"
+    "\n"
+    "    // ---- Consumers: warpgroup cw owns output rows 64cw..64cw+63, all BN columns.\n"
+    "    asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" ::\"n\"(CONSUMER_REGS));\n"
+    "    const int cw = wg - 1;\n"
+    "    float acc[BN / 2];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < BN / 2; ++i) acc[i] = 0.f;\n"
+    "    // wgmma runs asynchronously: tile kt's instructions stay in flight while the warpgroup waits for\n"
+    "    // tile kt+1, and a stage is handed back once the wgmmas that read it have retired (wait<1>\n"
+    "    // after issuing the next tile).\n"
+    "    for (int i = 0; i < nkt; ++i) {\n"
+    "        const int s = i % STAGES;\n"
+    "        mbar_wait(FULL(s), (i / STAGES) & 1);\n"
+    "        const u32 as = base + s * STAGE_BYTES + cw * 64 * 128, bs = base + s * STAGE_BYTES + A_BYTES;\n"
+    "        wgmma_pin<BN / 2>(acc);\n"
+    "        wgmma_fence();\n"
+    "#pragma unroll\n"
+    "        for (int ks = 0; ks < 4; ++ks) wgmma_ss<BN>(acc, wgmma_desc_sw128(as + ks * 32), wgmma_desc_sw128(bs + ks * 32), 1);\n"
+    "        wgmma_commit();\n"
+    "        wgmma_wait<1>();\n"
+    "        wgmma_pin<BN / 2>(acc);\n"
+    "        if (i > 0 && lane == 0) mbar_arrive(EMPTY((i - 1) % STAGES));\n"
+    "    }\n"
+    "    wgmma_wait<0>();\n"
+    "    wgmma_pin<BN / 2>(acc);\n"
+    "    // Every consumer's wgmmas have retired and every copy has landed (each was waited for), so the\n"
+    "    // pipeline's memory is free for the epilogue tile. Named barrier 1: the consumers only.\n"
+    "    asm volatile(\"bar.sync 1, 256;\\n\" ::: \"memory\");\n"
+    "\n"
+    "    // Fragment layout: acc[4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16, columns 8j + 2t4 + {0, 1, 0, 1}.\n"
+    "    const int g = lane >> 2, t4 = lane & 3, row0 = cw * 64 + (warp & 3) * 16 + g;\n"
+    "    if (split > 1) {\n"
+    "        // ---- Split-K: this block's partial sums into a [BM][BN+4] fp32 tile; once every block of\n"
+    "        // the cluster has written its own, rows [rank*BM/split, (rank+1)*BM/split) are summed over\n"
+    "        // the cluster's tiles (rank 0 first), biased and written; a second cluster barrier keeps\n"
+    "        // every tile alive until the others have read it.\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < BN / 8; ++j) {\n"
+    "            const u32 a0 = base + (row0 * PART_STR + j * 8 + 2 * t4) * 4, a1 = a0 + 8 * PART_STR * 4;\n"
+    "            asm volatile(\"st.shared.v2.f32 [%0], {%1, %2};\\n\" ::\"r\"(a0), \"f\"(acc[4 * j]), \"f\"(acc[4 * j + 1]) : \"memory\");\n"
+    "            asm volatile(\"st.shared.v2.f32 [%0], {%1, %2};\\n\" ::\"r\"(a1), \"f\"(acc[4 * j + 2]), \"f\"(acc[4 * j + 3])\n"
+    "                         : \"memory\");\n"
+    "        }\n"
+    "        cluster_arrive();\n"
+    "        cluster_wait();\n"
+    "        const int r0 = rank * BM / split, r1 = (rank + 1) * BM / split;\n"
+    "        for (int i = tid - 128; i < (r1 - r0) * (BN / 8); i += 256) {\n"
+    "            const int r = r0 + i / (BN / 8), c8 = (i % (BN / 8)) * 8, m = m0 + r, n = n0 + c8;\n"
+    "            float v[8];\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 8; ++e) v[e] = 0.f;\n"
+    "            for (int q = 0; q < split; ++q) {\n"
+    "                const u32 a = base + (r * PART_STR + c8) * 4;\n"
+    "                const float4 lo = cluster_ld4(a, (u32)q), hi = cluster_ld4(a + 16, (u32)q);\n"
+    "                v[0] += lo.x; v[1] += lo.y; v[2] += lo.z; v[3] += lo.w;\n"
+    "                v[4] += hi.x; v[5] += hi.y; v[6] += hi.z; v[7] += hi.w;\n"
+    "            }\n"
+    "            if (m < M && n < Co) {\n"
+    "                u32 h[4];\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 4; ++e) {\n"
+    "                    const float b0 = bias && n + 2 * e < Co ? half_to_float(bias[n + 2 * e]) : 0.f;\n"
+    "                    const float b1 = bias && n + 2 * e + 1 < Co ? half_to_float(bias[n + 2 * e + 1]) : 0.f;\n"
+    "                    h[e] = pack_h2(v[2 * e] + b0, v[2 * e + 1] + b1);\n"
+    "                }\n"
+    "                store_out8(y, res, (long long)m * Co + n, Co - n, h, vec);\n"
+    "            }\n"
+    "        }\n"
+    "        cluster_arrive();\n"
+    "        cluster_wait();\n"
+    "        return;\n"
+    "    }\n"
+    "\n"
+    "    // ---- Epilogue 1: acc + bias, rounded to fp16, into a [BM][BN+8] tile.\n"
+    "#pragma unroll\n"
+    "    for (int j = 0; j < BN / 8; ++j) {\n"
+    "        const int col = j * 8 + 2 * t4, n = n0 + col;\n"
+    "        const float b0 = bias && n < Co ? half_to_float(bias[n]) : 0.f;\n"
+    "        const float b1 = bias && n + 1 < Co ? half_to_float(bias[n + 1]) : 0.f;\n"
+    "        const u32 a0 = base + (row0 * EPI_STR + col) * 2, a1 = a0 + 8 * EPI_STR * 2;\n"
+    "        asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a0), \"r\"(pack_h2(acc[4 * j] + b0, acc[4 * j + 1] + b1)) : \"memory\");\n"
+    "        asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a1), \"r\"(pack_h2(acc[4 * j + 2] + b0, acc[4 * j + 3] + b1))\n"
+    "                     : \"memory\");\n"
+    "    }\n"
+    "    asm volatile(\"bar.sync 1, 256;\\n\" ::: \"memory\");\n"
+    "\n"
+    "    // ---- Epilogue 2: 8 outputs (16 bytes) per step, plus the residual, out to y.\n"
+    "#pragma unroll 4\n"
+    "    for (int i = tid - 128; i < BM * (BN / 8); i += 256) {\n"
+    "        const int r = i / (BN / 8), c8 = (i - r * (BN / 8)) * 8, m = m0 + r, n = n0 + c8;\n"
+    "        if (m >= M || n >= Co) continue;\n"
+    "        u32 v[4];\n"
+    "        asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                     : \"=r\"(v[0]), \"=r\"(v[1]), \"=r\"(v[2]), \"=r\"(v[3])\n"
+    "                     : \"r\"(base + (r * EPI_STR + c8) * 2) : \"memory\");\n"
+    "        store_out8(y, res, (long long)m * Co + n, Co - n, v, vec);\n"
+    "    }\n"
+    "#undef FULL\n"
+    "#undef EMPTY\n"
+    "}\n";
+
+/* Launch configuration for sdiff_conv2d_fwd_tma compiled with -DCONV_BN=bn, M = B*Ho*Wo, split-K
+   over clusters of `split` blocks. */
+SDIFF__PRIVATE void sdiff__cu_conv2d_tma_launch_dims(int bn, int split, long long M, int Co, unsigned grid[3],
+                                             unsigned block[3], unsigned *smem) {
+    const unsigned stage = (unsigned)((128 + bn) * 128), fit = (227u * 1024u - 1280u) / stage,
+                   stages = fit > 8 ? 8 : fit;
+    grid[0] = (unsigned)split;
+    grid[1] = (unsigned)((M + 127) / 128);
+    grid[2] = (unsigned)((Co + bn - 1) / bn);
+    block[0] = 384;
+    block[1] = block[2] = 1;
+    *smem = stages * stage + 256 + 1024;
+}
+/* The CONV_BN variants the library builds, and the one it takes for M x Co outputs and KT K tiles
+   (an index into that list), with the split-K cluster size (*split). fit[s]: how many clusters of
+   s blocks the GPU runs at once (fit[1]: the SMs; a cluster must fit in one GPC, so an H100 holds
+   66 pairs but only 15 clusters of 8). The least estimated time: waves x (K tiles per block +
+   fixed costs) x BN / efficiency, a wave being fit[s] clusters and a partial wave costing a whole
+   one. The efficiencies (work per time of a full wave, relative to BN 256; a narrower tile reloads
+   A more often per output) and the fixed costs (a block's pipeline fill and epilogue; the
+   split's exchange), in K tiles, are fitted to bench_conv.cu on an H200 (tools/PERF.md, S8). */
+static const int sdiff__cu_conv2d_tma_bns[4] = {80, 128, 160, 256};
+SDIFF__PRIVATE int sdiff__cu_conv2d_tma_pick(long long M, int Co, long long KT, const int fit[9], int *split) {
+    static const double eff[4] = {0.71, 0.85, 0.93, 1.0};
+    const double block_cost = 4, split_cost = 4;
+    int best = 0;
+    double best_cost = -1;
+    *split = 1;
+    for (int i = 0; i < 4; ++i)
+        for (int s = 1; s <= 8 && s <= KT; ++s) {
+            const int bn = sdiff__cu_conv2d_tma_bns[i];
+            const long long tiles = ((M + 127) / 128) * ((Co + bn - 1) / bn), waves = (tiles + fit[s] - 1) / fit[s];
+            const double cost = (double)waves * ((double)((KT + s - 1) / s) + block_cost + (s > 1 ? split_cost : 0)) *
+                                bn / eff[i];
+            if (best_cost < 0 || cost < best_cost) { best = i; *split = s; best_cost = cost; }
+        }
+    return best;
+}
+/* The box of 128 output pixels a block computes, box = {bw, bh, bn} (pixels of a row, rows,
+   images) with bw * bh * bn = 128, such that the blocks' boxes tile the output without wrapping:
+   128 pixels of a row when Wo is a multiple of 128, whole rows when Wo divides 128 and the rows
+   divide Ho, whole images when an image divides 128. Returns 0 when none fits (the caller takes
+   conv_kernel.cu). SD's latents and images (powers of two) always fit. */
+SDIFF__PRIVATE int sdiff__cu_conv2d_tma_box(int Ho, int Wo, unsigned box[3]) {
+    if (Wo <= 0 || Ho <= 0) return 0;
+    if (Wo % 128 == 0) { box[0] = 128; box[1] = 1; box[2] = 1; return 1; }
+    if (128 % Wo) return 0;
+    if (Ho % (128 / Wo) == 0) { box[0] = (unsigned)Wo; box[1] = (unsigned)(128 / Wo); box[2] = 1; return 1; }
+    if (Ho * Wo <= 128 && 128 % (Ho * Wo) == 0) {
+        box[0] = (unsigned)Wo; box[1] = (unsigned)Ho; box[2] = (unsigned)(128 / (Ho * Wo));
+        return 1;
+    }
+    return 0;
+}
+/* The two tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of sdiff_conv2d_fwd_tma: x
+   [B][H][W][C] as 4-D (C, W, H, B) with boxes of 64 channels x the output box (stride 1: the
+   input box of a tap is the output box shifted), and w [Co][K] as 2-D (K, Co) with boxes of 64 x
+   bn; both in the 128-byte swizzle, zeros outside (the padding). Returns 0, or the first failing
+   CUresult (x, w must be 16-byte aligned; C % 8 == 0). */
+SDIFF__PRIVATE int sdiff__cu_conv2d_tma_maps(sdiff__cu_tmap_encode_fn encode, void *maps[2], const void *x, const void *w,
+                                     int B, int H, int W, int C, int Co, long long K, const unsigned box[3],
+                                     int bn) {
+    const unsigned ones[4] = {1, 1, 1, 1};
+    const unsigned long long xd[4] = {(unsigned long long)C, (unsigned long long)W, (unsigned long long)H,
+                                      (unsigned long long)B},
+                             xs[3] = {(unsigned long long)C * 2, (unsigned long long)W * C * 2,
+                                      (unsigned long long)H * W * C * 2},
+                             wd[2] = {(unsigned long long)K, (unsigned long long)Co}, ws[1] = {(unsigned long long)K * 2};
+    const unsigned xbox[4] = {64, box[0], box[1], box[2]}, wbox[2] = {64, (unsigned)bn};
+    /* 6: CU_TENSOR_MAP_DATA_TYPE_FLOAT16; 0: no interleave; 3: CU_TENSOR_MAP_SWIZZLE_128B;
+       2: CU_TENSOR_MAP_L2_PROMOTION_L2_128B; 0: out-of-bounds elements read as zero */
+    int r = encode(maps[0], 6, 4, (void *)x, xd, xs, xbox, ones, 0, 3, 2, 0);
+    if (!r) r = encode(maps[1], 6, 2, (void *)w, wd, ws, wbox, ones, 0, 3, 2, 0);
+    return r;
+}
+/* END GENERATED: implicit-GEMM convolution (TMA, wgmma) */
+
 /* >>cuda:nvrtc =============================================================
    NVRTC compilation, the on-disk cubin cache and the per-backend modules.
    ========================================================================= */
@@ -2811,6 +3169,8 @@ static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
      {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80"}, true},
     {"sdiff_conv2d", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2"}, false},
     {"sdiff_conv2d_sm90", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=3", "-DCONV_TILE=4", "-DCONV_TILE=5"}, true},
+    /* the order of sdiff__cu_conv2d_tma_bns (tests/test_cuda.c checks it) */
+    {"sdiff_conv2d_tma", sdiff__cu_conv2d_tma_src, 4, {"-DCONV_BN=80", "-DCONV_BN=128", "-DCONV_BN=160", "-DCONV_BN=256"}, true},
 };
 /* The head dims the tensor-core kernel is built for (SD 1.x: 40, 80, 160;
    SD 2.x and CLIP: 64), in the order of its variants above; and those of the
@@ -3117,6 +3477,25 @@ SDIFF__PRIVATE void sdiff__cuda_launch_cluster(sdiff__cuda *cb, int prog, int va
 SDIFF__PRIVATE void sdiff__cuda_launch_ex(sdiff__cuda *cb, int prog, int variant, const char *name, const unsigned grid[3],
                                           const unsigned block[3], unsigned smem, void **args) {
     sdiff__cuda_launch_cluster(cb, prog, variant, name, grid, block, smem, 0, args);
+}
+/* How many clusters of cs blocks of `name` (threads per block, smem bytes) the GPU runs at once:
+   asked of the driver once per size and remembered in cache[cs] (cache[0..8], zeroed at start).
+   A cluster must fit in one GPC, so this is less than the SMs / cs: an H100 holds 15 clusters of
+   8 one-block-per-SM blocks, not 16. If the driver cannot say: SMs / cs - 1. */
+SDIFF__PRIVATE int sdiff__cuda_clusters_fit(sdiff__cuda *cb, int prog, int variant, const char *name, unsigned threads,
+                                            unsigned smem, int cs, int cache[9]) {
+    if (cache[cs]) return cache[cs];
+    int n = 0;
+    CUfunction f = sdiff__g_cu.cuOccupancyMaxActiveClusters ? sdiff__cuda_fn_smem(cb, prog, variant, name, smem) : NULL;
+    if (f) {
+        const unsigned grid[3] = {(unsigned)cs, 1, 1}, blk[3] = {threads, 1, 1};
+        sdiff__cu_launch_attr attrs[2];
+        const sdiff__cu_launch_config cfg = sdiff__cuda_launch_config(cb, grid, blk, smem, cs > 1 ? (unsigned)cs : 0, attrs);
+        if (sdiff__g_cu.cuOccupancyMaxActiveClusters(&n, f, &cfg) != SDIFF__CUDA_SUCCESS) n = 0;
+    }
+    if (n < 1) n = SDIFF__MAX(1, cb->n_sm / cs - 1);
+    sdiff__log(cb->be.log, SDIFF_LOG_DEBUG, "cuda", "%s: %d clusters of %d blocks fit at once", name, n, cs);
+    return cache[cs] = n;
 }
 /* The common case: a (gx, gy) grid of 1-D blocks, no dynamic shared memory. */
 SDIFF__PRIVATE void sdiff__cuda_launch(sdiff__cuda *cb, int prog, int variant, const char *name, unsigned gx,
@@ -3694,23 +4073,62 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
         sdiff__cuda_gemm(cb, op, y->data, x->data, ci, w->data, bp, residual ? residual->data : NULL, m, co, k);
         return;
     }
-    /* the implicit-GEMM tensor-core kernel: channels in 64s (a K tile stays in one tap), 16-byte
-       aligned x and w, 32-bit index math, and enough output rows for 128-row tiles to fill every
-       SM several times over. Below that (H100, SD 1.5 at 512x512: the 32x32 and smaller levels,
-       M <= 2048) im2col is small and cuBLASLt's split-K GEMM on it measured faster (tools/PERF.md;
-       re-measured with the wgmma tiles: moving the 32x32 level to them cost 0.15 ms a step);
-       above it (the 64x64 level, the VAE) im2col's extra write and read of KH*KW copies of x
-       costs as much as the GEMM or more. */
+    /* The implicit-GEMM tensor-core kernels: channels in 64s (a K tile stays in one tap), 16-byte
+       aligned x and w, 32-bit output indices. On Hopper the TMA kernel wherever its boxes fit
+       (stride 1, output rows in boxes of 128 pixels: every level of SD), with split-K over a
+       cluster where the output alone would leave SMs idle (SD's 16x16 and 8x8 levels). Elsewhere
+       the cp.async kernel where there are enough output rows for 128-row tiles to fill every SM
+       several times (M >= 48 x SMs); below that im2col is small and cuBLASLt's split-K GEMM on it
+       measured faster (tools/PERF.md). */
     const void *rp = residual ? residual->data : NULL;
-    if (m >= 48 * (int64_t)cb->n_sm && ci % 64 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(w->data) &&
-        m * co < INT32_MAX && sdiff__numel(x) < INT32_MAX && co * k < INT32_MAX) {
-        const int tile = sdiff__cu_conv2d_pick_tile(m, (int)co, cb->n_sm, cb->wgmma);
-        unsigned grid[3], block[3], smem;
-        sdiff__cu_conv2d_launch_dims(tile, m, (int)co, grid, block, &smem);
-        CUdeviceptr dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data), db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp),
-                    dy = SDIFF__DPTR(y->data);
-        int B = (int)bn, H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo,
-            Co = (int)co, vec = co % 8 == 0 && sdiff__cuda_al16(y->data) && (!rp || sdiff__cuda_al16(rp));
+    const bool tiles_ok = ci % 64 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(w->data) && m * co < INT32_MAX &&
+                          co * k < INT32_MAX;
+    unsigned box[3];
+    const bool tma_ok = cb->tma && tiles_ok && stride == 1 && sdiff__cu_conv2d_tma_box((int)ho, (int)wo, box);
+    const bool implicit_ok = tiles_ok && sdiff__numel(x) < INT32_MAX;
+    int split = 1, tma_variant = 0;
+    if (tma_ok) {
+        int fit[9];
+        fit[0] = fit[1] = cb->n_sm;
+        for (int cs = 2; cs <= 8; cs++) /* every variant is one block per SM: the 128-wide one stands for all */
+            fit[cs] = sdiff__cuda_clusters_fit(cb, SDIFF__CP_CONV_TMA, 1, "sdiff_conv2d_fwd_tma", 384, cb->smem_optin, cs,
+                                               cb->conv_clusters);
+        tma_variant = sdiff__cu_conv2d_tma_pick(m, (int)co, k / 64, fit, &split);
+    }
+    const int tma_bn = sdiff__cu_conv2d_tma_bns[tma_variant];
+    int route = SDIFF__CONV_IM2COL;
+    if (implicit_ok && m >= 48 * (int64_t)cb->n_sm) route = SDIFF__CONV_IMPLICIT;
+    if (tma_ok) route = SDIFF__CONV_TMA;
+    if ((cb->conv_force == SDIFF__CONV_TMA && tma_ok) || (cb->conv_force == SDIFF__CONV_IMPLICIT && implicit_ok) ||
+        cb->conv_force == SDIFF__CONV_IM2COL)
+        route = cb->conv_force;
+    CUdeviceptr db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp), dy = SDIFF__DPTR(y->data);
+    int Co = (int)co, vec = co % 8 == 0 && sdiff__cuda_al16(y->data) && (!rp || sdiff__cuda_al16(rp));
+    unsigned grid[3], block[3], smem;
+    if (route == SDIFF__CONV_TMA) {
+        /* the tensor maps go into the launch by value, so a captured graph keeps its own copies */
+        unsigned char buf[2 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
+        void *mp[2] = {maps, maps + 128};
+        const int r = sdiff__cu_conv2d_tma_maps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, x->data, w->data, (int)bn, (int)h,
+                                                (int)wd, (int)ci, Co, k, box, tma_bn);
+        if (r == 0) {
+            int M = (int)m, Ho = (int)ho, Wo = (int)wo, C = (int)ci, KW = (int)kw, KT = (int)(k / 64);
+            void *args[] = {mp[0], mp[1], &db, &dr, &dy, &M, &Ho, &Wo, &C, &KW, &KT, &pad, &Co, &vec};
+            sdiff__cu_conv2d_tma_launch_dims(tma_bn, split, m, Co, grid, block, &smem);
+            sdiff__cuda_launch_cluster(cb, SDIFF__CP_CONV_TMA, tma_variant, "sdiff_conv2d_fwd_tma", grid, block, smem,
+                                       split > 1 ? (unsigned)split : 0, args);
+            return;
+        }
+        /* not expected (the checks above are the TMA's): said, and the cp.async kernel takes it */
+        sdiff__log(be->log, SDIFF_LOG_DEBUG, "cuda", "conv2d: cuTensorMapEncodeTiled: %s; on the cp.async kernel",
+                   sdiff__cu_errstr((CUresult)r));
+        route = implicit_ok ? SDIFF__CONV_IMPLICIT : SDIFF__CONV_IM2COL;
+    }
+    if (route == SDIFF__CONV_IMPLICIT) {
+        const int tile = sdiff__cu_conv2d_pick_tile(m, Co, cb->n_sm, cb->wgmma);
+        sdiff__cu_conv2d_launch_dims(tile, m, Co, grid, block, &smem);
+        CUdeviceptr dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data);
+        int B = (int)bn, H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo;
         void *args[] = {&dx, &dw, &db, &dr, &dy, &B, &H, &W, &C, &KH, &KW, &Ho, &Wo, &stride, &pad, &Co, &vec};
         sdiff__cuda_launch_ex(cb, tile < 3 ? SDIFF__CP_CONV : SDIFF__CP_CONV_SM90, tile % 3, "sdiff_conv2d_fwd", grid,
                               block, smem, args);
@@ -3722,13 +4140,14 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     if (rows >= m) rows = m;
     else rows = rows >= 64 ? rows / 64 * 64 : SDIFF__MAX(rows, (int64_t)1);
     if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(rows * k * 2), op)) return;
-    int vec = ci % 8 == 0 && sdiff__cuda_al16(x->data);
+    int vec_x = ci % 8 == 0 && sdiff__cuda_al16(x->data);
     int khi = (int)kh, kwi = (int)kw;
     for (int64_t m0 = 0; m0 < m && be->status == SDIFF_OK; m0 += rows) {
         int64_t mc = SDIFF__MIN(rows, m - m0);
         CUdeviceptr da = cb->scratch, dx = SDIFF__DPTR(x->data);
-        void *args[] = {&da, &dx, &m0, &mc, &h, &wd, &ci, &khi, &kwi, &ho, &wo, &stride, &pad, &vec};
-        sdiff__cuda_launch(cb, SDIFF__CP_IM2COL, 0, "im2col", sdiff__cuda_grid(cb, vec ? mc * k / 8 : mc * k), 1, 256, args);
+        void *args[] = {&da, &dx, &m0, &mc, &h, &wd, &ci, &khi, &kwi, &ho, &wo, &stride, &pad, &vec_x};
+        sdiff__cuda_launch(cb, SDIFF__CP_IM2COL, 0, "im2col", sdiff__cuda_grid(cb, vec_x ? mc * k / 8 : mc * k), 1, 256,
+                           args);
         const size_t off = (size_t)(m0 * co) * 2;
         sdiff__cuda_gemm(cb, op, (char *)y->data + off, (const void *)(uintptr_t)cb->scratch, k, w->data, bp,
                          residual ? (const char *)residual->data + off : NULL, mc, co, k);
@@ -3761,20 +4180,9 @@ typedef struct sdiff__cuda_gn_tiling { int cs, ws, rpc, vec; unsigned smem; } sd
    the kernel's registers allow one block per SM, so its shared memory does not change this). When
    the driver cannot say (before CUDA 12.0), a guess a little under n_sm / cs. */
 SDIFF__PRIVATE int sdiff__cuda_gn_clusters_fit(sdiff__cuda *cb, int cs) {
-    if (cb->gn_clusters[cs]) return cb->gn_clusters[cs];
-    int n = 0;
     const unsigned smem = (unsigned)SDIFF__MIN(cb->smem_optin, SDIFF__CUDA_GN_CLUSTER_SMEM);
-    CUfunction f = sdiff__g_cu.cuOccupancyMaxActiveClusters
-                       ? sdiff__cuda_fn_smem(cb, SDIFF__CP_NORM, 0, "group_norm_cluster", smem) : NULL;
-    if (f) {
-        const unsigned grid[3] = {(unsigned)cs, 1, 1}, blk[3] = {SDIFF__CUDA_GN_THREADS, 1, 1};
-        sdiff__cu_launch_attr attrs[2];
-        const sdiff__cu_launch_config cfg = sdiff__cuda_launch_config(cb, grid, blk, smem, cs > 1 ? (unsigned)cs : 0, attrs);
-        if (sdiff__g_cu.cuOccupancyMaxActiveClusters(&n, f, &cfg) != SDIFF__CUDA_SUCCESS) n = 0;
-    }
-    if (n < 1) n = SDIFF__MAX(1, cb->n_sm / cs - 1);
-    sdiff__log(cb->be.log, SDIFF_LOG_DEBUG, "cuda", "group_norm: %d clusters of %d blocks fit at once", n, cs);
-    return cb->gn_clusters[cs] = n;
+    return sdiff__cuda_clusters_fit(cb, SDIFF__CP_NORM, 0, "group_norm_cluster", SDIFF__CUDA_GN_THREADS, smem, cs,
+                                    cb->gn_clusters);
 }
 SDIFF__PRIVATE bool sdiff__cuda_gn_cluster_plan(sdiff__cuda *cb, int64_t bn, int64_t p, int64_t c, int groups, bool al16,
                                                 sdiff__cuda_gn_tiling *t) {

@@ -23,7 +23,7 @@ static bool tcuda_compiles(const char *src, const char *const *opts, int n) {
     sdiff__cuda_libs *L = &sdiff__g_cu;
     nvrtcProgram pr = NULL;
     const char *hdr_src[1] = {sdiff__cu_mma_src}, *hdr_name[1] = {"mma.cuh"};
-    if (L->nvrtcCreateProgram(&pr, src, "attn_sm90_check", 1, hdr_src, hdr_name) != 0) return false;
+    if (L->nvrtcCreateProgram(&pr, src, "tma_tiles_check", 1, hdr_src, hdr_name) != 0) return false;
     const bool ok = L->nvrtcCompileProgram(pr, n, opts) == 0;
     L->nvrtcDestroyProgram(&pr);
     return ok;
@@ -51,6 +51,35 @@ SDIFF_TEST(cuda_attention_tma_tiles_agree) {
                       ok ? "accepted by" : "rejected by");
         }
         CHECK(grid[0] == (4096 + tile[0] - 1) / tile[0] && grid[1] == 16 && smem <= 227u * 1024u);
+    }
+}
+
+/* Likewise the TMA convolution's shared memory (its pipeline depth is computed in the kernel and
+   again in sdiff__cu_conv2d_tma_launch_dims: a disagreement would put its mbarriers outside the
+   block's memory), for every CONV_BN the library builds, in the order of sdiff__cu_conv2d_tma_bns. */
+SDIFF_TEST(cuda_conv_tma_tiles_agree) {
+    if (!sdiff__cuda_load_nvrtc()) {
+        printf("  skipped: no NVRTC (%s)\n", sdiff__g_cu.nvrtc_why);
+        return;
+    }
+    const sdiff__cuda_program *P = &sdiff__cuda_programs[SDIFF__CP_CONV_TMA];
+    CHECK(P->n_variants == (int)(sizeof sdiff__cu_conv2d_tma_bns / sizeof *sdiff__cu_conv2d_tma_bns));
+    for (int i = 0; i < P->n_variants; i++) {
+        const int bn = sdiff__cu_conv2d_tma_bns[i];
+        char o[2][48];
+        snprintf(o[0], sizeof o[0], "-DCONV_BN=%d", bn);
+        CHECK_MSG(!strcmp(P->variant_opts[i], o[0]), "variant %d is %s, the pick's table says %s", i, P->variant_opts[i],
+                  o[0]);
+        unsigned grid[3], block[3], smem;
+        sdiff__cu_conv2d_tma_launch_dims(bn, 2, 8192, 320, grid, block, &smem);
+        for (int wrong = 0; wrong < 2; wrong++) {
+            snprintf(o[1], sizeof o[1], "-DCONV_EXPECT_SMEM=%u", smem + (unsigned)wrong);
+            const char *opts[4] = {"--gpu-architecture=sm_90a", "--std=c++17", o[0], o[1]};
+            const bool ok = tcuda_compiles(sdiff__cu_conv2d_tma_src, opts, 4);
+            CHECK_MSG(ok == !wrong, "BN %d: launch helper (%u bytes%s) %s the kernel", bn, smem + (unsigned)wrong,
+                      wrong ? ", one too many" : "", ok ? "accepted by" : "rejected by");
+        }
+        CHECK(grid[0] == 2 && grid[1] == 64 && grid[2] == (unsigned)((320 + bn - 1) / bn) && block[0] == 384 && smem <= 227u * 1024u);
     }
 }
 

@@ -135,54 +135,79 @@ SDIFF_TEST(cuda_linear) {
     gt_linear(7, 24, 5, false, SDIFF__ACT_GELU, true, 2);
 }
 
-/* residual: 0 none, 1 a separate tensor, 2 in place (y is the residual, as SD's resnets run it) */
+/* conv2d: the CPU result once, then the GPU's on every route that applies, each checked. The routes
+   (sdiff__cuda.conv_force; a route that does not apply to the shape leaves it to the library):
+   the library's choice, the TMA kernel (Hopper), the cp.async kernel with wgmma (Hopper) and with
+   mma.sync, and im2col + GEMM. residual: 0 none, 1 a separate tensor, 2 in place (y is the
+   residual, as SD's resnets run it). */
 static void gt_conv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, int k, int stride, int pad, int64_t ho,
                     int64_t wo, int residual) {
     if (!gt_setup()) { g_test_failed++; return; }
+    sdiff__cuda *cb = SDIFF__CUDA(g_gt.gpu);
+    const bool wgmma = cb->wgmma;
     gt_t x = gt_in(4, bn, h, w, ci), wt = gt_new(4, co, k, k, ci, 1, 1.0f / sqrtf((float)(k * k * ci)));
     gt_t b = gt_in(1, co, 1, 1, 1), r = gt_in(4, bn, ho, wo, co), y = gt_out(4, bn, ho, wo, co);
     gt_t *out = residual == 2 ? &r : &y;
+    const size_t nr = (size_t)sdiff__numel(&r.c);
+    float *r_in = (float *)malloc(nr * 4);   /* the residual's values, for the in-place reruns */
+    memcpy(r_in, r.h, nr * 4);
     g_gt.cpu->conv2d(g_gt.cpu, &out->c, &x.c, &wt.c, &b.c, stride, pad, residual ? &r.c : NULL);
-    g_gt.gpu->conv2d(g_gt.gpu, &out->g, &x.g, &wt.g, &b.g, stride, pad, residual ? &r.g : NULL);
-    char s[128];
-    snprintf(s, sizeof s, "%lldx%lldx%lldx%lld k%d s%d p%d ->%lldx%lldx%lld%s", (long long)bn, (long long)h, (long long)w,
-             (long long)ci, k, stride, pad, (long long)ho, (long long)wo, (long long)co,
-             residual == 2 ? " +=res" : residual ? " +res" : "");
-    gt_check("conv2d", s, out, GT_TOL);
+    static const struct { int force; bool wgmma; const char *name; } routes[] = {
+        {SDIFF__CONV_AUTO, true, "auto"}, {SDIFF__CONV_TMA, true, "tma"}, {SDIFF__CONV_IMPLICIT, true, "wgmma"},
+        {SDIFF__CONV_IMPLICIT, false, "mma.sync"}, {SDIFF__CONV_IM2COL, true, "im2col"}};
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        if ((routes[i].force == SDIFF__CONV_TMA && !cb->tma) || (routes[i].wgmma == false && !wgmma) ||
+            (routes[i].force == SDIFF__CONV_IMPLICIT && routes[i].wgmma && !wgmma))
+            continue; /* the same as another route on this GPU */
+        cb->conv_force = routes[i].force;
+        cb->wgmma = wgmma && routes[i].wgmma;
+        if (i > 0) { /* fresh output (and residual, when in place) for this route */
+            g_gt.gpu->upload(g_gt.gpu, &r.g, r_in, SDIFF__F32);
+            if (residual != 2) {
+                for (size_t e = 0; e < (size_t)sdiff__numel(&y.c); e++) y.h[e] = NAN;
+                g_gt.gpu->upload(g_gt.gpu, &y.g, y.h, SDIFF__F32);
+            }
+        }
+        g_gt.gpu->conv2d(g_gt.gpu, &out->g, &x.g, &wt.g, &b.g, stride, pad, residual ? &r.g : NULL);
+        char s[128];
+        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld k%d s%d p%d ->%lldx%lldx%lld%s %s", (long long)bn, (long long)h,
+                 (long long)w, (long long)ci, k, stride, pad, (long long)ho, (long long)wo, (long long)co,
+                 residual == 2 ? " +=res" : residual ? " +res" : "", routes[i].name);
+        gt_check("conv2d", s, out, GT_TOL);
+    }
+    cb->conv_force = SDIFF__CONV_AUTO;
+    cb->wgmma = wgmma;
+    free(r_in);
     gt_free(&x); gt_free(&wt); gt_free(&b); gt_free(&r); gt_free(&y);
 }
 SDIFF_TEST(cuda_conv2d) {
     if (!gt_setup()) { g_test_failed++; return; }
-    /* the implicit-GEMM kernel (channels in 64s, M >= 48 x SMs): SD shapes and odd sizes; on Hopper
-       twice, with the wgmma tiles (the library's choice there) and with the mma.sync ones */
-    sdiff__cuda *cb = SDIFF__CUDA(g_gt.gpu);
-    const bool wgmma = cb->wgmma;
-    for (int pass = 0; pass < (wgmma ? 2 : 1); pass++) {
-        cb->wgmma = wgmma && pass == 0;
-        printf("  implicit-GEMM convolution with the %s tiles\n", cb->wgmma ? "wgmma" : "mma.sync");
-        gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, 2);
-        gt_conv(2, 64, 64, 960, 320, 3, 1, 1, 64, 64, 0);
-        gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, 0);      /* conv_out: Co 4, element-wise epilogue */
-        gt_conv(2, 64, 64, 128, 300, 3, 1, 1, 64, 64, 1);    /* Co 300: a partial 160-wide tile, element-wise */
-        gt_conv(1, 128, 128, 128, 128, 3, 2, 0, 63, 63, 0);  /* VAE encoder: pad 0, bottom/right by y's size */
-        gt_conv(1, 128, 128, 256, 512, 3, 1, 1, 128, 128, 1); /* VAE decoder, Co 512: 256-wide tiles */
-        gt_conv(1, 256, 256, 128, 128, 3, 1, 1, 256, 256, 1); /* VAE decoder scale */
-        gt_conv(2, 61, 59, 192, 72, 3, 1, 1, 61, 59, 2);     /* partial tiles in M and N */
-        gt_conv(1, 81, 83, 64, 12, 5, 1, 2, 81, 83, 1);      /* 5x5, Co 12 (not a multiple of 8) */
-    }
-    cb->wgmma = wgmma;
-    /* im2col + GEMM: fewer output rows, or channels not in 64s */
-    gt_conv(1, 96, 96, 96, 64, 3, 1, 1, 96, 96, 1);
+    /* SD's shapes (both sizes of the TMA kernel's box: pixels of a row, whole rows, whole images) */
+    gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, 2);
+    gt_conv(2, 64, 64, 960, 320, 3, 1, 1, 64, 64, 0);
     gt_conv(2, 32, 32, 640, 640, 3, 1, 1, 32, 32, 1);
+    gt_conv(2, 16, 16, 1280, 1280, 3, 1, 1, 16, 16, 2);
     gt_conv(2, 8, 8, 1280, 1280, 3, 1, 1, 8, 8, 2);
+    gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, 0);      /* conv_out: Co 4, element-wise epilogue */
     gt_conv(2, 64, 64, 320, 320, 3, 2, 1, 32, 32, 0);    /* downsample */
-    gt_conv(3, 33, 17, 96, 72, 3, 2, 1, 17, 9, 1);
     gt_conv(2, 64, 64, 4, 320, 3, 1, 1, 64, 64, 0);      /* conv_in */
-    gt_conv(1, 7, 9, 13, 11, 3, 1, 1, 7, 9, 1);          /* odd */
+    gt_conv(1, 128, 128, 256, 512, 3, 1, 1, 128, 128, 1); /* VAE decoder, Co 512 */
+    gt_conv(1, 256, 256, 128, 128, 3, 1, 1, 256, 256, 1); /* VAE decoder scale: half rows in a box */
+    gt_conv(1, 512, 512, 128, 3, 3, 1, 1, 512, 512, 0);   /* VAE conv_out, Co 3 */
+    gt_conv(1, 128, 128, 128, 128, 3, 2, 0, 63, 63, 0);  /* VAE encoder: pad 0, bottom/right by y's size */
+    /* partial tiles and odd sizes */
+    gt_conv(2, 64, 64, 128, 300, 3, 1, 1, 64, 64, 1);    /* Co 300: partial column tiles, element-wise */
+    gt_conv(3, 4, 4, 64, 40, 3, 1, 1, 4, 4, 2);          /* boxes of 8 images, 3 of them: 48 rows of 128 */
+    gt_conv(3, 16, 8, 64, 72, 3, 1, 1, 16, 8, 1);        /* boxes of 16 rows of 8 */
+    gt_conv(1, 2, 128, 64, 24, 3, 1, 1, 2, 128, 0);      /* one row per box */
+    gt_conv(1, 16, 16, 64, 12, 3, 1, 1, 16, 16, 2);      /* split-K over a cluster, Co 12 element-wise, in place */
+    gt_conv(2, 61, 59, 192, 72, 3, 1, 1, 61, 59, 2);     /* no box fits: the cp.async kernel */
+    gt_conv(1, 81, 83, 64, 12, 5, 1, 2, 81, 83, 1);      /* 5x5, Co 12 (not a multiple of 8) */
+    gt_conv(1, 32, 32, 64, 16, 5, 1, 2, 32, 32, 1);      /* 5x5 through the TMA kernel */
+    gt_conv(1, 96, 96, 96, 64, 3, 1, 1, 96, 96, 1);      /* channels not in 64s: im2col */
+    gt_conv(3, 33, 17, 96, 72, 3, 2, 1, 17, 9, 1);
+    gt_conv(1, 7, 9, 13, 11, 3, 1, 1, 7, 9, 1);
     gt_conv(1, 9, 7, 5, 3, 3, 2, 1, 5, 4, 0);
-    /* few output channels: the VAE's conv_out (Co 3 on the implicit kernel), odd sizes with a
-       residual (also in place), stride 2 without padding, Co 8 from 512 channels */
-    gt_conv(1, 512, 512, 128, 3, 3, 1, 1, 512, 512, 0);
     gt_conv(2, 37, 41, 64, 7, 3, 1, 1, 37, 41, 1);
     gt_conv(1, 33, 35, 16, 8, 3, 2, 0, 16, 17, 2);
     gt_conv(1, 64, 64, 512, 8, 3, 1, 1, 64, 64, 0);

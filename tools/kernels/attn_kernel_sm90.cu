@@ -89,33 +89,6 @@ extern "C" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT, SMEM_BYTES};
 
 #include "mma.cuh"
 
-// A CUtensorMap (cuda.h): 128 opaque bytes, made on the host by cuTensorMapEncodeTiled.
-struct __align__(64) sd_tmap { unsigned long long v[16]; };
-
-// ---- mbarriers (shared::cta) and the TMA.
-static __device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-static __device__ __forceinline__ void mbar_expect_tx(u32 bar, u32 bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-static __device__ __forceinline__ void mbar_arrive(u32 bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-// Waits until the barrier's phase with this parity has completed (a fresh barrier counts its
-// phase before 0, parity 1, as completed: producers start there).
-static __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
-    asm volatile("{\n.reg .pred p;\nWAIT_%=:\n"
-                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-                 "@!p bra WAIT_%=;\n}\n" ::"r"(bar), "r"(parity) : "memory");
-}
-// One box of the 4-D tensor map (coordinates innermost first) into shared memory; completes
-// `bar`'s transaction bytes.
-static __device__ __forceinline__ void tma_load4(u32 dst, const sd_tmap *map, int c0, int c1, int c2, int c3, u32 bar) {
-    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
-                 " [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
-                 ::"r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar) : "memory");
-}
 // A whole tile from token `row` of (head h, item b): one box per atom, `atom` bytes apart in
 // shared memory; all of them complete `bar`.
 static __device__ __forceinline__ void tma_tile(u32 dst, u32 atom, const sd_tmap *map, int h, int row, int b, u32 bar) {

@@ -1,12 +1,15 @@
-// bench_conv.cu - checks and times sdiff's NVRTC implicit-GEMM convolution (build/conv_kernel.h,
-// written by tools/kernels/gen_kernels.py from conv_kernel.cu, the same text sdiff_cuda.h ships)
-// at the convolution shapes of SD 1.5 (UNet at 512x512 and 1024x1024 with CFG, VAE decoder at
-// 512x512) and odd sizes, for every tile variant the library builds.
+// bench_conv.cu - checks and times sdiff's NVRTC implicit-GEMM convolutions (build/conv_kernel.h and
+// build/conv_kernel_sm90.h, written by tools/kernels/gen_kernels.py from conv_kernel.cu and
+// conv_kernel_sm90.cu, the same text sdiff_cuda.h ships) at the convolution shapes of SD 1.5 (UNet
+// at 512x512 and 1024x1024 with CFG, VAE decoder at 512x512) and odd sizes, for every tile variant
+// the library builds.
 // Build and run (H100):
 //   python3 tools/kernels/gen_kernels.py
 //   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/kernels/bench_conv.cu -o build/bench_conv -lnvrtc -lcuda
-//   build/bench_conv [--csv FILE] [--tiles 3,4,5] [-DCONV_...=v ...]
+//   build/bench_conv [--csv FILE] [--tiles 3,4,5] [--tma 80,128,160,256] [-DCONV_...=v ...]
 //     --tiles: which CONV_TILE variants (default: 0-2, and the wgmma tiles 3-5 on sm_90a);
+//     --tma: which CONV_BN variants of the TMA kernel (sm_90a; default 80,128,160,256; "none"),
+//     run where sdiff__cu_conv2d_tma_box fits the shape (stride 1);
 //     -D: a tuning sweep; those options go to every tile, whose shape then comes from the
 //     module's sdiff_conv2d_cfg
 // Each case: fresh random fp16 x, w, bias, residual; y poisoned with NaN; compared with a simple
@@ -16,6 +19,7 @@
 // "pick" column names that choice, so its cell is what the library gets.
 #include "bench_common.cuh"
 #include "conv_kernel.h"
+#include "conv_kernel_sm90.h"
 
 // fp32 reference: one thread per output, y = (conv + bias) + res (no intermediate rounding).
 __global__ void ref_conv(const __half *x, const __half *w, const __half *bias, const __half *res, float *y, int B, int H,
@@ -42,10 +46,11 @@ int main(int argc, char **argv) {
     const char *csv = NULL;
     std::vector<std::string> extra;
     int bk = 64;
-    const char *tile_list = NULL;
+    const char *tile_list = NULL, *tma_list = NULL;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
         else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tile_list = argv[++i];
+        else if (!strcmp(argv[i], "--tma") && i + 1 < argc) tma_list = argv[++i];
         else {
             extra.push_back(argv[i]);
             if (!strncmp(argv[i], "-DCONV_BK=", 10)) bk = atoi(argv[i] + 10);
@@ -88,6 +93,52 @@ int main(int argc, char **argv) {
         int regs; CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fns[t]));
         printf("tile %d: BM %d BN %d threads %d smem %d regs %d\n", t, cfg[0], cfg[1], cfg[2], cfg[3], regs);
     }
+    // The TMA kernel's variants (sm_90a): CONV_BN values.
+    std::vector<int> tma_bns;
+    if (wgmma) {
+        const char *l = tma_list ? tma_list : "80,128,160,256";
+        for (const char *p = l; *p;) {
+            if (*p >= '0' && *p <= '9') {
+                tma_bns.push_back(atoi(p));
+                while (*p >= '0' && *p <= '9') ++p;
+            } else ++p;
+        }
+    }
+    const int ntma = (int)tma_bns.size();
+    std::vector<CUfunction> tfns(ntma);
+    int fit[9] = {n_sm, n_sm}; // clusters of s blocks that fit at once (the split-K clusters)
+    for (int vi = 0; vi < ntma; ++vi) {
+        const int bn = tma_bns[vi];
+        std::vector<std::string> defs = {"-DCONV_BN=" + std::to_string(bn)};
+        CUmodule m = nvrtc_module(sdiff__cu_conv2d_tma_src, "sdiff_conv2d_tma.cu", arch, defs);
+        CU(cuModuleGetFunction(&tfns[vi], m, "sdiff_conv2d_fwd_tma"));
+        CUdeviceptr cp; size_t cb; int cfg[4];
+        CU(cuModuleGetGlobal(&cp, &cb, m, "sdiff_conv2d_tma_cfg"));
+        CU(cuMemcpyDtoH(cfg, cp, sizeof cfg));
+        unsigned grid[3], block[3], smem;
+        sdiff__cu_conv2d_tma_launch_dims(bn, 1, 1000, 1000, grid, block, &smem);
+        if (cfg[1] != bn || grid[1] != (unsigned)((1000 + cfg[0] - 1) / cfg[0]) || block[0] != (unsigned)cfg[2] ||
+            smem != (unsigned)cfg[3]) {
+            fprintf(stderr, "tma BN %d: kernel cfg {%d,%d,%d,%d} disagrees with sdiff__cu_conv2d_tma_launch_dims\n", bn,
+                    cfg[0], cfg[1], cfg[2], cfg[3]);
+            return 1;
+        }
+        CU(cuFuncSetAttribute(tfns[vi], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg[3]));
+        int regs; CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, tfns[vi]));
+        printf("tma BN %d: BM %d threads %d smem %d regs %d\n", bn, cfg[0], cfg[2], cfg[3], regs);
+        for (int cs = 2; cs <= 8 && vi == 0; ++cs) {
+            CUlaunchAttribute at;
+            at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+            at.value.clusterDim.x = cs; at.value.clusterDim.y = 1; at.value.clusterDim.z = 1;
+            CUlaunchConfig lc = {};
+            lc.gridDimX = cs; lc.gridDimY = lc.gridDimZ = 1;
+            lc.blockDimX = 384; lc.blockDimY = lc.blockDimZ = 1;
+            lc.sharedMemBytes = cfg[3]; lc.attrs = &at; lc.numAttrs = 1;
+            CU(cuOccupancyMaxActiveClusters(&fit[cs], tfns[vi], &lc));
+        }
+    }
+    if (ntma) printf("split-K clusters that fit at once, sizes 1-8: %d %d %d %d %d %d %d %d\n", fit[1], fit[2], fit[3], fit[4],
+                     fit[5], fit[6], fit[7], fit[8]);
     Case cases[] = {
         {"unet512 L0 conv", 2, 64, 64, 320, 320, 3, 1, 1},
         {"unet512 L0 up cat640", 2, 64, 64, 640, 320, 3, 1, 0},
@@ -122,8 +173,10 @@ int main(int argc, char **argv) {
     if (cf) fprintf(cf, "case,B,H,W,C,Co,k,stride,M,N,K,tile,ms,tflops,rel,pick\n");
     printf("\n| case | M x N x K |");
     for (int ti = 0; ti < ntiles; ++ti) printf(" tile %d (%dx%d) |", tiles[ti], cfgs[tiles[ti]][0], cfgs[tiles[ti]][1]);
+    for (int vi = 0; vi < ntma; ++vi) printf(" TMA 128x%d (best split) |", tma_bns[vi]);
+    if (ntma) printf(" TMA pick |");
     printf(" library's pick | rel err |\n|---|---|");
-    for (int ti = 0; ti < ntiles; ++ti) printf("---|");
+    for (int ti = 0; ti < ntiles + ntma + (ntma > 0); ++ti) printf("---|");
     printf("---|---|\n");
     for (int ci = 0; ci < ncases; ++ci) {
         const Case &c = cases[ci];
@@ -148,7 +201,30 @@ int main(int argc, char **argv) {
         CK(cudaMemcpy(hr.data(), ref, ny * 4, cudaMemcpyDeviceToHost));
         const int pick = sdiff__cu_conv2d_pick_tile(M, c.Co, n_sm, wgmma);
         double best_rel = 0;
-        char cells[6][48];
+        char cells[16][64];
+        // Runs one variant on NaN-poisoned y, checks it against the reference, times it, checks a
+        // rerun is bit-identical; the table cell. variant (the csv column "tile"): the CONV_TILE, or 1000 x split + BN for TMA.
+        static char cell[48];
+        auto check_and_time = [&](const std::function<void()> &launch, int variant, bool picked) -> const char * {
+            // with a residual, y must not be res here (the timed reruns would accumulate)
+            CK(cudaMemset(y, 0xff, ny * 2));
+            launch();
+            CK(cudaDeviceSynchronize());
+            std::vector<h16> h1(ny), h2(ny);
+            CK(cudaMemcpy(h1.data(), y, ny * 2, cudaMemcpyDeviceToHost));
+            double rel = rel_err_h(h1, hr);
+            double ms = time_ms(launch);
+            CK(cudaMemcpy(h2.data(), y, ny * 2, cudaMemcpyDeviceToHost));
+            bool stable = !memcmp(h1.data(), h2.data(), ny * 2), ok = rel == rel && rel <= 1e-2 && stable;
+            if (!ok) fails++;
+            if (!(rel <= best_rel)) best_rel = rel;
+            double tf = 2.0 * M * c.Co * K / (ms * 1e-3) / 1e12;
+            if (cf)
+                fprintf(cf, "%s,%d,%d,%d,%d,%d,%d,%d,%lld,%d,%lld,%d,%.5f,%.1f,%.3g,%d\n", c.name, c.B, c.H, c.W,
+                        c.C, c.Co, c.k, c.stride, M, c.Co, K, variant, ms, tf, rel, picked);
+            snprintf(cell, sizeof cell, "%.4f ms %.0f TF%s", ms, tf, ok ? "" : (stable ? " FAIL" : " UNSTABLE"));
+            return cell;
+        };
         for (int ti = 0; ti < ntiles; ++ti) {
             const int t = tiles[ti];
             unsigned grid[3], block[3], smem;
@@ -165,26 +241,55 @@ int main(int argc, char **argv) {
             auto launch = [&]() {
                 CU(cuLaunchKernel(fns[t], grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, 0, args, 0));
             };
-            // with a residual, y must not be res here (the timed reruns would accumulate)
-            CK(cudaMemset(y, 0xff, ny * 2));
-            launch();
-            CK(cudaDeviceSynchronize());
-            std::vector<h16> h1(ny), h2(ny);
-            CK(cudaMemcpy(h1.data(), y, ny * 2, cudaMemcpyDeviceToHost));
-            double rel = rel_err_h(h1, hr);
-            double ms = time_ms(launch);
-            CK(cudaMemcpy(h2.data(), y, ny * 2, cudaMemcpyDeviceToHost));
-            bool stable = !memcmp(h1.data(), h2.data(), ny * 2), ok = rel == rel && rel <= 1e-2 && stable;
-            if (!ok) fails++;
-            if (!(rel <= best_rel)) best_rel = rel;
-            double tf = 2.0 * M * c.Co * K / (ms * 1e-3) / 1e12;
-            snprintf(cells[ti], sizeof cells[ti], "%.4f ms %.0f TF%s", ms, tf, ok ? "" : (stable ? " FAIL" : " UNSTABLE"));
-            if (cf)
-                fprintf(cf, "%s,%d,%d,%d,%d,%d,%d,%d,%lld,%d,%lld,%d,%.5f,%.1f,%.3g,%d\n", c.name, c.B, c.H, c.W, c.C,
-                        c.Co, c.k, c.stride, M, c.Co, K, t, ms, tf, rel, t == pick);
+            snprintf(cells[ti], sizeof cells[ti], "%s", check_and_time(launch, t, pick == t));
+        }
+        unsigned box[3];
+        const bool tma_fits = c.stride == 1 && sdiff__cu_conv2d_tma_box(Ho, Wo, box);
+        // Every TMA variant at each split-K size; its cell shows the fastest split; then the
+        // library's pick (variant and split) on its own.
+        int tsplit = 1;
+        const int tpick = ntma && tma_fits ? sdiff__cu_conv2d_tma_pick(M, c.Co, K / 64, fit, &tsplit) : -1;
+        for (int vi = 0; vi <= ntma && ntma; ++vi) {
+            char *cellp = cells[ntiles + vi];
+            if (!tma_fits) { snprintf(cellp, sizeof cells[0], "-"); continue; }
+            double best = 1e9;
+            const int v = vi < ntma ? vi : tpick;
+            if (vi == ntma && (v < 0 || v >= ntma || tma_bns[v] != sdiff__cu_conv2d_tma_bns[v])) {
+                snprintf(cellp, sizeof cells[0], "(not built)");
+                continue;
+            }
+            for (int split = 1; split <= 8; ++split) {
+                if (vi == ntma ? split != tsplit : split > K / 64) continue;
+                const int bn = tma_bns[v];
+                alignas(64) unsigned char maps[2][128];
+                void *mp[2] = {maps[0], maps[1]};
+                const int r = sdiff__cu_conv2d_tma_maps((sdiff__cu_tmap_encode_fn)(void *)cuTensorMapEncodeTiled, mp, x, w,
+                                                        c.B, c.H, c.W, c.C, c.Co, K, box, bn);
+                if (r) { fprintf(stderr, "%s: cuTensorMapEncodeTiled failed (%d)\n", c.name, r); return 1; }
+                unsigned grid[3], block[3], smem;
+                sdiff__cu_conv2d_tma_launch_dims(bn, split, M, c.Co, grid, block, &smem);
+                int m_ = (int)M, ho = Ho, wo = Wo, C = c.C, KW = c.k, KT = (int)(K / 64), pd = pad, Co = c.Co,
+                    vec = c.Co % 8 == 0;
+                void *args[] = {maps[0], maps[1], &bias, &rp, &y, &m_, &ho, &wo, &C, &KW, &KT, &pd, &Co, &vec};
+                CUlaunchAttribute at;
+                at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+                at.value.clusterDim.x = split; at.value.clusterDim.y = 1; at.value.clusterDim.z = 1;
+                CUlaunchConfig lc = {};
+                lc.gridDimX = grid[0]; lc.gridDimY = grid[1]; lc.gridDimZ = grid[2];
+                lc.blockDimX = block[0]; lc.blockDimY = block[1]; lc.blockDimZ = block[2];
+                lc.sharedMemBytes = smem; lc.attrs = &at; lc.numAttrs = split > 1;
+                auto launch = [&]() { CU(cuLaunchKernelEx(&lc, tfns[v], args, 0)); };
+                const char *cell = check_and_time(launch, 1000 * split + bn, vi == ntma);
+                const double ms = atof(cell);
+                if (strstr(cell, "FAIL") || strstr(cell, "UNSTABLE") || ms < best) {
+                    best = strstr(cell, "FAIL") || strstr(cell, "UNSTABLE") ? -1 : ms;
+                    snprintf(cellp, sizeof cells[0], "%s s%d", cell, split);
+                }
+                if (best < 0) break;
+            }
         }
         printf("| %s | %lld x %d x %lld |", c.name, M, c.Co, K);
-        for (int ti = 0; ti < ntiles; ++ti) printf(" %s |", cells[ti]);
+        for (int ti = 0; ti < ntiles + ntma + (ntma > 0); ++ti) printf(" %s |", cells[ti]);
         printf(" %d | %.2e |\n", pick, best_rel);
         fflush(stdout);
         CK(cudaFree(x)); CK(cudaFree(w)); CK(cudaFree(bias)); CK(cudaFree(res)); CK(cudaFree(y)); CK(cudaFree(ref));

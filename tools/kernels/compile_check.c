@@ -1,5 +1,6 @@
 /* compile_check.c - compiles sdiff's tensor-core kernel strings (build/attn_kernel.h,
-   build/attn_kernel_sm90.h and build/conv_kernel.h, written by tools/kernels/gen_kernels.py) with NVRTC (mma.cuh as an in-memory
+   build/attn_kernel_sm90.h, build/conv_kernel.h and build/conv_kernel_sm90.h, written by
+   tools/kernels/gen_kernels.py) with NVRTC (mma.cuh as an in-memory
    header, as the library passes it), for
    every variant the library builds (and the attention head dims it may build later) and every
    target arch, and prints ptxas's register / spill report (NVRTC --ptxas-options=-v puts it in the
@@ -16,6 +17,7 @@
 #include "attn_kernel.h"
 #include "attn_kernel_sm90.h"
 #include "conv_kernel.h"
+#include "conv_kernel_sm90.h"
 
 /* Compiles src with the given -D options for arch; prints one report line. 0: clean. */
 static int check(const char *src, const char *name, const char *arch, const char *d1, const char *d2,
@@ -91,6 +93,17 @@ int main(void) {
                      block[0], smem);
             bad |= check(sdiff__cu_conv2d_src, "sdiff_conv2d.cu", archs[a], o_t, NULL, launch);
             if (t < 3) bad |= check(sdiff__cu_conv2d_src, "sdiff_conv2d.cu", archs[a], o_t, "-DCONV_BK=32", "(K tiles of 32)");
+        }
+        /* the TMA convolution: sm_90a only, every CONV_BN it builds */
+        static const int tma_bns[] = {64, 80, 128, 160, 256};
+        for (size_t i = 0; !strcmp(archs[a], "sm_90a") && i < sizeof tma_bns / sizeof *tma_bns; ++i) {
+            char o_bn[32], launch[128];
+            unsigned grid[3], block[3], smem;
+            snprintf(o_bn, sizeof o_bn, "-DCONV_BN=%d", tma_bns[i]);
+            sdiff__cu_conv2d_tma_launch_dims(tma_bns[i], 1, 8192, 320, grid, block, &smem);
+            snprintf(launch, sizeof launch, "TMA launch (M 8192, Co 320): grid(%u,%u) block %u smem %u", grid[1], grid[2],
+                     block[0], smem);
+            bad |= check(sdiff__cu_conv2d_tma_src, "sdiff_conv2d_tma.cu", archs[a], o_bn, NULL, launch);
         }
     }
     printf("%s\n", bad ? "SOME VARIANTS FAILED OR SPILL" : "all variants compile, 0 spills");

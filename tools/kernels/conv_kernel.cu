@@ -311,27 +311,6 @@ sdiff_conv2d_fwd(const sd_half *__restrict__ x, const sd_half *__restrict__ w, c
         asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
                      : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
                      : "r"(sbase + (r * CONV_EPI_STR + c8) * 2) : "memory");
-        const long long o = (long long)m * Co + n;
-        if (vec) {
-            if (res) {
-                const uint4 rv = *(const uint4 *)(res + o);
-                const u32 rw[4] = {rv.x, rv.y, rv.z, rv.w};
-#pragma unroll
-                for (int e = 0; e < 4; ++e)
-                    v[e] = pack_h2(half_to_float((sd_half)(v[e] & 0xffffu)) + half_to_float((sd_half)(rw[e] & 0xffffu)),
-                                   half_to_float((sd_half)(v[e] >> 16)) + half_to_float((sd_half)(rw[e] >> 16)));
-            }
-            uint4 ov;
-            ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];
-            *(uint4 *)(y + o) = ov;
-        } else {
-#pragma unroll
-            for (int e = 0; e < 8; ++e) {
-                if (n + e >= Co) break;
-                sd_half h = (sd_half)((v[e >> 1] >> ((e & 1) * 16)) & 0xffffu);
-                if (res) h = (sd_half)(pack_h2(half_to_float(h) + half_to_float(res[o + e]), 0.f) & 0xffffu);
-                y[o + e] = h;
-            }
-        }
+        store_out8(y, res, (long long)m * Co + n, Co - n, v, vec);
     }
 }

@@ -107,11 +107,6 @@ static inline void sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, in
     block[1] = block[2] = 1;
     *smem = (unsigned)(atoms * (bm + 2 * stages * bn) * 128 + 8 * (1 + 4 * stages) + 1024);
 }
-/* cuTensorMapEncodeTiled's type (cuda.h's enums as int, cuuint64_t as unsigned long long). */
-typedef int (*sdiff__cu_tmap_encode_fn)(void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,
-                                        const unsigned long long *strides, const unsigned *box,
-                                        const unsigned *elem_strides, int interleave, int swizzle, int l2_promotion,
-                                        int oob_fill);
 /* The tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of q, k and v for sdiff_attention_fwd_tma:
    each a [B][L][H][D] fp16 tensor seen as 4-D with dims innermost first (d, head, token, item),
    so that the byte strides (2D, 2*row_stride, 2*L*row_stride) grow; boxes of 64 dims (those past
@@ -202,6 +197,103 @@ static inline int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int 
     return best;
 }
 '''
+CONV90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
+   -DCONV_BN=n, n = 64, 80, 128, 160 or 256; name "sdiff_conv2d_fwd_tma", extern "C"):
+
+     __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
+         const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
+         int pad, int Co, int vec);
+
+   The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
+   stride 1 and output rows that tile into boxes of 128 pixels (sdiff__cu_conv2d_tma_box below),
+   x and w given as the tensor maps sdiff__cu_conv2d_tma_maps() makes (x, w 16-byte aligned, C %
+   64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu.
+
+   Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/128), ceil(Co/BN)), launched
+   in clusters of (S, 1, 1) when S > 1 (split-K: S blocks share an output tile, S <= KT), block =
+   (384, 1, 1) (a TMA producer warpgroup and two wgmma consumer warpgroups of 64 rows) and the
+   dynamic shared memory (raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first): stages =
+   min(8, (227 KB - 1280) / ((128 + BN) * 128)) K tiles of 64 in flight, smem = stages * (128 +
+   BN) * 128 + 256 + 1024 (the mbarriers, and room to align the tiles to 1024 bytes); the module
+   exports __constant__ int sdiff_conv2d_tma_cfg[4] = {BM, BN, threads, smem}. */
+'''
+CONV90_HELPER = r'''
+/* Launch configuration for sdiff_conv2d_fwd_tma compiled with -DCONV_BN=bn, M = B*Ho*Wo, split-K
+   over clusters of `split` blocks. */
+static inline void sdiff__cu_conv2d_tma_launch_dims(int bn, int split, long long M, int Co, unsigned grid[3],
+                                             unsigned block[3], unsigned *smem) {
+    const unsigned stage = (unsigned)((128 + bn) * 128), fit = (227u * 1024u - 1280u) / stage,
+                   stages = fit > 8 ? 8 : fit;
+    grid[0] = (unsigned)split;
+    grid[1] = (unsigned)((M + 127) / 128);
+    grid[2] = (unsigned)((Co + bn - 1) / bn);
+    block[0] = 384;
+    block[1] = block[2] = 1;
+    *smem = stages * stage + 256 + 1024;
+}
+/* The CONV_BN variants the library builds, and the one it takes for M x Co outputs and KT K tiles
+   (an index into that list), with the split-K cluster size (*split). fit[s]: how many clusters of
+   s blocks the GPU runs at once (fit[1]: the SMs; a cluster must fit in one GPC, so an H100 holds
+   66 pairs but only 15 clusters of 8). The least estimated time: waves x (K tiles per block +
+   fixed costs) x BN / efficiency, a wave being fit[s] clusters and a partial wave costing a whole
+   one. The efficiencies (work per time of a full wave, relative to BN 256; a narrower tile reloads
+   A more often per output) and the fixed costs (a block's pipeline fill and epilogue; the
+   split's exchange), in K tiles, are fitted to bench_conv.cu on an H200 (tools/PERF.md, S8). */
+static const int sdiff__cu_conv2d_tma_bns[4] = {80, 128, 160, 256};
+static inline int sdiff__cu_conv2d_tma_pick(long long M, int Co, long long KT, const int fit[9], int *split) {
+    static const double eff[4] = {0.71, 0.85, 0.93, 1.0};
+    const double block_cost = 4, split_cost = 4;
+    int best = 0;
+    double best_cost = -1;
+    *split = 1;
+    for (int i = 0; i < 4; ++i)
+        for (int s = 1; s <= 8 && s <= KT; ++s) {
+            const int bn = sdiff__cu_conv2d_tma_bns[i];
+            const long long tiles = ((M + 127) / 128) * ((Co + bn - 1) / bn), waves = (tiles + fit[s] - 1) / fit[s];
+            const double cost = (double)waves * ((double)((KT + s - 1) / s) + block_cost + (s > 1 ? split_cost : 0)) *
+                                bn / eff[i];
+            if (best_cost < 0 || cost < best_cost) { best = i; *split = s; best_cost = cost; }
+        }
+    return best;
+}
+/* The box of 128 output pixels a block computes, box = {bw, bh, bn} (pixels of a row, rows,
+   images) with bw * bh * bn = 128, such that the blocks' boxes tile the output without wrapping:
+   128 pixels of a row when Wo is a multiple of 128, whole rows when Wo divides 128 and the rows
+   divide Ho, whole images when an image divides 128. Returns 0 when none fits (the caller takes
+   conv_kernel.cu). SD's latents and images (powers of two) always fit. */
+static inline int sdiff__cu_conv2d_tma_box(int Ho, int Wo, unsigned box[3]) {
+    if (Wo <= 0 || Ho <= 0) return 0;
+    if (Wo % 128 == 0) { box[0] = 128; box[1] = 1; box[2] = 1; return 1; }
+    if (128 % Wo) return 0;
+    if (Ho % (128 / Wo) == 0) { box[0] = (unsigned)Wo; box[1] = (unsigned)(128 / Wo); box[2] = 1; return 1; }
+    if (Ho * Wo <= 128 && 128 % (Ho * Wo) == 0) {
+        box[0] = (unsigned)Wo; box[1] = (unsigned)Ho; box[2] = (unsigned)(128 / (Ho * Wo));
+        return 1;
+    }
+    return 0;
+}
+/* The two tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of sdiff_conv2d_fwd_tma: x
+   [B][H][W][C] as 4-D (C, W, H, B) with boxes of 64 channels x the output box (stride 1: the
+   input box of a tap is the output box shifted), and w [Co][K] as 2-D (K, Co) with boxes of 64 x
+   bn; both in the 128-byte swizzle, zeros outside (the padding). Returns 0, or the first failing
+   CUresult (x, w must be 16-byte aligned; C % 8 == 0). */
+static inline int sdiff__cu_conv2d_tma_maps(sdiff__cu_tmap_encode_fn encode, void *maps[2], const void *x, const void *w,
+                                     int B, int H, int W, int C, int Co, long long K, const unsigned box[3],
+                                     int bn) {
+    const unsigned ones[4] = {1, 1, 1, 1};
+    const unsigned long long xd[4] = {(unsigned long long)C, (unsigned long long)W, (unsigned long long)H,
+                                      (unsigned long long)B},
+                             xs[3] = {(unsigned long long)C * 2, (unsigned long long)W * C * 2,
+                                      (unsigned long long)H * W * C * 2},
+                             wd[2] = {(unsigned long long)K, (unsigned long long)Co}, ws[1] = {(unsigned long long)K * 2};
+    const unsigned xbox[4] = {64, box[0], box[1], box[2]}, wbox[2] = {64, (unsigned)bn};
+    /* 6: CU_TENSOR_MAP_DATA_TYPE_FLOAT16; 0: no interleave; 3: CU_TENSOR_MAP_SWIZZLE_128B;
+       2: CU_TENSOR_MAP_L2_PROMOTION_L2_128B; 0: out-of-bounds elements read as zero */
+    int r = encode(maps[0], 6, 4, (void *)x, xd, xs, xbox, ones, 0, 3, 2, 0);
+    if (!r) r = encode(maps[1], 6, 2, (void *)w, wd, ws, wbox, ones, 0, 3, 2, 0);
+    return r;
+}
+'''
 KERNELS = [
     dict(cu='attn_kernel.cu', var='sdiff__cu_attention_src', header='attn_kernel.h', guard='SDIFF_ATTN_KERNEL_H',
          marker='flash attention', helper_fn='sdiff__cu_attention_launch_dims', doc=ATTN_DOC, helper=ATTN_HELPER,
@@ -218,6 +310,12 @@ KERNELS = [
          helper=CONV_HELPER,
          title='conv_kernel.h - sdiff CUDA implicit-GEMM convolution kernel, as NVRTC source.',
          intro='The implicit-GEMM convolution (mma.sync m16n8k16, or wgmma on sm_90a; NHWC fp16, fp32 accumulate).'),
+    dict(cu='conv_kernel_sm90.cu', var='sdiff__cu_conv2d_tma_src', header='conv_kernel_sm90.h',
+         guard='SDIFF_CONV_KERNEL_SM90_H', marker='implicit-GEMM convolution (TMA, wgmma)',
+         helper_fn='sdiff__cu_conv2d_tma_launch_dims', doc=CONV90_DOC, helper=CONV90_HELPER,
+         helper_fns_int=['sdiff__cu_conv2d_tma_pick', 'sdiff__cu_conv2d_tma_box', 'sdiff__cu_conv2d_tma_maps'],
+         title='conv_kernel_sm90.h - sdiff CUDA implicit-GEMM convolution for Hopper (TMA, wgmma), as NVRTC source.',
+         intro='The implicit-GEMM convolution on Hopper (a TMA producer, mbarriers, wgmma consumers; sm_90a only).'),
 ]
 
 
@@ -233,6 +331,13 @@ def region(lib, marker, text):
 MMA_DOC = '''/* The tensor-core helpers the kernels below #include as "mma.cuh" (NVRTC gets this string as an
    in-memory header of that name). */
 '''
+TMAP_TYPE = r'''/* cuTensorMapEncodeTiled's type (cuda.h's enums as int, cuuint64_t as unsigned long long): the TMA
+   kernels' tensor maps (attn_kernel_sm90.cu, conv_kernel_sm90.cu) are made with it on the host. */
+typedef int (*sdiff__cu_tmap_encode_fn)(void *map, int dtype, unsigned rank, void *addr, const unsigned long long *dims,
+                                        const unsigned long long *strides, const unsigned *box,
+                                        const unsigned *elem_strides, int interleave, int swizzle, int l2_promotion,
+                                        int oob_fill);
+'''
 
 
 def main():
@@ -242,8 +347,8 @@ def main():
     mma = 'static const char sdiff__cu_mma_src[] =\n%s;\n' % c_string('mma.cuh')
     open(os.path.join(repo, 'build', 'mma_kernel.h'), 'w').write(
         '/* mma_kernel.h - GENERATED by tools/kernels/gen_kernels.py from tools/kernels/mma.cuh. */\n'
-        '#ifndef SDIFF_MMA_KERNEL_H\n#define SDIFF_MMA_KERNEL_H\n' + MMA_DOC + mma + '#endif\n')
-    new_lib = region(lib, 'tensor-core helpers', MMA_DOC + mma)
+        '#ifndef SDIFF_MMA_KERNEL_H\n#define SDIFF_MMA_KERNEL_H\n' + MMA_DOC + mma + TMAP_TYPE + '#endif\n')
+    new_lib = region(lib, 'tensor-core helpers', MMA_DOC + mma + TMAP_TYPE)
     for k in KERNELS:
         body = 'static const char %s[] =\n%s;\n' % (k['var'], c_string(k['cu']))
         hdr = ('/* %s\n   GENERATED by tools/kernels/gen_kernels.py from tools/kernels/%s: edit that, rerun.\n\n'
@@ -252,8 +357,8 @@ def main():
                k['helper'] + '\n#endif /* %s */\n' % k['guard'])
         open(os.path.join(repo, 'build', k['header']), 'w').write(hdr)
         helper = k['helper'].replace('static inline void ' + k['helper_fn'], 'SDIFF__PRIVATE void ' + k['helper_fn'])
-        if 'helper_fn2' in k:
-            helper = helper.replace('static inline int ' + k['helper_fn2'], 'SDIFF__PRIVATE int ' + k['helper_fn2'])
+        for fn in ([k['helper_fn2']] if 'helper_fn2' in k else []) + k.get('helper_fns_int', []):
+            helper = helper.replace('static inline int ' + fn, 'SDIFF__PRIVATE int ' + fn)
         new_lib = region(new_lib, k['marker'], '/* ' + k['intro'] + '\n' + k['doc'] + body + helper)
     if '--check' in sys.argv:
         if new_lib != lib:

@@ -77,6 +77,51 @@ MMA_FN u32 pack_h2(float lo, float hi) {
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
     return r;
 }
+// The convolution epilogues' last step: 8 fp16 outputs (v: four packed pairs, lowest first) to
+// y[o..o+7], each plus res[o + e] when res is given (rounded as a separate fp16 add). left: the
+// outputs left in the row from o (those past it are not written); vec: one 16-byte load and store
+// (o a multiple of 8, y and res 16-byte aligned, left >= 8).
+MMA_FN void store_out8(sd_half *y, const sd_half *res, long long o, int left, u32 *v, int vec) {
+    if (vec) {
+        if (res) {
+            const uint4 rv = *(const uint4 *)(res + o);
+            const u32 rw[4] = {rv.x, rv.y, rv.z, rv.w};
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+                v[e] = pack_h2(half_to_float((sd_half)(v[e] & 0xffffu)) + half_to_float((sd_half)(rw[e] & 0xffffu)),
+                               half_to_float((sd_half)(v[e] >> 16)) + half_to_float((sd_half)(rw[e] >> 16)));
+        }
+        uint4 ov;
+        ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];
+        *(uint4 *)(y + o) = ov;
+        return;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+        if (e >= left) break;
+        sd_half h = (sd_half)((v[e >> 1] >> ((e & 1) * 16)) & 0xffffu);
+        if (res) h = (sd_half)(pack_h2(half_to_float(h) + half_to_float(res[o + e]), 0.f) & 0xffffu);
+        y[o + e] = h;
+    }
+}
+// ---- Thread block clusters (sm_90 and later): group_norm_cluster's exchange, conv_kernel_sm90.cu's
+// split-K. Without a cluster launch a block is a cluster of one.
+#if __CUDA_ARCH__ >= 900
+MMA_FN u32 cluster_rank() { u32 r; asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r)); return r; }
+MMA_FN u32 cluster_size() { u32 r; asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(r)); return r; }
+MMA_FN void cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
+MMA_FN void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
+// The four floats at shared address a (16-byte aligned) in the shared memory of the cluster's block `rank`.
+MMA_FN float4 cluster_ld4(u32 a, u32 rank) {
+    u32 r;
+    float4 v;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(rank));
+    asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                 : "r"(r) : "memory");
+    return v;
+}
+MMA_FN float4 cluster_load4(const float *p, u32 rank) { return cluster_ld4(smem_addr(p), rank); }
+#endif
 // ---- Hopper (sm_90a only): wgmma, the warpgroup (4 warps, 128 threads) tensor-core instruction.
 // A and B come from shared memory through 64-bit descriptors; D (fp32) stays in registers, laid
 // out per warp like mma.sync's m16n8 accumulators: warp w of the group owns rows 16w..16w+15,
@@ -113,16 +158,52 @@ template <int R> MMA_FN void wgmma_pin(float *d) {
 #pragma unroll
     for (int i = 0; i < R; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
+// A CUtensorMap (cuda.h): 128 opaque bytes, made on the host by cuTensorMapEncodeTiled.
+struct __align__(64) sd_tmap { unsigned long long v[16]; };
+// ---- mbarriers (shared::cta) and the TMA (attn_kernel_sm90.cu, conv_kernel_sm90.cu).
+MMA_FN void mbar_init(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+MMA_FN void mbar_expect_tx(u32 bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+MMA_FN void mbar_arrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Waits until the barrier's phase with this parity has completed (a fresh barrier counts its
+// phase before 0, parity 1, as completed: producers start there).
+MMA_FN void mbar_wait(u32 bar, u32 parity) {
+    asm volatile("{\n.reg .pred p;\nWAIT_%=:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@!p bra WAIT_%=;\n}\n" ::"r"(bar), "r"(parity) : "memory");
+}
+// One box of a 4-D or 2-D tensor map (coordinates innermost first, outside the tensor: zeros)
+// into shared memory; completes `bar`'s transaction bytes.
+MMA_FN void tma_load4(u32 dst, const sd_tmap *map, int c0, int c1, int c2, int c3, u32 bar) {
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
+                 ::"r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar) : "memory");
+}
+MMA_FN void tma_load2(u32 dst, const sd_tmap *map, int c0, int c1, u32 bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3}], [%4];\n"
+                 ::"r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(bar) : "memory");
+}
 #define WG_D4(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
 #define WG_D8(d, i) WG_D4(d, i), WG_D4(d, i + 4)
 // d (64 x N, fp32) += A (64 x 16, K-major descriptor a) * B (N x 16, K-major descriptor b);
-// scale_d = 0: d = A*B. N: 64, 128, 160, 256.
+// scale_d = 0: d = A*B. N: 64, 80, 128, 160, 256.
 template <int N> MMA_FN void wgmma_ss(float *d, u64 a, u64 b, int scale_d) {
     if constexpr (N == 64)
         asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
                      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
                      "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
                      : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24) : "l"(a), "l"(b), "r"(scale_d));
+    else if constexpr (N == 80)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %42, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, %40, %41, p, 1, 1, 0, 0;\n}\n"
+                     : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32) : "l"(a), "l"(b), "r"(scale_d));
     else if constexpr (N == 128)
         asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
                      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
@@ -138,7 +219,7 @@ template <int N> MMA_FN void wgmma_ss(float *d, u64 a, u64 b, int scale_d) {
                      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
                      "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, %128, %129, p, 1, 1, 0, 0;\n}\n"
                      : WG_D8(d, 0), WG_D8(d, 8), WG_D8(d, 16), WG_D8(d, 24), WG_D8(d, 32), WG_D8(d, 40), WG_D8(d, 48), WG_D8(d, 56), WG_D8(d, 64), WG_D8(d, 72), WG_D8(d, 80), WG_D8(d, 88), WG_D8(d, 96), WG_D8(d, 104), WG_D8(d, 112), WG_D8(d, 120) : "l"(a), "l"(b), "r"(scale_d));
-    else static_assert(N == 64, "wgmma_ss: N must be 64, 128, 160 or 256");
+    else static_assert(N == 64, "wgmma_ss: N must be 64, 80, 128, 160 or 256");
 }
 #endif
 #endif
