@@ -470,7 +470,7 @@ enum { SDIFF__CP_CONVERT, SDIFF__CP_ELEMENTWISE, SDIFF__CP_NORM, SDIFF__CP_IM2CO
        SDIFF__CP_FLASH_TMA, SDIFF__CP_CONV, SDIFF__CP_CONV_SM90, SDIFF__CP_CONV_TMA, SDIFF__CP_COUNT };
 /* conv2d's routes (sdiff__cuda_conv2d); tests force one with sdiff__cuda.conv_force. */
 enum { SDIFF__CONV_AUTO, SDIFF__CONV_TMA, SDIFF__CONV_IMPLICIT, SDIFF__CONV_IM2COL };
-#define SDIFF__CUDA_MAX_VARIANTS 4
+#define SDIFF__CUDA_MAX_VARIANTS 5
 #define SDIFF__CUDA_MAX_FNS 64
 #define SDIFF__CUDA_STAGE_BYTES ((size_t)16 << 20)   /* upload/download staging */
 #define SDIFF__CUDA_LT_WS_BYTES ((size_t)32 << 20)   /* cuBLASLt workspace      */
@@ -2815,43 +2815,49 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int
 /* BEGIN GENERATED: implicit-GEMM convolution (TMA, wgmma) (tools/kernels/gen_kernels.py) */
 /* The implicit-GEMM convolution on Hopper (a TMA producer, mbarriers, wgmma consumers; sm_90a only).
    Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
-   -DCONV_BN=n, n = 64, 80, 128, 160 or 256; name "sdiff_conv2d_fwd_tma", extern "C"):
+   -DCONV_TILE=t, t = 0..4 (BM x BN = 128 x 80, 128 x 128, 128 x 160, 128 x 256, 256 x 128: the
+   table sdiff__cu_conv2d_tma_tiles below); name "sdiff_conv2d_fwd_tma", extern "C"):
 
      __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
          const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
          int pad, int Co, int vec);
 
    The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
-   stride 1 and output rows that tile into boxes of 128 pixels (sdiff__cu_conv2d_tma_box below),
+   stride 1 and output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below),
    x and w given as the tensor maps sdiff__cu_conv2d_tma_maps() makes (x, w 16-byte aligned, C %
    64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu.
 
-   Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/128), ceil(Co/BN)), launched
+   Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/BM), ceil(Co/BN)), launched
    in clusters of (S, 1, 1) when S > 1 (split-K: S blocks share an output tile, S <= KT), block =
-   (384, 1, 1) (a TMA producer warpgroup and two wgmma consumer warpgroups of 64 rows) and the
+   (384, 1, 1) (a TMA producer warpgroup and two wgmma consumer warpgroups of BM/2 rows) and the
    dynamic shared memory (raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first): stages =
-   min(8, (227 KB - 1280) / ((128 + BN) * 128)) K tiles of 64 in flight, smem = stages * (128 +
+   min(8, (227 KB - 1280) / ((BM + BN) * 128)) K tiles of 64 in flight, smem = stages * (BM +
    BN) * 128 + 256 + 1024 (the mbarriers, and room to align the tiles to 1024 bytes); the module
    exports __constant__ int sdiff_conv2d_tma_cfg[4] = {BM, BN, threads, smem}. */
 static const char sdiff__cu_conv2d_tma_src[] =
     "// sdiff conv2d forward on Hopper (sm_90a): the implicit GEMM of conv_kernel.cu (y[m, n] = sum_k\n"
     "// A[m, k] w[n, k], m = (b, oy, ox), k = (kh, kw, c); read that file's header first), fed by the\n"
     "// TMA instead of cp.async, with the attention kernel's structure (attn_kernel_sm90.cu): one\n"
-    "// producer warpgroup whose first thread issues the copies, two consumer warpgroups of 64 output\n"
+    "// producer warpgroup whose first thread issues the copies, two consumer warpgroups of BM/2 output\n"
     "// rows each, an mbarrier pipeline between them and no block-wide barrier in the main loop.\n"
     "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).\n"
     "//\n"
-    "// Why the TMA makes the A operand cheap here: a tile of BM = 128 output pixels is a box of the\n"
-    "// input image (stride 1 only): 128 pixels of one row, or whole rows (bw = Wo, bh = 128 / Wo), or\n"
-    "// whole images (bw = Wo, bh = Ho, bn = 128 / (Wo * Ho)). The K tile of tap (kh, kw) and channels\n"
+    "// Why the TMA makes the A operand cheap here: a tile of BM output pixels is a box of the input\n"
+    "// image (stride 1 only): BM pixels of one row, or whole rows (bw = Wo, bh = BM / Wo), or whole\n"
+    "// images (bw = Wo, bh = Ho, bn = BM / (Wo * Ho)). The K tile of tap (kh, kw) and channels\n"
     "// c..c+63 is then the same box shifted by (kw - pad, kh - pad): one 4-D TMA copy with\n"
     "// coordinates (c, ox0 - pad + kw, oy0 - pad + kh, b0). Coordinates outside the image are the\n"
     "// padding: the TMA writes zeros there, with no per-row bounds checks. The weights [Co][K] are a\n"
     "// 2-D box (64 of K x BN rows) per K tile. Both land in the 128-byte swizzle (16-byte chunk c of\n"
     "// row r at chunk c ^ (r & 7)), which is wgmma's K-major layout, so consumers read them directly.\n"
-    "// The host (sdiff__cu_conv2d_tma_plan) picks the box shape and makes the two tensor maps; shapes\n"
+    "// The host (sdiff__cu_conv2d_tma_box, _maps) picks the box shape and makes the two tensor maps; shapes\n"
     "// whose output rows do not tile into such boxes (strided convolutions, odd widths) stay on\n"
     "// conv_kernel.cu.\n"
+    "//\n"
+    "// Traffic: every K tile reads BM x 64 values of x and BN x 64 of w from L2, so the L2 traffic per\n"
+    "// multiply-add is 1/BN + 1/BM; on the VAE's large levels that, not the tensor cores, is the limit\n"
+    "// (tools/PERF.md, S8), hence BM = 256 for the 128-channel convolutions there (BN = 256 would need\n"
+    "// twice the accumulator registers).\n"
     "//\n"
     "// Split-K for grids too small to fill the GPU (SD's 16x16 and 8x8 levels: 64 and 16 tiles of\n"
     "// 128 x 80 on 132 SMs): the host launches clusters of S blocks along x (S = 1..8), block `rank` of a\n"
@@ -2861,16 +2867,32 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "//\n"
     "// Epilogue as conv_kernel.cu's (same rounding): y = fp16(fp16(acc + bias) + res).\n"
     "//\n"
-    "// Defines: CONV_BN (output channels per block: 64, 80, 128, 160 or 256; required).\n"
-    "// Optional: CONV_STAGES (pipeline depth; default: as many as fit in 227 KB, at most 8).\n"
+    "// Defines: CONV_TILE (0..4, the library's variants: the table below, mirrored by the host's\n"
+    "// sdiff__cu_conv2d_tma_tiles; tests/test_cuda.c checks they agree through CONV_EXPECT_*).\n"
+    "// Overrides, for sweeps: CONV_BM (output pixels per block: 128, or 256 with BN <= 128), CONV_BN\n"
+    "// (output channels per block: 64, 80, 128, 160 or 256), CONV_STAGES (pipeline depth; default: as\n"
+    "// many as fit in 227 KB, at most 8).\n"
     "\n"
     "#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)\n"
     "#error \"conv_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)\"\n"
     "#endif\n"
-    "#ifndef CONV_BN\n"
-    "#error \"CONV_BN must be defined\"\n"
+    "#if !defined(CONV_TILE) && !defined(CONV_BN)\n"
+    "#error \"CONV_TILE (or CONV_BN) must be defined\"\n"
     "#endif\n"
-    "#define BM 128                                  // output pixels per block: two consumer warpgroups\n"
+    "#ifndef CONV_TILE\n"
+    "#define CONV_TILE 0\n"
+    "#endif\n"
+    "#if CONV_TILE < 0 || CONV_TILE > 4\n"
+    "#error \"CONV_TILE must be 0..4\"\n"
+    "#endif\n"
+    "#ifndef CONV_BM                                 // tiles 0-3: 128 x 80, 128, 160, 256; tile 4: 256 x 128\n"
+    "#define CONV_BM (CONV_TILE == 4 ? 256 : 128)\n"
+    "#endif\n"
+    "#ifndef CONV_BN\n"
+    "#define CONV_BN (CONV_TILE == 0 ? 80 : CONV_TILE == 1 || CONV_TILE == 4 ? 128 : CONV_TILE == 2 ? 160 : 256)\n"
+    "#endif\n"
+    "#define BM CONV_BM                              // output pixels per block: two consumer warpgroups\n"
+    "#define MT (BM / 128)                           // 64-row wgmma tiles per consumer warpgroup\n"
     "#define BN CONV_BN\n"
     "#define NT 384                                  // producer warpgroup + two consumer warpgroups\n"
     "#define A_BYTES (BM * 128)                      // one K tile of A: BM rows of 64 fp16\n"
@@ -2888,14 +2910,16 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "#define PRODUCER_REGS 40\n"
     "#define CONSUMER_REGS 232\n"
     "static_assert(BN == 64 || BN == 80 || BN == 128 || BN == 160 || BN == 256, \"CONV_BN: 64, 80, 128, 160 or 256\");\n"
+    "static_assert(BM == 128 || (BM == 256 && BN <= 128), \"CONV_BM: 128, or 256 with BN <= 128 (accumulator registers)\");\n"
     "static_assert(STAGES >= 2 && 16 * STAGES <= BAR_BYTES, \"2..16 stages\");\n"
     "static_assert(BM * EPI_STR * 2 <= PIPE_BYTES && BM * PART_STR * 4 <= PIPE_BYTES,\n"
     "              \"the epilogue and split-K tiles reuse the pipeline's memory\");\n"
     "static_assert(128 * (PRODUCER_REGS + 2 * CONSUMER_REGS) <= NT * ((65536 / NT) & ~7),\n"
     "              \"setmaxnreg would ask for more registers than the block holds (and wait forever)\");\n"
     "\n"
-    "#ifdef CONV_EXPECT_SMEM // what the host's launch helper says (tests/test_cuda.c): a mismatch would fault\n"
-    "static_assert(SMEM_BYTES == CONV_EXPECT_SMEM, \"sdiff__cu_conv2d_tma_launch_dims disagrees with the kernel's stages\");\n"
+    "#ifdef CONV_EXPECT_SMEM // what the host's tables say (tests/test_cuda.c): a mismatch would fault\n"
+    "static_assert(BM == CONV_EXPECT_BM && BN == CONV_EXPECT_BN && SMEM_BYTES == CONV_EXPECT_SMEM,\n"
+    "              \"sdiff__cu_conv2d_tma_tiles or _launch_dims disagrees with the kernel\");\n"
     "#endif\n"
     "\n"
     "// Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches its table.\n"
@@ -2908,7 +2932,7 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "// function attribute first).\n"
     "// ta: x [B][H][W][C] as a 4-D map, dims innermost first (C, W, H, B), box (64, bw, bh, bn) with\n"
     "// bw * bh * bn = BM; tb: w [Co][K] as 2-D (K, Co), box (64, BN); both 128-byte swizzle, zeros\n"
-    "// outside. The output tile of block x starts at pixel m0 = x * BM = (b0, oy0, ox0) and is that\n"
+    "// outside. The output tile of block (., y, .) starts at pixel m0 = y * BM = (b0, oy0, ox0) and is that\n"
     "// box of the output: the host guarantees Wo % bw == 0 and Ho % bh == 0, so m0's box never wraps.\n"
     "// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y, res [M][Co]; vec as in conv_kernel.cu.\n"
     "extern \"C\" __global__ void __launch_bounds__(NT, 1)\n"
@@ -2965,48 +2989,57 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "        return;\n"
     "    }\n"
     "\n"
-    "    // ---- Consumers: warpgroup cw owns output rows 64cw..64cw+63, all BN columns.\n"
+    "    // ---- Consumers: warpgroup cw owns output rows cw*BM/2 .. +BM/2, all BN columns, as MT wgmma\n"
+    "    // tiles of 64 rows (acc[mt]).\n"
     "    asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" ::\"n\"(CONSUMER_REGS));\n"
     "    const int cw = wg - 1;\n"
-    "    float acc[BN / 2];\n"
+    "    float acc[MT][BN / 2];\n"
     "#pragma unroll\n"
-    "    for (int i = 0; i < BN / 2; ++i) acc[i] = 0.f;\n"
+    "    for (int mt = 0; mt < MT; ++mt)\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < BN / 2; ++i) acc[mt][i] = 0.f;\n"
     "    // wgmma runs asynchronously: tile kt's instructions stay in flight while the warpgroup waits for\n"
     "    // tile kt+1, and a stage is handed back once the wgmmas that read it have retired (wait<1>\n"
     "    // after issuing the next tile).\n"
     "    for (int i = 0; i < nkt; ++i) {\n"
     "        const int s = i % STAGES;\n"
     "        mbar_wait(FULL(s), (i / STAGES) & 1);\n"
-    "        const u32 as = base + s * STAGE_BYTES + cw * 64 * 128, bs = base + s * STAGE_BYTES + A_BYTES;\n"
-    "        wgmma_pin<BN / 2>(acc);\n"
+    "        const u32 as = base + s * STAGE_BYTES + cw * (BM / 2) * 128, bs = base + s * STAGE_BYTES + A_BYTES;\n"
+    "        wgmma_pin<MT * BN / 2>(&acc[0][0]);\n"
     "        wgmma_fence();\n"
     "#pragma unroll\n"
-    "        for (int ks = 0; ks < 4; ++ks) wgmma_ss<BN>(acc, wgmma_desc_sw128(as + ks * 32), wgmma_desc_sw128(bs + ks * 32), 1);\n"
+    "        for (int ks = 0; ks < 4; ++ks)\n"
+    "#pragma unroll\n"
+    "            for (int mt = 0; mt < MT; ++mt)\n"
+    "                wgmma_ss<BN>(acc[mt], wgmma_desc_sw128(as + mt * 64 * 128 + ks * 32), wgmma_desc_sw128(bs + ks * 32), 1);\n"
     "        wgmma_commit();\n"
     "        wgmma_wait<1>();\n"
-    "        wgmma_pin<BN / 2>(acc);\n"
+    "        wgmma_pin<MT * BN / 2>(&acc[0][0]);\n"
     "        if (i > 0 && lane == 0) mbar_arrive(EMPTY((i - 1) % STAGES));\n"
     "    }\n"
     "    wgmma_wait<0>();\n"
-    "    wgmma_pin<BN / 2>(acc);\n"
+    "    wgmma_pin<MT * BN / 2>(&acc[0][0]);\n"
     "    // Every consumer's wgmmas have retired and every copy has landed (each was waited for), so the\n"
     "    // pipeline's memory is free for the epilogue tile. Named barrier 1: the consumers only.\n"
     "    asm volatile(\"bar.sync 1, 256;\\n\" ::: \"memory\");\n"
     "\n"
-    "    // Fragment layout: acc[4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16, columns 8j + 2t4 + {0, 1, 0, 1}.\n"
-    "    const int g = lane >> 2, t4 = lane & 3, row0 = cw * 64 + (warp & 3) * 16 + g;\n"
+    "    // Fragment layout: acc[mt][4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16 in 64-row tile mt,\n"
+    "    // columns 8j + 2t4 + {0, 1, 0, 1}.\n"
+    "    const int g = lane >> 2, t4 = lane & 3, row0 = cw * (BM / 2) + (warp & 3) * 16 + g;\n"
     "    if (split > 1) {\n"
     "        // ---- Split-K: this block's partial sums into a [BM][BN+4] fp32 tile; once every block of\n"
     "        // the cluster has written its own, rows [rank*BM/split, (rank+1)*BM/split) are summed over\n"
     "        // the cluster's tiles (rank 0 first), biased and written; a second cluster barrier keeps\n"
     "        // every tile alive until the others have read it.\n"
     "#pragma unroll\n"
-    "        for (int j = 0; j < BN / 8; ++j) {\n"
-    "            const u32 a0 = base + (row0 * PART_STR + j * 8 + 2 * t4) * 4, a1 = a0 + 8 * PART_STR * 4;\n"
-    "            asm volatile(\"st.shared.v2.f32 [%0], {%1, %2};\\n\" ::\"r\"(a0), \"f\"(acc[4 * j]), \"f\"(acc[4 * j + 1]) : \"memory\");\n"
-    "            asm volatile(\"st.shared.v2.f32 [%0], {%1, %2};\\n\" ::\"r\"(a1), \"f\"(acc[4 * j + 2]), \"f\"(acc[4 * j + 3])\n"
-    "                         : \"memory\");\n"
-    "        }\n"
+    "        for (int mt = 0; mt < MT; ++mt)\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < BN / 8; ++j) {\n"
+    "                const float *d = &acc[mt][4 * j];\n"
+    "                const u32 a0 = base + ((row0 + mt * 64) * PART_STR + j * 8 + 2 * t4) * 4, a1 = a0 + 8 * PART_STR * 4;\n"
+    "                asm volatile(\"st.shared.v2.f32 [%0], {%1, %2};\\n\" ::\"r\"(a0), \"f\"(d[0]), \"f\"(d[1]) : \"memory\");\n"
+    "                asm volatile(\"st.shared.v2.f32 [%0], {%1, %2};\\n\" ::\"r\"(a1), \"f\"(d[2]), \"f\"(d[3]) : \"memory\");\n"
+    "            }\n"
     "        cluster_arrive();\n"
     "        cluster_wait();\n"
     "        const int r0 = rank * BM / split, r1 = (rank + 1) * BM / split;\n"
@@ -3043,10 +3076,13 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "        const int col = j * 8 + 2 * t4, n = n0 + col;\n"
     "        const float b0 = bias && n < Co ? half_to_float(bias[n]) : 0.f;\n"
     "        const float b1 = bias && n + 1 < Co ? half_to_float(bias[n + 1]) : 0.f;\n"
-    "        const u32 a0 = base + (row0 * EPI_STR + col) * 2, a1 = a0 + 8 * EPI_STR * 2;\n"
-    "        asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a0), \"r\"(pack_h2(acc[4 * j] + b0, acc[4 * j + 1] + b1)) : \"memory\");\n"
-    "        asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a1), \"r\"(pack_h2(acc[4 * j + 2] + b0, acc[4 * j + 3] + b1))\n"
-    "                     : \"memory\");\n"
+    "#pragma unroll\n"
+    "        for (int mt = 0; mt < MT; ++mt) {\n"
+    "            const float *d = &acc[mt][4 * j];\n"
+    "            const u32 a0 = base + ((row0 + mt * 64) * EPI_STR + col) * 2, a1 = a0 + 8 * EPI_STR * 2;\n"
+    "            asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a0), \"r\"(pack_h2(d[0] + b0, d[1] + b1)) : \"memory\");\n"
+    "            asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a1), \"r\"(pack_h2(d[2] + b0, d[3] + b1)) : \"memory\");\n"
+    "        }\n"
     "    }\n"
     "    asm volatile(\"bar.sync 1, 256;\\n\" ::: \"memory\");\n"
     "\n"
@@ -3065,56 +3101,62 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "#undef EMPTY\n"
     "}\n";
 
-/* Launch configuration for sdiff_conv2d_fwd_tma compiled with -DCONV_BN=bn, M = B*Ho*Wo, split-K
+/* The tiles {BM, BN} of sdiff_conv2d_fwd_tma's variants, -DCONV_TILE=0..4 (the kernel's table). */
+static const int sdiff__cu_conv2d_tma_tiles[5][2] = {{128, 80}, {128, 128}, {128, 160}, {128, 256}, {256, 128}};
+/* Launch configuration for sdiff_conv2d_fwd_tma compiled with -DCONV_TILE=tile, M = B*Ho*Wo, split-K
    over clusters of `split` blocks. */
-SDIFF__PRIVATE void sdiff__cu_conv2d_tma_launch_dims(int bn, int split, long long M, int Co, unsigned grid[3],
+SDIFF__PRIVATE void sdiff__cu_conv2d_tma_launch_dims(int tile, int split, long long M, int Co, unsigned grid[3],
                                              unsigned block[3], unsigned *smem) {
-    const unsigned stage = (unsigned)((128 + bn) * 128), fit = (227u * 1024u - 1280u) / stage,
+    const int bm = sdiff__cu_conv2d_tma_tiles[tile][0], bn = sdiff__cu_conv2d_tma_tiles[tile][1];
+    const unsigned stage = (unsigned)((bm + bn) * 128), fit = (227u * 1024u - 1280u) / stage,
                    stages = fit > 8 ? 8 : fit;
     grid[0] = (unsigned)split;
-    grid[1] = (unsigned)((M + 127) / 128);
+    grid[1] = (unsigned)((M + bm - 1) / bm);
     grid[2] = (unsigned)((Co + bn - 1) / bn);
     block[0] = 384;
     block[1] = block[2] = 1;
     *smem = stages * stage + 256 + 1024;
 }
-/* The CONV_BN variants the library builds, and the one it takes for M x Co outputs and KT K tiles
-   (an index into that list), with the split-K cluster size (*split). fit[s]: how many clusters of
-   s blocks the GPU runs at once (fit[1]: the SMs; a cluster must fit in one GPC, so an H100 holds
-   66 pairs but only 15 clusters of 8). The least estimated time: waves x (K tiles per block +
-   fixed costs) x BN / efficiency, a wave being fit[s] clusters and a partial wave costing a whole
-   one. The efficiencies (work per time of a full wave, relative to BN 256; a narrower tile reloads
-   A more often per output) and the fixed costs (a block's pipeline fill and epilogue; the
-   split's exchange), in K tiles, are fitted to bench_conv.cu on an H200 (tools/PERF.md, S8). */
-static const int sdiff__cu_conv2d_tma_bns[4] = {80, 128, 160, 256};
-SDIFF__PRIVATE int sdiff__cu_conv2d_tma_pick(long long M, int Co, long long KT, const int fit[9], int *split) {
-    static const double eff[4] = {0.71, 0.85, 0.93, 1.0};
-    const double block_cost = 4, split_cost = 4;
-    int best = 0;
-    double best_cost = -1;
+/* The variant (tile) the library takes for M x Co outputs and KT K tiles, with the split-K
+   cluster size (*split). fit[s]: how many clusters of s blocks the GPU runs at once (fit[1]: the
+   SMs; a cluster must fit in one GPC, so an H100 holds 66 pairs but only 15 clusters of 8).
+   box_ok[t]: the output tiles into tile t's boxes (sdiff__cu_conv2d_tma_box). The least estimated
+   time: waves x (K tiles per block + fixed costs) x BM x BN / efficiency, a wave being fit[s]
+   clusters and a partial wave costing a whole one. The efficiencies (work per time of a full
+   wave, relative to 128 x 256; a smaller tile reads more from L2 per multiply-add: 1/BM + 1/BN)
+   and the fixed costs in K tiles (a block's pipeline fill and epilogue: 2; the split's exchange:
+   4 + s) were fitted to every tile at every split on SD's shapes (bench_conv.cu, H100, S8-5 in
+   tools/PERF.md): the pick is the fastest measured on all 21 shapes but one, which it misses by
+   1.2 us. */
+SDIFF__PRIVATE int sdiff__cu_conv2d_tma_pick(long long M, int Co, long long KT, const int fit[9], const int box_ok[5],
+                                     int *split) {
+    static const double eff[5] = {0.65, 0.8, 0.93, 1.0, 0.9};
+    const double block_cost = 2;
+    int best = -1;
+    double best_cost = 0;
     *split = 1;
-    for (int i = 0; i < 4; ++i)
-        for (int s = 1; s <= 8 && s <= KT; ++s) {
-            const int bn = sdiff__cu_conv2d_tma_bns[i];
-            const long long tiles = ((M + 127) / 128) * ((Co + bn - 1) / bn), waves = (tiles + fit[s] - 1) / fit[s];
-            const double cost = (double)waves * ((double)((KT + s - 1) / s) + block_cost + (s > 1 ? split_cost : 0)) *
-                                bn / eff[i];
-            if (best_cost < 0 || cost < best_cost) { best = i; *split = s; best_cost = cost; }
+    for (int t = 0; t < 5; ++t)
+        for (int s = 1; s <= 8 && s <= KT && box_ok[t]; ++s) {
+            const int bm = sdiff__cu_conv2d_tma_tiles[t][0], bn = sdiff__cu_conv2d_tma_tiles[t][1];
+            const long long tiles = ((M + bm - 1) / bm) * ((Co + bn - 1) / bn), waves = (tiles + fit[s] - 1) / fit[s];
+            const double cost = (double)waves * ((double)((KT + s - 1) / s) + block_cost + (s > 1 ? 4 + s : 0)) *
+                                bm * bn / eff[t];
+            if (best < 0 || cost < best_cost) { best = t; *split = s; best_cost = cost; }
         }
     return best;
 }
-/* The box of 128 output pixels a block computes, box = {bw, bh, bn} (pixels of a row, rows,
-   images) with bw * bh * bn = 128, such that the blocks' boxes tile the output without wrapping:
-   128 pixels of a row when Wo is a multiple of 128, whole rows when Wo divides 128 and the rows
-   divide Ho, whole images when an image divides 128. Returns 0 when none fits (the caller takes
-   conv_kernel.cu). SD's latents and images (powers of two) always fit. */
-SDIFF__PRIVATE int sdiff__cu_conv2d_tma_box(int Ho, int Wo, unsigned box[3]) {
+/* The box of bm output pixels (128 or 256) a block computes, box = {bw, bh, bn} (pixels of a
+   row, rows, images) with bw * bh * bn = bm, such that the blocks' boxes tile the output without
+   wrapping: bm pixels of a row when Wo is a multiple of bm, whole rows when Wo divides bm and the
+   rows divide Ho, whole images when an image divides bm. Returns 0 when none fits (the caller
+   takes conv_kernel.cu). SD's latents and images (powers of two) always fit. */
+SDIFF__PRIVATE int sdiff__cu_conv2d_tma_box(int Ho, int Wo, int bm, unsigned box[3]) {
     if (Wo <= 0 || Ho <= 0) return 0;
-    if (Wo % 128 == 0) { box[0] = 128; box[1] = 1; box[2] = 1; return 1; }
-    if (128 % Wo) return 0;
-    if (Ho % (128 / Wo) == 0) { box[0] = (unsigned)Wo; box[1] = (unsigned)(128 / Wo); box[2] = 1; return 1; }
-    if (Ho * Wo <= 128 && 128 % (Ho * Wo) == 0) {
-        box[0] = (unsigned)Wo; box[1] = (unsigned)Ho; box[2] = (unsigned)(128 / (Ho * Wo));
+    if (Wo % bm == 0) { box[0] = (unsigned)bm; box[1] = 1; box[2] = 1; return 1; }
+    if (bm % Wo) return 0;
+    if (Ho % (bm / Wo) == 0) { box[0] = (unsigned)Wo; box[1] = (unsigned)(bm / Wo); box[2] = 1; return 1; }
+    if (Ho * Wo <= bm && bm % (Ho * Wo) == 0) {
+        box[0] = (unsigned)Wo; box[1] = (unsigned)Ho; box[2] = (unsigned)(bm / (Ho * Wo));
         return 1;
     }
     return 0;
@@ -3122,7 +3164,7 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_tma_box(int Ho, int Wo, unsigned box[3]) {
 /* The two tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of sdiff_conv2d_fwd_tma: x
    [B][H][W][C] as 4-D (C, W, H, B) with boxes of 64 channels x the output box (stride 1: the
    input box of a tap is the output box shifted), and w [Co][K] as 2-D (K, Co) with boxes of 64 x
-   bn; both in the 128-byte swizzle, zeros outside (the padding). Returns 0, or the first failing
+   bn (the tile's BN); both in the 128-byte swizzle, zeros outside (the padding). Returns 0, or the first failing
    CUresult (x, w must be 16-byte aligned; C % 8 == 0). */
 SDIFF__PRIVATE int sdiff__cu_conv2d_tma_maps(sdiff__cu_tmap_encode_fn encode, void *maps[2], const void *x, const void *w,
                                      int B, int H, int W, int C, int Co, long long K, const unsigned box[3],
@@ -3169,8 +3211,9 @@ static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
      {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80"}, true},
     {"sdiff_conv2d", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2"}, false},
     {"sdiff_conv2d_sm90", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=3", "-DCONV_TILE=4", "-DCONV_TILE=5"}, true},
-    /* the order of sdiff__cu_conv2d_tma_bns (tests/test_cuda.c checks it) */
-    {"sdiff_conv2d_tma", sdiff__cu_conv2d_tma_src, 4, {"-DCONV_BN=80", "-DCONV_BN=128", "-DCONV_BN=160", "-DCONV_BN=256"}, true},
+    /* variant t is -DCONV_TILE=t, sdiff__cu_conv2d_tma_tiles[t] (tests/test_cuda.c checks it) */
+    {"sdiff_conv2d_tma", sdiff__cu_conv2d_tma_src, 5,
+     {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2", "-DCONV_TILE=3", "-DCONV_TILE=4"}, true},
 };
 /* The head dims the tensor-core kernel is built for (SD 1.x: 40, 80, 160;
    SD 2.x and CLIP: 64), in the order of its variants above; and those of the
@@ -4083,8 +4126,14 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     const void *rp = residual ? residual->data : NULL;
     const bool tiles_ok = ci % 64 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(w->data) && m * co < INT32_MAX &&
                           co * k < INT32_MAX;
-    unsigned box[3];
-    const bool tma_ok = cb->tma && tiles_ok && stride == 1 && sdiff__cu_conv2d_tma_box((int)ho, (int)wo, box);
+    unsigned boxes[5][3];
+    int box_ok[5];
+    bool tma_ok = false;
+    for (int t = 0; t < 5; t++) {
+        box_ok[t] = cb->tma && tiles_ok && stride == 1 &&
+                    sdiff__cu_conv2d_tma_box((int)ho, (int)wo, sdiff__cu_conv2d_tma_tiles[t][0], boxes[t]);
+        tma_ok = tma_ok || box_ok[t];
+    }
     const bool implicit_ok = tiles_ok && sdiff__numel(x) < INT32_MAX;
     int split = 1, tma_variant = 0;
     if (tma_ok) {
@@ -4093,9 +4142,8 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
         for (int cs = 2; cs <= 8; cs++) /* every variant is one block per SM: the 128-wide one stands for all */
             fit[cs] = sdiff__cuda_clusters_fit(cb, SDIFF__CP_CONV_TMA, 1, "sdiff_conv2d_fwd_tma", 384, cb->smem_optin, cs,
                                                cb->conv_clusters);
-        tma_variant = sdiff__cu_conv2d_tma_pick(m, (int)co, k / 64, fit, &split);
+        tma_variant = sdiff__cu_conv2d_tma_pick(m, (int)co, k / 64, fit, box_ok, &split);
     }
-    const int tma_bn = sdiff__cu_conv2d_tma_bns[tma_variant];
     int route = SDIFF__CONV_IM2COL;
     if (implicit_ok && m >= 48 * (int64_t)cb->n_sm) route = SDIFF__CONV_IMPLICIT;
     if (tma_ok) route = SDIFF__CONV_TMA;
@@ -4110,11 +4158,12 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
         unsigned char buf[2 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
         void *mp[2] = {maps, maps + 128};
         const int r = sdiff__cu_conv2d_tma_maps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, x->data, w->data, (int)bn, (int)h,
-                                                (int)wd, (int)ci, Co, k, box, tma_bn);
+                                                (int)wd, (int)ci, Co, k, boxes[tma_variant],
+                                                sdiff__cu_conv2d_tma_tiles[tma_variant][1]);
         if (r == 0) {
             int M = (int)m, Ho = (int)ho, Wo = (int)wo, C = (int)ci, KW = (int)kw, KT = (int)(k / 64);
             void *args[] = {mp[0], mp[1], &db, &dr, &dy, &M, &Ho, &Wo, &C, &KW, &KT, &pad, &Co, &vec};
-            sdiff__cu_conv2d_tma_launch_dims(tma_bn, split, m, Co, grid, block, &smem);
+            sdiff__cu_conv2d_tma_launch_dims(tma_variant, split, m, Co, grid, block, &smem);
             sdiff__cuda_launch_cluster(cb, SDIFF__CP_CONV_TMA, tma_variant, "sdiff_conv2d_fwd_tma", grid, block, smem,
                                        split > 1 ? (unsigned)split : 0, args);
             return;

@@ -54,32 +54,34 @@ SDIFF_TEST(cuda_attention_tma_tiles_agree) {
     }
 }
 
-/* Likewise the TMA convolution's shared memory (its pipeline depth is computed in the kernel and
-   again in sdiff__cu_conv2d_tma_launch_dims: a disagreement would put its mbarriers outside the
-   block's memory), for every CONV_BN the library builds, in the order of sdiff__cu_conv2d_tma_bns. */
+/* Likewise the TMA convolution's tiles and shared memory (its pipeline depth is computed in the
+   kernel and again in sdiff__cu_conv2d_tma_launch_dims: a disagreement would put its mbarriers
+   outside the block's memory), for every variant the library builds (-DCONV_TILE=t). */
 SDIFF_TEST(cuda_conv_tma_tiles_agree) {
     if (!sdiff__cuda_load_nvrtc()) {
         printf("  skipped: no NVRTC (%s)\n", sdiff__g_cu.nvrtc_why);
         return;
     }
     const sdiff__cuda_program *P = &sdiff__cuda_programs[SDIFF__CP_CONV_TMA];
-    CHECK(P->n_variants == (int)(sizeof sdiff__cu_conv2d_tma_bns / sizeof *sdiff__cu_conv2d_tma_bns));
-    for (int i = 0; i < P->n_variants; i++) {
-        const int bn = sdiff__cu_conv2d_tma_bns[i];
-        char o[2][48];
-        snprintf(o[0], sizeof o[0], "-DCONV_BN=%d", bn);
-        CHECK_MSG(!strcmp(P->variant_opts[i], o[0]), "variant %d is %s, the pick's table says %s", i, P->variant_opts[i],
-                  o[0]);
+    CHECK(P->n_variants == (int)(sizeof sdiff__cu_conv2d_tma_tiles / sizeof *sdiff__cu_conv2d_tma_tiles));
+    for (int t = 0; t < P->n_variants; t++) {
+        const int bm = sdiff__cu_conv2d_tma_tiles[t][0], bn = sdiff__cu_conv2d_tma_tiles[t][1];
+        char o[4][48];
+        snprintf(o[0], sizeof o[0], "-DCONV_TILE=%d", t);
+        CHECK_MSG(!strcmp(P->variant_opts[t], o[0]), "variant %d is %s", t, P->variant_opts[t]);
         unsigned grid[3], block[3], smem;
-        sdiff__cu_conv2d_tma_launch_dims(bn, 2, 8192, 320, grid, block, &smem);
+        sdiff__cu_conv2d_tma_launch_dims(t, 2, 8192, 320, grid, block, &smem);
+        snprintf(o[1], sizeof o[1], "-DCONV_EXPECT_BM=%d", bm);
+        snprintf(o[2], sizeof o[2], "-DCONV_EXPECT_BN=%d", bn);
         for (int wrong = 0; wrong < 2; wrong++) {
-            snprintf(o[1], sizeof o[1], "-DCONV_EXPECT_SMEM=%u", smem + (unsigned)wrong);
-            const char *opts[4] = {"--gpu-architecture=sm_90a", "--std=c++17", o[0], o[1]};
-            const bool ok = tcuda_compiles(sdiff__cu_conv2d_tma_src, opts, 4);
-            CHECK_MSG(ok == !wrong, "BN %d: launch helper (%u bytes%s) %s the kernel", bn, smem + (unsigned)wrong,
-                      wrong ? ", one too many" : "", ok ? "accepted by" : "rejected by");
+            snprintf(o[3], sizeof o[3], "-DCONV_EXPECT_SMEM=%u", smem + (unsigned)wrong);
+            const char *opts[6] = {"--gpu-architecture=sm_90a", "--std=c++17", o[0], o[1], o[2], o[3]};
+            const bool ok = tcuda_compiles(sdiff__cu_conv2d_tma_src, opts, 6);
+            CHECK_MSG(ok == !wrong, "tile %d (%d x %d): launch helper (%u bytes%s) %s the kernel", t, bm, bn,
+                      smem + (unsigned)wrong, wrong ? ", one too many" : "", ok ? "accepted by" : "rejected by");
         }
-        CHECK(grid[0] == 2 && grid[1] == 64 && grid[2] == (unsigned)((320 + bn - 1) / bn) && block[0] == 384 && smem <= 227u * 1024u);
+        CHECK(grid[0] == 2 && grid[1] == (unsigned)(8192 / bm) && grid[2] == (unsigned)((320 + bn - 1) / bn) &&
+              block[0] == 384 && smem <= 227u * 1024u);
     }
 }
 

@@ -6,10 +6,10 @@
 // Build and run (H100):
 //   python3 tools/kernels/gen_kernels.py
 //   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/kernels/bench_conv.cu -o build/bench_conv -lnvrtc -lcuda
-//   build/bench_conv [--csv FILE] [--tiles 3,4,5] [--tma 80,128,160,256] [-DCONV_...=v ...]
+//   build/bench_conv [--csv FILE] [--tiles 3,4,5] [--tma 0,1,2,3,4] [-DCONV_...=v ...]
 //     --tiles: which CONV_TILE variants (default: 0-2, and the wgmma tiles 3-5 on sm_90a);
-//     --tma: which CONV_BN variants of the TMA kernel (sm_90a; default 80,128,160,256; "none"),
-//     run where sdiff__cu_conv2d_tma_box fits the shape (stride 1);
+//     --tma: which CONV_TILE variants of the TMA kernel (sm_90a; default all; "none"), each at
+//     every split-K cluster size, where sdiff__cu_conv2d_tma_box fits the shape (stride 1);
 //     -D: a tuning sweep; those options go to every tile, whose shape then comes from the
 //     module's sdiff_conv2d_cfg
 // Each case: fresh random fp16 x, w, bias, residual; y poisoned with NaN; compared with a simple
@@ -93,39 +93,32 @@ int main(int argc, char **argv) {
         int regs; CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fns[t]));
         printf("tile %d: BM %d BN %d threads %d smem %d regs %d\n", t, cfg[0], cfg[1], cfg[2], cfg[3], regs);
     }
-    // The TMA kernel's variants (sm_90a): CONV_BN values.
-    std::vector<int> tma_bns;
-    if (wgmma) {
-        const char *l = tma_list ? tma_list : "80,128,160,256";
-        for (const char *p = l; *p;) {
-            if (*p >= '0' && *p <= '9') {
-                tma_bns.push_back(atoi(p));
-                while (*p >= '0' && *p <= '9') ++p;
-            } else ++p;
-        }
-    }
-    const int ntma = (int)tma_bns.size();
-    std::vector<CUfunction> tfns(ntma);
+    // The TMA kernel's variants (sm_90a): CONV_TILE values.
+    std::vector<int> tma_tiles;
+    for (const char *p = wgmma ? (tma_list ? tma_list : "01234") : ""; *p; ++p)
+        if (*p >= '0' && *p <= '4') tma_tiles.push_back(*p - '0');
+    const int ntma = (int)tma_tiles.size();
+    std::vector<CUfunction> tfns(5);
     int fit[9] = {n_sm, n_sm}; // clusters of s blocks that fit at once (the split-K clusters)
     for (int vi = 0; vi < ntma; ++vi) {
-        const int bn = tma_bns[vi];
-        std::vector<std::string> defs = {"-DCONV_BN=" + std::to_string(bn)};
+        const int t = tma_tiles[vi], bn = sdiff__cu_conv2d_tma_tiles[t][1];
+        std::vector<std::string> defs = {"-DCONV_TILE=" + std::to_string(t)};
         CUmodule m = nvrtc_module(sdiff__cu_conv2d_tma_src, "sdiff_conv2d_tma.cu", arch, defs);
-        CU(cuModuleGetFunction(&tfns[vi], m, "sdiff_conv2d_fwd_tma"));
+        CU(cuModuleGetFunction(&tfns[t], m, "sdiff_conv2d_fwd_tma"));
         CUdeviceptr cp; size_t cb; int cfg[4];
         CU(cuModuleGetGlobal(&cp, &cb, m, "sdiff_conv2d_tma_cfg"));
         CU(cuMemcpyDtoH(cfg, cp, sizeof cfg));
         unsigned grid[3], block[3], smem;
-        sdiff__cu_conv2d_tma_launch_dims(bn, 1, 1000, 1000, grid, block, &smem);
+        sdiff__cu_conv2d_tma_launch_dims(t, 1, 1000, 1000, grid, block, &smem);
         if (cfg[1] != bn || grid[1] != (unsigned)((1000 + cfg[0] - 1) / cfg[0]) || block[0] != (unsigned)cfg[2] ||
             smem != (unsigned)cfg[3]) {
-            fprintf(stderr, "tma BN %d: kernel cfg {%d,%d,%d,%d} disagrees with sdiff__cu_conv2d_tma_launch_dims\n", bn,
+            fprintf(stderr, "tma tile %d: kernel cfg {%d,%d,%d,%d} disagrees with sdiff__cu_conv2d_tma_launch_dims\n", t,
                     cfg[0], cfg[1], cfg[2], cfg[3]);
             return 1;
         }
-        CU(cuFuncSetAttribute(tfns[vi], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg[3]));
-        int regs; CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, tfns[vi]));
-        printf("tma BN %d: BM %d threads %d smem %d regs %d\n", bn, cfg[0], cfg[2], cfg[3], regs);
+        CU(cuFuncSetAttribute(tfns[t], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg[3]));
+        int regs; CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, tfns[t]));
+        printf("tma tile %d: BM %d BN %d threads %d smem %d regs %d\n", t, cfg[0], cfg[1], cfg[2], cfg[3], regs);
         for (int cs = 2; cs <= 8 && vi == 0; ++cs) {
             CUlaunchAttribute at;
             at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
@@ -134,7 +127,7 @@ int main(int argc, char **argv) {
             lc.gridDimX = cs; lc.gridDimY = lc.gridDimZ = 1;
             lc.blockDimX = 384; lc.blockDimY = lc.blockDimZ = 1;
             lc.sharedMemBytes = cfg[3]; lc.attrs = &at; lc.numAttrs = 1;
-            CU(cuOccupancyMaxActiveClusters(&fit[cs], tfns[vi], &lc));
+            CU(cuOccupancyMaxActiveClusters(&fit[cs], tfns[t], &lc));
         }
     }
     if (ntma) printf("split-K clusters that fit at once, sizes 1-8: %d %d %d %d %d %d %d %d\n", fit[1], fit[2], fit[3], fit[4],
@@ -173,7 +166,9 @@ int main(int argc, char **argv) {
     if (cf) fprintf(cf, "case,B,H,W,C,Co,k,stride,M,N,K,tile,ms,tflops,rel,pick\n");
     printf("\n| case | M x N x K |");
     for (int ti = 0; ti < ntiles; ++ti) printf(" tile %d (%dx%d) |", tiles[ti], cfgs[tiles[ti]][0], cfgs[tiles[ti]][1]);
-    for (int vi = 0; vi < ntma; ++vi) printf(" TMA 128x%d (best split) |", tma_bns[vi]);
+    for (int vi = 0; vi < ntma; ++vi)
+        printf(" TMA %dx%d (best split) |", sdiff__cu_conv2d_tma_tiles[tma_tiles[vi]][0],
+               sdiff__cu_conv2d_tma_tiles[tma_tiles[vi]][1]);
     if (ntma) printf(" TMA pick |");
     printf(" library's pick | rel err |\n|---|---|");
     for (int ti = 0; ti < ntiles + ntma + (ntma > 0); ++ti) printf("---|");
@@ -203,7 +198,7 @@ int main(int argc, char **argv) {
         double best_rel = 0;
         char cells[16][64];
         // Runs one variant on NaN-poisoned y, checks it against the reference, times it, checks a
-        // rerun is bit-identical; the table cell. variant (the csv column "tile"): the CONV_TILE, or 1000 x split + BN for TMA.
+        // rerun is bit-identical; the table cell. variant (the csv column "tile"): the CONV_TILE, or 1000 x split + 10 x CONV_TILE for TMA.
         static char cell[48];
         auto check_and_time = [&](const std::function<void()> &launch, int variant, bool picked) -> const char * {
             // with a residual, y must not be res here (the timed reruns would accumulate)
@@ -243,31 +238,30 @@ int main(int argc, char **argv) {
             };
             snprintf(cells[ti], sizeof cells[ti], "%s", check_and_time(launch, t, pick == t));
         }
-        unsigned box[3];
-        const bool tma_fits = c.stride == 1 && sdiff__cu_conv2d_tma_box(Ho, Wo, box);
+        unsigned boxes[5][3];
+        int box_ok[5];
+        for (int t = 0; t < 5; ++t)
+            box_ok[t] = c.stride == 1 && sdiff__cu_conv2d_tma_box(Ho, Wo, sdiff__cu_conv2d_tma_tiles[t][0], boxes[t]);
         // Every TMA variant at each split-K size; its cell shows the fastest split; then the
-        // library's pick (variant and split) on its own.
+        // library's pick (tile and split) on its own.
         int tsplit = 1;
-        const int tpick = ntma && tma_fits ? sdiff__cu_conv2d_tma_pick(M, c.Co, K / 64, fit, &tsplit) : -1;
+        const int tpick = ntma ? sdiff__cu_conv2d_tma_pick(M, c.Co, K / 64, fit, box_ok, &tsplit) : -1;
         for (int vi = 0; vi <= ntma && ntma; ++vi) {
             char *cellp = cells[ntiles + vi];
-            if (!tma_fits) { snprintf(cellp, sizeof cells[0], "-"); continue; }
+            const int t = vi < ntma ? tma_tiles[vi] : tpick;
+            if (t < 0 || !box_ok[t]) { snprintf(cellp, sizeof cells[0], "-"); continue; }
+            if (!tfns[t]) { snprintf(cellp, sizeof cells[0], "(tile %d not built)", t); continue; }
+            const int bn = sdiff__cu_conv2d_tma_tiles[t][1];
             double best = 1e9;
-            const int v = vi < ntma ? vi : tpick;
-            if (vi == ntma && (v < 0 || v >= ntma || tma_bns[v] != sdiff__cu_conv2d_tma_bns[v])) {
-                snprintf(cellp, sizeof cells[0], "(not built)");
-                continue;
-            }
             for (int split = 1; split <= 8; ++split) {
                 if (vi == ntma ? split != tsplit : split > K / 64) continue;
-                const int bn = tma_bns[v];
                 alignas(64) unsigned char maps[2][128];
                 void *mp[2] = {maps[0], maps[1]};
                 const int r = sdiff__cu_conv2d_tma_maps((sdiff__cu_tmap_encode_fn)(void *)cuTensorMapEncodeTiled, mp, x, w,
-                                                        c.B, c.H, c.W, c.C, c.Co, K, box, bn);
+                                                        c.B, c.H, c.W, c.C, c.Co, K, boxes[t], bn);
                 if (r) { fprintf(stderr, "%s: cuTensorMapEncodeTiled failed (%d)\n", c.name, r); return 1; }
                 unsigned grid[3], block[3], smem;
-                sdiff__cu_conv2d_tma_launch_dims(bn, split, M, c.Co, grid, block, &smem);
+                sdiff__cu_conv2d_tma_launch_dims(t, split, M, c.Co, grid, block, &smem);
                 int m_ = (int)M, ho = Ho, wo = Wo, C = c.C, KW = c.k, KT = (int)(K / 64), pd = pad, Co = c.Co,
                     vec = c.Co % 8 == 0;
                 void *args[] = {maps[0], maps[1], &bias, &rp, &y, &m_, &ho, &wo, &C, &KW, &KT, &pd, &Co, &vec};
@@ -278,12 +272,14 @@ int main(int argc, char **argv) {
                 lc.gridDimX = grid[0]; lc.gridDimY = grid[1]; lc.gridDimZ = grid[2];
                 lc.blockDimX = block[0]; lc.blockDimY = block[1]; lc.blockDimZ = block[2];
                 lc.sharedMemBytes = smem; lc.attrs = &at; lc.numAttrs = split > 1;
-                auto launch = [&]() { CU(cuLaunchKernelEx(&lc, tfns[v], args, 0)); };
-                const char *cell = check_and_time(launch, 1000 * split + bn, vi == ntma);
+                auto launch = [&]() { CU(cuLaunchKernelEx(&lc, tfns[t], args, 0)); };
+                const char *cell = check_and_time(launch, 1000 * split + 10 * t, vi == ntma);
                 const double ms = atof(cell);
-                if (strstr(cell, "FAIL") || strstr(cell, "UNSTABLE") || ms < best) {
-                    best = strstr(cell, "FAIL") || strstr(cell, "UNSTABLE") ? -1 : ms;
-                    snprintf(cellp, sizeof cells[0], "%s s%d", cell, split);
+                const bool bad = strstr(cell, "FAIL") || strstr(cell, "UNSTABLE");
+                if (bad || ms < best) {
+                    best = bad ? -1 : ms;
+                    snprintf(cellp, sizeof cells[0], "%s s%d%s", cell, split,
+                             vi == ntma ? (t == 4 ? " t4" : t == 3 ? " t3" : t == 2 ? " t2" : t == 1 ? " t1" : " t0") : "");
                 }
                 if (best < 0) break;
             }

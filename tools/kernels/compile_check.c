@@ -94,16 +94,15 @@ int main(void) {
             bad |= check(sdiff__cu_conv2d_src, "sdiff_conv2d.cu", archs[a], o_t, NULL, launch);
             if (t < 3) bad |= check(sdiff__cu_conv2d_src, "sdiff_conv2d.cu", archs[a], o_t, "-DCONV_BK=32", "(K tiles of 32)");
         }
-        /* the TMA convolution: sm_90a only, every CONV_BN it builds */
-        static const int tma_bns[] = {64, 80, 128, 160, 256};
-        for (size_t i = 0; !strcmp(archs[a], "sm_90a") && i < sizeof tma_bns / sizeof *tma_bns; ++i) {
-            char o_bn[32], launch[128];
+        /* the TMA convolution: sm_90a only, every tile it builds */
+        for (int t = 0; !strcmp(archs[a], "sm_90a") && t < 5; ++t) {
+            char o_t[32], launch[128];
             unsigned grid[3], block[3], smem;
-            snprintf(o_bn, sizeof o_bn, "-DCONV_BN=%d", tma_bns[i]);
-            sdiff__cu_conv2d_tma_launch_dims(tma_bns[i], 1, 8192, 320, grid, block, &smem);
-            snprintf(launch, sizeof launch, "TMA launch (M 8192, Co 320): grid(%u,%u) block %u smem %u", grid[1], grid[2],
-                     block[0], smem);
-            bad |= check(sdiff__cu_conv2d_tma_src, "sdiff_conv2d_tma.cu", archs[a], o_bn, NULL, launch);
+            snprintf(o_t, sizeof o_t, "-DCONV_TILE=%d", t);
+            sdiff__cu_conv2d_tma_launch_dims(t, 1, 8192, 320, grid, block, &smem);
+            snprintf(launch, sizeof launch, "TMA %dx%d (M 8192, Co 320): grid(%u,%u) block %u smem %u",
+                     sdiff__cu_conv2d_tma_tiles[t][0], sdiff__cu_conv2d_tma_tiles[t][1], grid[1], grid[2], block[0], smem);
+            bad |= check(sdiff__cu_conv2d_tma_src, "sdiff_conv2d_tma.cu", archs[a], o_t, NULL, launch);
         }
     }
     printf("%s\n", bad ? "SOME VARIANTS FAILED OR SPILL" : "all variants compile, 0 spills");

@@ -1,21 +1,26 @@
 // sdiff conv2d forward on Hopper (sm_90a): the implicit GEMM of conv_kernel.cu (y[m, n] = sum_k
 // A[m, k] w[n, k], m = (b, oy, ox), k = (kh, kw, c); read that file's header first), fed by the
 // TMA instead of cp.async, with the attention kernel's structure (attn_kernel_sm90.cu): one
-// producer warpgroup whose first thread issues the copies, two consumer warpgroups of 64 output
+// producer warpgroup whose first thread issues the copies, two consumer warpgroups of BM/2 output
 // rows each, an mbarrier pipeline between them and no block-wide barrier in the main loop.
 // Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).
 //
-// Why the TMA makes the A operand cheap here: a tile of BM = 128 output pixels is a box of the
-// input image (stride 1 only): 128 pixels of one row, or whole rows (bw = Wo, bh = 128 / Wo), or
-// whole images (bw = Wo, bh = Ho, bn = 128 / (Wo * Ho)). The K tile of tap (kh, kw) and channels
+// Why the TMA makes the A operand cheap here: a tile of BM output pixels is a box of the input
+// image (stride 1 only): BM pixels of one row, or whole rows (bw = Wo, bh = BM / Wo), or whole
+// images (bw = Wo, bh = Ho, bn = BM / (Wo * Ho)). The K tile of tap (kh, kw) and channels
 // c..c+63 is then the same box shifted by (kw - pad, kh - pad): one 4-D TMA copy with
 // coordinates (c, ox0 - pad + kw, oy0 - pad + kh, b0). Coordinates outside the image are the
 // padding: the TMA writes zeros there, with no per-row bounds checks. The weights [Co][K] are a
 // 2-D box (64 of K x BN rows) per K tile. Both land in the 128-byte swizzle (16-byte chunk c of
 // row r at chunk c ^ (r & 7)), which is wgmma's K-major layout, so consumers read them directly.
-// The host (sdiff__cu_conv2d_tma_plan) picks the box shape and makes the two tensor maps; shapes
+// The host (sdiff__cu_conv2d_tma_box, _maps) picks the box shape and makes the two tensor maps; shapes
 // whose output rows do not tile into such boxes (strided convolutions, odd widths) stay on
 // conv_kernel.cu.
+//
+// Traffic: every K tile reads BM x 64 values of x and BN x 64 of w from L2, so the L2 traffic per
+// multiply-add is 1/BN + 1/BM; on the VAE's large levels that, not the tensor cores, is the limit
+// (tools/PERF.md, S8), hence BM = 256 for the 128-channel convolutions there (BN = 256 would need
+// twice the accumulator registers).
 //
 // Split-K for grids too small to fill the GPU (SD's 16x16 and 8x8 levels: 64 and 16 tiles of
 // 128 x 80 on 132 SMs): the host launches clusters of S blocks along x (S = 1..8), block `rank` of a
@@ -25,16 +30,32 @@
 //
 // Epilogue as conv_kernel.cu's (same rounding): y = fp16(fp16(acc + bias) + res).
 //
-// Defines: CONV_BN (output channels per block: 64, 80, 128, 160 or 256; required).
-// Optional: CONV_STAGES (pipeline depth; default: as many as fit in 227 KB, at most 8).
+// Defines: CONV_TILE (0..4, the library's variants: the table below, mirrored by the host's
+// sdiff__cu_conv2d_tma_tiles; tests/test_cuda.c checks they agree through CONV_EXPECT_*).
+// Overrides, for sweeps: CONV_BM (output pixels per block: 128, or 256 with BN <= 128), CONV_BN
+// (output channels per block: 64, 80, 128, 160 or 256), CONV_STAGES (pipeline depth; default: as
+// many as fit in 227 KB, at most 8).
 
 #if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #error "conv_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)"
 #endif
-#ifndef CONV_BN
-#error "CONV_BN must be defined"
+#if !defined(CONV_TILE) && !defined(CONV_BN)
+#error "CONV_TILE (or CONV_BN) must be defined"
 #endif
-#define BM 128                                  // output pixels per block: two consumer warpgroups
+#ifndef CONV_TILE
+#define CONV_TILE 0
+#endif
+#if CONV_TILE < 0 || CONV_TILE > 4
+#error "CONV_TILE must be 0..4"
+#endif
+#ifndef CONV_BM                                 // tiles 0-3: 128 x 80, 128, 160, 256; tile 4: 256 x 128
+#define CONV_BM (CONV_TILE == 4 ? 256 : 128)
+#endif
+#ifndef CONV_BN
+#define CONV_BN (CONV_TILE == 0 ? 80 : CONV_TILE == 1 || CONV_TILE == 4 ? 128 : CONV_TILE == 2 ? 160 : 256)
+#endif
+#define BM CONV_BM                              // output pixels per block: two consumer warpgroups
+#define MT (BM / 128)                           // 64-row wgmma tiles per consumer warpgroup
 #define BN CONV_BN
 #define NT 384                                  // producer warpgroup + two consumer warpgroups
 #define A_BYTES (BM * 128)                      // one K tile of A: BM rows of 64 fp16
@@ -52,14 +73,16 @@
 #define PRODUCER_REGS 40
 #define CONSUMER_REGS 232
 static_assert(BN == 64 || BN == 80 || BN == 128 || BN == 160 || BN == 256, "CONV_BN: 64, 80, 128, 160 or 256");
+static_assert(BM == 128 || (BM == 256 && BN <= 128), "CONV_BM: 128, or 256 with BN <= 128 (accumulator registers)");
 static_assert(STAGES >= 2 && 16 * STAGES <= BAR_BYTES, "2..16 stages");
 static_assert(BM * EPI_STR * 2 <= PIPE_BYTES && BM * PART_STR * 4 <= PIPE_BYTES,
               "the epilogue and split-K tiles reuse the pipeline's memory");
 static_assert(128 * (PRODUCER_REGS + 2 * CONSUMER_REGS) <= NT * ((65536 / NT) & ~7),
               "setmaxnreg would ask for more registers than the block holds (and wait forever)");
 
-#ifdef CONV_EXPECT_SMEM // what the host's launch helper says (tests/test_cuda.c): a mismatch would fault
-static_assert(SMEM_BYTES == CONV_EXPECT_SMEM, "sdiff__cu_conv2d_tma_launch_dims disagrees with the kernel's stages");
+#ifdef CONV_EXPECT_SMEM // what the host's tables say (tests/test_cuda.c): a mismatch would fault
+static_assert(BM == CONV_EXPECT_BM && BN == CONV_EXPECT_BN && SMEM_BYTES == CONV_EXPECT_SMEM,
+              "sdiff__cu_conv2d_tma_tiles or _launch_dims disagrees with the kernel");
 #endif
 
 // Tile configuration, readable by the host (cuModuleGetGlobal) to check it matches its table.
@@ -72,7 +95,7 @@ extern "C" __constant__ int sdiff_conv2d_tma_cfg[4] = {BM, BN, NT, SMEM_BYTES};
 // function attribute first).
 // ta: x [B][H][W][C] as a 4-D map, dims innermost first (C, W, H, B), box (64, bw, bh, bn) with
 // bw * bh * bn = BM; tb: w [Co][K] as 2-D (K, Co), box (64, BN); both 128-byte swizzle, zeros
-// outside. The output tile of block x starts at pixel m0 = x * BM = (b0, oy0, ox0) and is that
+// outside. The output tile of block (., y, .) starts at pixel m0 = y * BM = (b0, oy0, ox0) and is that
 // box of the output: the host guarantees Wo % bw == 0 and Ho % bh == 0, so m0's box never wraps.
 // KT = KH * KW * C / 64 K tiles; C % 64 == 0. y, res [M][Co]; vec as in conv_kernel.cu.
 extern "C" __global__ void __launch_bounds__(NT, 1)
@@ -129,48 +152,57 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
         return;
     }
 
-    // ---- Consumers: warpgroup cw owns output rows 64cw..64cw+63, all BN columns.
+    // ---- Consumers: warpgroup cw owns output rows cw*BM/2 .. +BM/2, all BN columns, as MT wgmma
+    // tiles of 64 rows (acc[mt]).
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER_REGS));
     const int cw = wg - 1;
-    float acc[BN / 2];
+    float acc[MT][BN / 2];
 #pragma unroll
-    for (int i = 0; i < BN / 2; ++i) acc[i] = 0.f;
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int i = 0; i < BN / 2; ++i) acc[mt][i] = 0.f;
     // wgmma runs asynchronously: tile kt's instructions stay in flight while the warpgroup waits for
     // tile kt+1, and a stage is handed back once the wgmmas that read it have retired (wait<1>
     // after issuing the next tile).
     for (int i = 0; i < nkt; ++i) {
         const int s = i % STAGES;
         mbar_wait(FULL(s), (i / STAGES) & 1);
-        const u32 as = base + s * STAGE_BYTES + cw * 64 * 128, bs = base + s * STAGE_BYTES + A_BYTES;
-        wgmma_pin<BN / 2>(acc);
+        const u32 as = base + s * STAGE_BYTES + cw * (BM / 2) * 128, bs = base + s * STAGE_BYTES + A_BYTES;
+        wgmma_pin<MT * BN / 2>(&acc[0][0]);
         wgmma_fence();
 #pragma unroll
-        for (int ks = 0; ks < 4; ++ks) wgmma_ss<BN>(acc, wgmma_desc_sw128(as + ks * 32), wgmma_desc_sw128(bs + ks * 32), 1);
+        for (int ks = 0; ks < 4; ++ks)
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+                wgmma_ss<BN>(acc[mt], wgmma_desc_sw128(as + mt * 64 * 128 + ks * 32), wgmma_desc_sw128(bs + ks * 32), 1);
         wgmma_commit();
         wgmma_wait<1>();
-        wgmma_pin<BN / 2>(acc);
+        wgmma_pin<MT * BN / 2>(&acc[0][0]);
         if (i > 0 && lane == 0) mbar_arrive(EMPTY((i - 1) % STAGES));
     }
     wgmma_wait<0>();
-    wgmma_pin<BN / 2>(acc);
+    wgmma_pin<MT * BN / 2>(&acc[0][0]);
     // Every consumer's wgmmas have retired and every copy has landed (each was waited for), so the
     // pipeline's memory is free for the epilogue tile. Named barrier 1: the consumers only.
     asm volatile("bar.sync 1, 256;\n" ::: "memory");
 
-    // Fragment layout: acc[4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16, columns 8j + 2t4 + {0, 1, 0, 1}.
-    const int g = lane >> 2, t4 = lane & 3, row0 = cw * 64 + (warp & 3) * 16 + g;
+    // Fragment layout: acc[mt][4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16 in 64-row tile mt,
+    // columns 8j + 2t4 + {0, 1, 0, 1}.
+    const int g = lane >> 2, t4 = lane & 3, row0 = cw * (BM / 2) + (warp & 3) * 16 + g;
     if (split > 1) {
         // ---- Split-K: this block's partial sums into a [BM][BN+4] fp32 tile; once every block of
         // the cluster has written its own, rows [rank*BM/split, (rank+1)*BM/split) are summed over
         // the cluster's tiles (rank 0 first), biased and written; a second cluster barrier keeps
         // every tile alive until the others have read it.
 #pragma unroll
-        for (int j = 0; j < BN / 8; ++j) {
-            const u32 a0 = base + (row0 * PART_STR + j * 8 + 2 * t4) * 4, a1 = a0 + 8 * PART_STR * 4;
-            asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a0), "f"(acc[4 * j]), "f"(acc[4 * j + 1]) : "memory");
-            asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a1), "f"(acc[4 * j + 2]), "f"(acc[4 * j + 3])
-                         : "memory");
-        }
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int j = 0; j < BN / 8; ++j) {
+                const float *d = &acc[mt][4 * j];
+                const u32 a0 = base + ((row0 + mt * 64) * PART_STR + j * 8 + 2 * t4) * 4, a1 = a0 + 8 * PART_STR * 4;
+                asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a0), "f"(d[0]), "f"(d[1]) : "memory");
+                asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a1), "f"(d[2]), "f"(d[3]) : "memory");
+            }
         cluster_arrive();
         cluster_wait();
         const int r0 = rank * BM / split, r1 = (rank + 1) * BM / split;
@@ -207,10 +239,13 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
         const int col = j * 8 + 2 * t4, n = n0 + col;
         const float b0 = bias && n < Co ? half_to_float(bias[n]) : 0.f;
         const float b1 = bias && n + 1 < Co ? half_to_float(bias[n + 1]) : 0.f;
-        const u32 a0 = base + (row0 * EPI_STR + col) * 2, a1 = a0 + 8 * EPI_STR * 2;
-        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a0), "r"(pack_h2(acc[4 * j] + b0, acc[4 * j + 1] + b1)) : "memory");
-        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a1), "r"(pack_h2(acc[4 * j + 2] + b0, acc[4 * j + 3] + b1))
-                     : "memory");
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+            const float *d = &acc[mt][4 * j];
+            const u32 a0 = base + ((row0 + mt * 64) * EPI_STR + col) * 2, a1 = a0 + 8 * EPI_STR * 2;
+            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a0), "r"(pack_h2(d[0] + b0, d[1] + b1)) : "memory");
+            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a1), "r"(pack_h2(d[2] + b0, d[3] + b1)) : "memory");
+        }
     }
     asm volatile("bar.sync 1, 256;\n" ::: "memory");
 

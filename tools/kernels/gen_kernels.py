@@ -198,76 +198,83 @@ static inline int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int 
 }
 '''
 CONV90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
-   -DCONV_BN=n, n = 64, 80, 128, 160 or 256; name "sdiff_conv2d_fwd_tma", extern "C"):
+   -DCONV_TILE=t, t = 0..4 (BM x BN = 128 x 80, 128 x 128, 128 x 160, 128 x 256, 256 x 128: the
+   table sdiff__cu_conv2d_tma_tiles below); name "sdiff_conv2d_fwd_tma", extern "C"):
 
      __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
          const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
          int pad, int Co, int vec);
 
    The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
-   stride 1 and output rows that tile into boxes of 128 pixels (sdiff__cu_conv2d_tma_box below),
+   stride 1 and output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below),
    x and w given as the tensor maps sdiff__cu_conv2d_tma_maps() makes (x, w 16-byte aligned, C %
    64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu.
 
-   Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/128), ceil(Co/BN)), launched
+   Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/BM), ceil(Co/BN)), launched
    in clusters of (S, 1, 1) when S > 1 (split-K: S blocks share an output tile, S <= KT), block =
-   (384, 1, 1) (a TMA producer warpgroup and two wgmma consumer warpgroups of 64 rows) and the
+   (384, 1, 1) (a TMA producer warpgroup and two wgmma consumer warpgroups of BM/2 rows) and the
    dynamic shared memory (raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first): stages =
-   min(8, (227 KB - 1280) / ((128 + BN) * 128)) K tiles of 64 in flight, smem = stages * (128 +
+   min(8, (227 KB - 1280) / ((BM + BN) * 128)) K tiles of 64 in flight, smem = stages * (BM +
    BN) * 128 + 256 + 1024 (the mbarriers, and room to align the tiles to 1024 bytes); the module
    exports __constant__ int sdiff_conv2d_tma_cfg[4] = {BM, BN, threads, smem}. */
 '''
 CONV90_HELPER = r'''
-/* Launch configuration for sdiff_conv2d_fwd_tma compiled with -DCONV_BN=bn, M = B*Ho*Wo, split-K
+/* The tiles {BM, BN} of sdiff_conv2d_fwd_tma's variants, -DCONV_TILE=0..4 (the kernel's table). */
+static const int sdiff__cu_conv2d_tma_tiles[5][2] = {{128, 80}, {128, 128}, {128, 160}, {128, 256}, {256, 128}};
+/* Launch configuration for sdiff_conv2d_fwd_tma compiled with -DCONV_TILE=tile, M = B*Ho*Wo, split-K
    over clusters of `split` blocks. */
-static inline void sdiff__cu_conv2d_tma_launch_dims(int bn, int split, long long M, int Co, unsigned grid[3],
+static inline void sdiff__cu_conv2d_tma_launch_dims(int tile, int split, long long M, int Co, unsigned grid[3],
                                              unsigned block[3], unsigned *smem) {
-    const unsigned stage = (unsigned)((128 + bn) * 128), fit = (227u * 1024u - 1280u) / stage,
+    const int bm = sdiff__cu_conv2d_tma_tiles[tile][0], bn = sdiff__cu_conv2d_tma_tiles[tile][1];
+    const unsigned stage = (unsigned)((bm + bn) * 128), fit = (227u * 1024u - 1280u) / stage,
                    stages = fit > 8 ? 8 : fit;
     grid[0] = (unsigned)split;
-    grid[1] = (unsigned)((M + 127) / 128);
+    grid[1] = (unsigned)((M + bm - 1) / bm);
     grid[2] = (unsigned)((Co + bn - 1) / bn);
     block[0] = 384;
     block[1] = block[2] = 1;
     *smem = stages * stage + 256 + 1024;
 }
-/* The CONV_BN variants the library builds, and the one it takes for M x Co outputs and KT K tiles
-   (an index into that list), with the split-K cluster size (*split). fit[s]: how many clusters of
-   s blocks the GPU runs at once (fit[1]: the SMs; a cluster must fit in one GPC, so an H100 holds
-   66 pairs but only 15 clusters of 8). The least estimated time: waves x (K tiles per block +
-   fixed costs) x BN / efficiency, a wave being fit[s] clusters and a partial wave costing a whole
-   one. The efficiencies (work per time of a full wave, relative to BN 256; a narrower tile reloads
-   A more often per output) and the fixed costs (a block's pipeline fill and epilogue; the
-   split's exchange), in K tiles, are fitted to bench_conv.cu on an H200 (tools/PERF.md, S8). */
-static const int sdiff__cu_conv2d_tma_bns[4] = {80, 128, 160, 256};
-static inline int sdiff__cu_conv2d_tma_pick(long long M, int Co, long long KT, const int fit[9], int *split) {
-    static const double eff[4] = {0.71, 0.85, 0.93, 1.0};
-    const double block_cost = 4, split_cost = 4;
-    int best = 0;
-    double best_cost = -1;
+/* The variant (tile) the library takes for M x Co outputs and KT K tiles, with the split-K
+   cluster size (*split). fit[s]: how many clusters of s blocks the GPU runs at once (fit[1]: the
+   SMs; a cluster must fit in one GPC, so an H100 holds 66 pairs but only 15 clusters of 8).
+   box_ok[t]: the output tiles into tile t's boxes (sdiff__cu_conv2d_tma_box). The least estimated
+   time: waves x (K tiles per block + fixed costs) x BM x BN / efficiency, a wave being fit[s]
+   clusters and a partial wave costing a whole one. The efficiencies (work per time of a full
+   wave, relative to 128 x 256; a smaller tile reads more from L2 per multiply-add: 1/BM + 1/BN)
+   and the fixed costs in K tiles (a block's pipeline fill and epilogue: 2; the split's exchange:
+   4 + s) were fitted to every tile at every split on SD's shapes (bench_conv.cu, H100, S8-5 in
+   tools/PERF.md): the pick is the fastest measured on all 21 shapes but one, which it misses by
+   1.2 us. */
+static inline int sdiff__cu_conv2d_tma_pick(long long M, int Co, long long KT, const int fit[9], const int box_ok[5],
+                                     int *split) {
+    static const double eff[5] = {0.65, 0.8, 0.93, 1.0, 0.9};
+    const double block_cost = 2;
+    int best = -1;
+    double best_cost = 0;
     *split = 1;
-    for (int i = 0; i < 4; ++i)
-        for (int s = 1; s <= 8 && s <= KT; ++s) {
-            const int bn = sdiff__cu_conv2d_tma_bns[i];
-            const long long tiles = ((M + 127) / 128) * ((Co + bn - 1) / bn), waves = (tiles + fit[s] - 1) / fit[s];
-            const double cost = (double)waves * ((double)((KT + s - 1) / s) + block_cost + (s > 1 ? split_cost : 0)) *
-                                bn / eff[i];
-            if (best_cost < 0 || cost < best_cost) { best = i; *split = s; best_cost = cost; }
+    for (int t = 0; t < 5; ++t)
+        for (int s = 1; s <= 8 && s <= KT && box_ok[t]; ++s) {
+            const int bm = sdiff__cu_conv2d_tma_tiles[t][0], bn = sdiff__cu_conv2d_tma_tiles[t][1];
+            const long long tiles = ((M + bm - 1) / bm) * ((Co + bn - 1) / bn), waves = (tiles + fit[s] - 1) / fit[s];
+            const double cost = (double)waves * ((double)((KT + s - 1) / s) + block_cost + (s > 1 ? 4 + s : 0)) *
+                                bm * bn / eff[t];
+            if (best < 0 || cost < best_cost) { best = t; *split = s; best_cost = cost; }
         }
     return best;
 }
-/* The box of 128 output pixels a block computes, box = {bw, bh, bn} (pixels of a row, rows,
-   images) with bw * bh * bn = 128, such that the blocks' boxes tile the output without wrapping:
-   128 pixels of a row when Wo is a multiple of 128, whole rows when Wo divides 128 and the rows
-   divide Ho, whole images when an image divides 128. Returns 0 when none fits (the caller takes
-   conv_kernel.cu). SD's latents and images (powers of two) always fit. */
-static inline int sdiff__cu_conv2d_tma_box(int Ho, int Wo, unsigned box[3]) {
+/* The box of bm output pixels (128 or 256) a block computes, box = {bw, bh, bn} (pixels of a
+   row, rows, images) with bw * bh * bn = bm, such that the blocks' boxes tile the output without
+   wrapping: bm pixels of a row when Wo is a multiple of bm, whole rows when Wo divides bm and the
+   rows divide Ho, whole images when an image divides bm. Returns 0 when none fits (the caller
+   takes conv_kernel.cu). SD's latents and images (powers of two) always fit. */
+static inline int sdiff__cu_conv2d_tma_box(int Ho, int Wo, int bm, unsigned box[3]) {
     if (Wo <= 0 || Ho <= 0) return 0;
-    if (Wo % 128 == 0) { box[0] = 128; box[1] = 1; box[2] = 1; return 1; }
-    if (128 % Wo) return 0;
-    if (Ho % (128 / Wo) == 0) { box[0] = (unsigned)Wo; box[1] = (unsigned)(128 / Wo); box[2] = 1; return 1; }
-    if (Ho * Wo <= 128 && 128 % (Ho * Wo) == 0) {
-        box[0] = (unsigned)Wo; box[1] = (unsigned)Ho; box[2] = (unsigned)(128 / (Ho * Wo));
+    if (Wo % bm == 0) { box[0] = (unsigned)bm; box[1] = 1; box[2] = 1; return 1; }
+    if (bm % Wo) return 0;
+    if (Ho % (bm / Wo) == 0) { box[0] = (unsigned)Wo; box[1] = (unsigned)(bm / Wo); box[2] = 1; return 1; }
+    if (Ho * Wo <= bm && bm % (Ho * Wo) == 0) {
+        box[0] = (unsigned)Wo; box[1] = (unsigned)Ho; box[2] = (unsigned)(bm / (Ho * Wo));
         return 1;
     }
     return 0;
@@ -275,7 +282,7 @@ static inline int sdiff__cu_conv2d_tma_box(int Ho, int Wo, unsigned box[3]) {
 /* The two tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of sdiff_conv2d_fwd_tma: x
    [B][H][W][C] as 4-D (C, W, H, B) with boxes of 64 channels x the output box (stride 1: the
    input box of a tap is the output box shifted), and w [Co][K] as 2-D (K, Co) with boxes of 64 x
-   bn; both in the 128-byte swizzle, zeros outside (the padding). Returns 0, or the first failing
+   bn (the tile's BN); both in the 128-byte swizzle, zeros outside (the padding). Returns 0, or the first failing
    CUresult (x, w must be 16-byte aligned; C % 8 == 0). */
 static inline int sdiff__cu_conv2d_tma_maps(sdiff__cu_tmap_encode_fn encode, void *maps[2], const void *x, const void *w,
                                      int B, int H, int W, int C, int Co, long long K, const unsigned box[3],
