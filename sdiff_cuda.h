@@ -469,7 +469,7 @@ SDIFF__PRIVATE bool sdiff__cuda_load_cublaslt(void) {
 enum { SDIFF__CP_CONVERT, SDIFF__CP_ELEMENTWISE, SDIFF__CP_NORM, SDIFF__CP_IM2COL, SDIFF__CP_ATTN, SDIFF__CP_FLASH,
        SDIFF__CP_FLASH_TMA, SDIFF__CP_CONV, SDIFF__CP_CONV_SM90, SDIFF__CP_CONV_TMA, SDIFF__CP_COUNT };
 /* conv2d's routes (sdiff__cuda_conv2d); tests force one with sdiff__cuda.conv_force. */
-enum { SDIFF__CONV_AUTO, SDIFF__CONV_TMA, SDIFF__CONV_IMPLICIT, SDIFF__CONV_IM2COL };
+enum { SDIFF__CONV_AUTO, SDIFF__CONV_TMA, SDIFF__CONV_IMPLICIT, SDIFF__CONV_IM2COL, SDIFF__CONV_FEW };
 #define SDIFF__CUDA_MAX_VARIANTS 5
 #define SDIFF__CUDA_MAX_FNS 64
 #define SDIFF__CUDA_STAGE_BYTES ((size_t)16 << 20)   /* upload/download staging */
@@ -1269,7 +1269,7 @@ static const char sdiff__cuda_src_norm[] =
     "}\n";
 
 static const char sdiff__cuda_src_im2col[] =
-    "/* sdiff_im2col: rows [m0, m0 + mc) of the convolution's patch matrix\n"
+    "/* sdiff_im2col: the convolutions that are not tensor-core tiles. im2col: rows [m0, m0 + mc) of the convolution's patch matrix\n"
     "   A[m = (b, oy, ox)][k = (ky, kx, ci)], the order of the weight's\n"
     "   [Co, KH, KW, Ci] rows, zeros outside x (so y's size sets the bottom/right\n"
     "   padding, as on the CPU). vec: Ci % 8 == 0 and x 16-byte aligned, so each\n"
@@ -1289,7 +1289,93 @@ static const char sdiff__cuda_src_im2col[] =
     "        if (vec) ((uint4 *)a)[ch] = in ? *(const uint4 *)(x + src) : zero4();\n"
     "        else a[e] = in ? x[src] : (h16)0;\n"
     "    }\n"
+    "}\n"
+    "/* conv_few_co: a stride-1 convolution with at most 8 output channels (SD's conv_out: 4 latent or\n"
+    "   3 image channels). The tensor-core kernels would compute 80 or more columns for 3 or 4 real ones\n"
+    "   and read x once per tap (the VAE's 512x512 conv_out: 0.21 ms on an H100 for 1.8 GFLOP). Here a\n"
+    "   block computes CF_TH rows x CF_TW columns of one image's output. For each 64-channel chunk of x\n"
+    "   it copies the tile's halo (CF_TH + KH - 1 rows of CF_TW + KW - 1 pixels; zeros outside the\n"
+    "   image) into shared memory once, and every tap reads it there: mma.sync m16n8k16 with A = 16\n"
+    "   output pixels shifted by the tap (ldmatrix takes a row address per pixel, so a shift costs\n"
+    "   nothing) and B = the tap's weights for 16 channels, n = the output channels padded to 8. The\n"
+    "   halo's 16-byte chunk c of pixel p sits at chunk c ^ (p & 7): the 8 pixels an ldmatrix reads\n"
+    "   land in 8 different bank groups. Warp w owns output row w / 2, columns 32 (w % 2) .. + 31 (two\n"
+    "   16-pixel m-tiles). Epilogue as the other convolutions: y = fp16(fp16(acc + bias) + res).\n"
+    "   Requirements (checked by the host): stride 1, KH, KW <= 3, C % 64 == 0, Co <= 8, x and w\n"
+    "   16-byte aligned. Grid (ceil(Wo / CF_TW), ceil(Ho / CF_TH), B), 256 threads, CF_SMEM bytes of\n"
+    "   dynamic shared memory. */\n"
+    "#define CF_TH 4\n"
+    "#define CF_TW 64\n"
+    "#define CF_HALO ((CF_TH + 2) * (CF_TW + 2)) /* pixels, for taps up to 3 x 3 */\n"
+    "#define CF_WSTR 72                          /* halves per (tap, output channel) row of weights: 64 + 8, so the\n"
+    "                                               8 channels' rows of one B fragment fall in different banks */\n"
+    "#define CF_SMEM (CF_HALO * 128 + 9 * 8 * CF_WSTR * 2)\n"
+    "extern \"C\" __global__ void __launch_bounds__(256)\n"
+    "conv_few_co(h16 *y, const h16 *x, const h16 *w, const h16 *bias, const h16 *res, int H, int W, int C, int KH, int KW,\n"
+    "            int Ho, int Wo, int pad, int Co) {\n"
+    "    pdl_begin();\n"
+    "    extern __shared__ __align__(16) unsigned char halo[]; /* the halo, then the weights ws */\n"
+    "    h16 *ws = (h16 *)(halo + CF_HALO * 128);\n"
+    "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;\n"
+    "    const int ox0 = blockIdx.x * CF_TW, oy0 = blockIdx.y * CF_TH, b = blockIdx.z;\n"
+    "    const int hw = CF_TW + KW - 1, hp = (CF_TH + KH - 1) * hw, taps = KH * KW;\n"
+    "    const int row = warp >> 1, col0 = (warp & 1) * 32;\n"
+    "    const u32 hbase = smem_addr(halo);\n"
+    "    float acc[2][4];\n"
+    "#pragma unroll\n"
+    "    for (int mt = 0; mt < 2; ++mt)\n"
+    "#pragma unroll\n"
+    "        for (int e = 0; e < 4; ++e) acc[mt][e] = 0.f;\n"
+    "    for (int c0 = 0; c0 < C; c0 += 64) {\n"
+    "        __syncthreads(); /* the previous chunk's reads are done */\n"
+    "        for (int i = tid; i < hp * 8; i += 256) {\n"
+    "            const int p = i >> 3, c = i & 7, iy = oy0 - pad + p / hw, ix = ox0 - pad + p % hw;\n"
+    "            const bool ok = iy >= 0 && iy < H && ix >= 0 && ix < W;\n"
+    "            const h16 *src = ok ? x + (((i64)b * H + iy) * W + ix) * C + c0 + c * 8 : x;\n"
+    "            cp_async16(hbase + p * 128 + ((c ^ (p & 7)) << 4), src, ok ? 16 : 0);\n"
+    "        }\n"
+    "        cp_commit();\n"
+    "        for (int i = tid; i < taps * 8 * 64; i += 256) {\n"
+    "            const int tap = i / 512, co = (i / 64) & 7, k = i & 63;\n"
+    "            ws[(tap * 8 + co) * CF_WSTR + k] = co < Co ? w[((i64)co * taps + tap) * C + c0 + k] : (h16)0;\n"
+    "        }\n"
+    "        cp_wait<0>();\n"
+    "        __syncthreads();\n"
+    "        for (int tap = 0; tap < taps; ++tap) {\n"
+    "            const int kh = tap / KW, kw = tap - kh * KW;\n"
+    "#pragma unroll\n"
+    "            for (int k16 = 0; k16 < 4; ++k16) {\n"
+    "                const h16 *wb = ws + (tap * 8 + g) * CF_WSTR + k16 * 16 + 2 * t4;\n"
+    "                const u32 b0 = *(const u32 *)wb, b1 = *(const u32 *)(wb + 8);\n"
+    "#pragma unroll\n"
+    "                for (int mt = 0; mt < 2; ++mt) {\n"
+    "                    const int p = (row + kh) * hw + col0 + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8 + kw;\n"
+    "                    const int c = k16 * 2 + (lane >> 4);\n"
+    "                    u32 a[4];\n"
+    "                    ldsm_x4(hbase + p * 128 + ((c ^ (p & 7)) << 4), a[0], a[1], a[2], a[3]);\n"
+    "                    mma16816(acc[mt], a, b0, b1);\n"
+    "                }\n"
+    "            }\n"
+    "        }\n"
+    "    }\n"
+    "    /* acc[mt] = pixels g and g + 8 of m-tile mt, output channels 2 t4 and 2 t4 + 1 */\n"
+    "    const int oy = oy0 + row;\n"
+    "    if (oy >= Ho) return;\n"
+    "#pragma unroll\n"
+    "    for (int mt = 0; mt < 2; ++mt)\n"
+    "#pragma unroll\n"
+    "        for (int e = 0; e < 4; ++e) {\n"
+    "            const int ox = ox0 + col0 + mt * 16 + g + (e >> 1) * 8, co = 2 * t4 + (e & 1);\n"
+    "            if (ox >= Wo || co >= Co) continue;\n"
+    "            const i64 o = (((i64)b * Ho + oy) * Wo + ox) * Co + co;\n"
+    "            float v = h2f(f2h(acc[mt][e] + (bias ? h2f(bias[co]) : 0.f)));\n"
+    "            if (res) v += h2f(res[o]);\n"
+    "            y[o] = f2h(v);\n"
+    "        }\n"
     "}\n";
+#define SDIFF__CUDA_CF_TH 4     /* conv_few_co's CF_TH, CF_TW and CF_SMEM */
+#define SDIFF__CUDA_CF_TW 64
+#define SDIFF__CUDA_CF_SMEM ((4 + 2) * (64 + 2) * 128 + 9 * 8 * 72 * 2)
 
 static const char sdiff__cuda_src_attention_fallback[] =
     "/* sdiff_attention_fallback: a simple, exact attention for any head dim up to\n"
@@ -4114,6 +4200,21 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     const int64_t m = bn * ho * wo, k = kh * kw * ci;
     if (kh == 1 && kw == 1 && stride == 1 && pad == 0 && ho == h && wo == wd) { /* a plain GEMM */
         sdiff__cuda_gemm(cb, op, y->data, x->data, ci, w->data, bp, residual ? residual->data : NULL, m, co, k);
+        return;
+    }
+    /* At most 8 output channels (SD's conv_out), stride 1, taps up to 3 x 3, channels in 64s:
+       conv_few_co, which reads each input pixel once per 64-channel chunk instead of once per tap
+       (H100: the VAE's 512x512 conv_out 0.21 ms on the TMA kernel; tools/PERF.md, S8). */
+    if (co <= 8 && stride == 1 && kh <= 3 && kw <= 3 && ci % 64 == 0 && sdiff__cuda_al16(x->data) &&
+        sdiff__cuda_al16(w->data) && (cb->conv_force == SDIFF__CONV_AUTO || cb->conv_force == SDIFF__CONV_FEW)) {
+        CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data),
+                    db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(residual ? residual->data : NULL);
+        int H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo, Co = (int)co;
+        const unsigned grid[3] = {(unsigned)((wo + SDIFF__CUDA_CF_TW - 1) / SDIFF__CUDA_CF_TW),
+                                  (unsigned)((ho + SDIFF__CUDA_CF_TH - 1) / SDIFF__CUDA_CF_TH), (unsigned)bn},
+                       blk[3] = {256, 1, 1};
+        void *args[] = {&dy, &dx, &dw, &db, &dr, &H, &W, &C, &KH, &KW, &Ho, &Wo, &pad, &Co};
+        sdiff__cuda_launch_ex(cb, SDIFF__CP_IM2COL, 0, "conv_few_co", grid, blk, SDIFF__CUDA_CF_SMEM, args);
         return;
     }
     /* The implicit-GEMM tensor-core kernels: channels in 64s (a K tile stays in one tap), 16-byte

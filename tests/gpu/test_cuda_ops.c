@@ -138,7 +138,7 @@ SDIFF_TEST(cuda_linear) {
 /* conv2d: the CPU result once, then the GPU's on every route that applies, each checked. The routes
    (sdiff__cuda.conv_force; a route that does not apply to the shape leaves it to the library):
    the library's choice, the TMA kernel (Hopper), the cp.async kernel with wgmma (Hopper) and with
-   mma.sync, and im2col + GEMM. residual: 0 none, 1 a separate tensor, 2 in place (y is the
+   mma.sync, im2col + GEMM, and the kernel for at most 8 output channels. residual: 0 none, 1 a separate tensor, 2 in place (y is the
    residual, as SD's resnets run it). */
 static void gt_conv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, int k, int stride, int pad, int64_t ho,
                     int64_t wo, int residual) {
@@ -154,7 +154,8 @@ static void gt_conv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, in
     g_gt.cpu->conv2d(g_gt.cpu, &out->c, &x.c, &wt.c, &b.c, stride, pad, residual ? &r.c : NULL);
     static const struct { int force; bool wgmma; const char *name; } routes[] = {
         {SDIFF__CONV_AUTO, true, "auto"}, {SDIFF__CONV_TMA, true, "tma"}, {SDIFF__CONV_IMPLICIT, true, "wgmma"},
-        {SDIFF__CONV_IMPLICIT, false, "mma.sync"}, {SDIFF__CONV_IM2COL, true, "im2col"}};
+        {SDIFF__CONV_IMPLICIT, false, "mma.sync"}, {SDIFF__CONV_IM2COL, true, "im2col"},
+        {SDIFF__CONV_FEW, true, "few"}};
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         if ((routes[i].force == SDIFF__CONV_TMA && !cb->tma) || (routes[i].wgmma == false && !wgmma) ||
             (routes[i].force == SDIFF__CONV_IMPLICIT && routes[i].wgmma && !wgmma))
@@ -211,6 +212,8 @@ SDIFF_TEST(cuda_conv2d) {
     gt_conv(2, 37, 41, 64, 7, 3, 1, 1, 37, 41, 1);
     gt_conv(1, 33, 35, 16, 8, 3, 2, 0, 16, 17, 2);
     gt_conv(1, 64, 64, 512, 8, 3, 1, 1, 64, 64, 0);
+    gt_conv(3, 5, 70, 64, 1, 3, 1, 1, 5, 70, 2);        /* Co 1, partial tiles in both directions, in place */
+    gt_conv(1, 20, 24, 128, 6, 1, 1, 0, 20, 24, 1);     /* 1x1 with few channels: a GEMM, as every 1x1 */
     /* 1x1: a plain GEMM */
     gt_conv(2, 32, 32, 640, 320, 1, 1, 0, 32, 32, 1);
 }
