@@ -593,6 +593,11 @@ struct sdiff__backend {
        to blocks); range_grow makes the first *size bytes usable, rounding
        *size up (false when out of memory); range_free returns it all. */
     void *(*range_reserve)(sdiff__backend *be, size_t *capacity);
+    /* --- optional (NULL on the CPU): y = conv2d(nearest 2x upsampling of x, w 3x3, stride 1, pad 1)
+       + bias, with y [B, 2H, 2W, Co], without making the upsampled tensor (SD's upsamplers). False,
+       with nothing done, where the backend cannot: the caller then upsamples and convolves. */
+    bool (*upsample_conv2d)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, const sdiff__tensor *w,
+                            const sdiff__tensor *bias);
     bool (*range_grow)(sdiff__backend *be, void *base, size_t *size);
     void (*range_free)(sdiff__backend *be, void *base);
 
@@ -5649,6 +5654,17 @@ SDIFF__PRIVATE void sdiff__unet_weights(sdiff__wloader *wl, void *model) {
     m->conv_out_b = sdiff__wl_get(wl, 1, c->out_channels, 0, 0, 0, "conv_out.bias");
 }
 
+/* y = conv3x3(nearest upsampling of x to y's size, pad 1) + b: SD's upsamplers. In one op where the
+   backend has it (exactly 2x), else through the upsampled tensor. */
+SDIFF__PRIVATE void sdiff__upsample_conv(sdiff__run *r, sdiff__tensor *y, const sdiff__tensor *x, const sdiff__tensor *w,
+                                         const sdiff__tensor *b) {
+    if (r->be->upsample_conv2d && r->be->upsample_conv2d(r->be, y, x, w, b)) return;
+    sdiff__arena_mark mark = sdiff__arena_mark_get(r->ar);
+    sdiff__tensor *u = sdiff__new4(r->ar, r->be->act_dtype, y->ne[0], y->ne[1], y->ne[2], x->ne[3]);
+    r->be->upsample(r->be, u, x);
+    r->be->conv2d(r->be, y, u, w, b, 1, 1, NULL);
+    sdiff__arena_release(r->ar, mark);
+}
 /* y = resnet(x, temb); temb_act = silu(temb) [B, T] or NULL (the VAE's). */
 SDIFF__PRIVATE void sdiff__resnet_forward(sdiff__run *r, const sdiff__resnet *w, sdiff__tensor *y, const sdiff__tensor *x,
                                           const sdiff__tensor *temb_act, int groups, float eps) {
@@ -5792,9 +5808,7 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__un
             }
         }
         if (up) {
-            sdiff__tensor *u = sdiff__new4(r->ar, r->be->act_dtype, B, after->ne[1], after->ne[2], ch);
-            r->be->upsample(r->be, u, h);
-            r->be->conv2d(r->be, next, u, m->up_w[i], m->up_b[i], 1, 1, NULL);
+            sdiff__upsample_conv(r, next, h, m->up_w[i], m->up_b[i]);
             sdiff__arena_release(r->ar, lm);
             h = next;
         }
@@ -6027,11 +6041,7 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__vae_decode(sdiff__run *r, const sdiff__vae 
             sdiff__resnet_forward(r, &m->dec_res[i][l], y, x, NULL, G, 1e-6f);
             x = y;
         }
-        if (up) {
-            sdiff__tensor *u = sdiff__new4(r->ar, r->be->act_dtype, B, 2 * H, 2 * W, ch);
-            r->be->upsample(r->be, u, x);
-            r->be->conv2d(r->be, next, u, m->dec_up_w[i], m->dec_up_b[i], 1, 1, NULL);
-        }
+        if (up) sdiff__upsample_conv(r, next, x, m->dec_up_w[i], m->dec_up_b[i]);
         sdiff__arena_release(r->ar, lm);
         h = next;
     }

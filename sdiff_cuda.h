@@ -1372,6 +1372,30 @@ static const char sdiff__cuda_src_im2col[] =
     "            if (res) v += h2f(res[o]);\n"
     "            y[o] = f2h(v);\n"
     "        }\n"
+    "}\n"
+    "/* upsample_conv_weights: a 3x3 convolution w [Co][3][3][C] of a nearest 2x upsampling, as four\n"
+    "   2x2 convolutions of the small image, one per output phase (py, px) (sdiff_conv2d_fwd_tma's\n"
+    "   phase): wp [4][Co][2][2][C]. Output row 2i + py reads upsampled rows 2i + py - 1 .. + 1, which\n"
+    "   are small rows i - 1, i, i (py = 0) or i, i, i + 1 (py = 1): tap a of the 2x2 sums kernel rows\n"
+    "   {0} and {1, 2} (py = 0) or {0, 1} and {2} (py = 1); columns likewise. Summed in fp32, rounded\n"
+    "   once. */\n"
+    "extern \"C\" __global__ void upsample_conv_weights(h16 *wp, const h16 *w, int co, int c) {\n"
+    "    pdl_begin();\n"
+    "    const int c8 = c / 8; /* 8 channels (16 bytes) a thread: c % 8 == 0, w and wp 16-byte aligned */\n"
+    "    GRID_STRIDE(e, (i64)16 * co * c8) {\n"
+    "        const int cc = (int)(e % c8) * 8, t = (int)(e / c8), b = t & 1, a = (t >> 1) & 1, o = (t >> 2) % co;\n"
+    "        const int py = (t >> 2) / co >> 1, px = (t >> 2) / co & 1;\n"
+    "        const int r0 = py ? (a ? 2 : 0) : (a ? 1 : 0), r1 = py ? (a ? 2 : 1) : (a ? 2 : 0);\n"
+    "        const int c0 = px ? (b ? 2 : 0) : (b ? 1 : 0), c1 = px ? (b ? 2 : 1) : (b ? 2 : 0);\n"
+    "        float sum[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}, v[8];\n"
+    "        for (int kh = r0; kh <= r1; kh++)\n"
+    "            for (int kw = c0; kw <= c1; kw++) {\n"
+    "                unpack8(*(const uint4 *)(w + (((i64)o * 3 + kh) * 3 + kw) * c + cc), v);\n"
+    "#pragma unroll\n"
+    "                for (int i = 0; i < 8; i++) sum[i] += v[i];\n"
+    "            }\n"
+    "        *(uint4 *)(wp + (i64)t * c + cc) = pack8(sum);\n"
+    "    }\n"
     "}\n";
 #define SDIFF__CUDA_CF_TH 4     /* conv_few_co's CF_TH, CF_TW and CF_SMEM */
 #define SDIFF__CUDA_CF_TW 64
@@ -2906,12 +2930,14 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int
 
      __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
          const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
-         int pad, int Co, int vec);
+         int padh, int padw, int Co, int vec, int phase);
 
    The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
    stride 1 and output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below),
    x and w given as the tensor maps sdiff__cu_conv2d_tma_maps() makes (x, w 16-byte aligned, C %
-   64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu.
+   64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu, with the
+   padding per direction; phase 0..3 (else -1): output pixel (b, i, j) goes to (b, 2i + phase/2,
+   2j + phase%2) of a [B, 2Ho, 2Wo, Co] y (a nearest 2x upsampling's 3x3 convolution, one phase).
 
    Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/BM), ceil(Co/BN)), launched
    in clusters of (S, 1, 1) when S > 1 (split-K: S blocks share an output tile, S <= KT), block =
@@ -2952,6 +2978,12 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "// partials in rank order (the same order every run) and writes them. No workspace, no second kernel.\n"
     "//\n"
     "// Epilogue as conv_kernel.cu's (same rounding): y = fp16(fp16(acc + bias) + res).\n"
+    "//\n"
+    "// A nearest 2x upsampling followed by a 3x3 convolution (SD's upsamplers) is, for each of the four\n"
+    "// output phases (oy % 2, ox % 2), a 2x2 convolution of the small image with summed weights (the\n"
+    "// host sums them, sdiff_im2col's upsample_conv_weights): phase = 0..3 makes output pixel (b, i, j)\n"
+    "// of the Ho x Wo grid land at (b, 2i + phase / 2, 2j + phase % 2) of a [B][2Ho][2Wo][Co] y (and\n"
+    "// res); 4/9 of the multiply-adds, and the upsampled tensor is never written.\n"
     "//\n"
     "// Defines: CONV_TILE (0..4, the library's variants: the table below, mirrored by the host's\n"
     "// sdiff__cu_conv2d_tma_tiles; tests/test_cuda.c checks they agree through CONV_EXPECT_*).\n"
@@ -3020,11 +3052,13 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "// bw * bh * bn = BM; tb: w [Co][K] as 2-D (K, Co), box (64, BN); both 128-byte swizzle, zeros\n"
     "// outside. The output tile of block (., y, .) starts at pixel m0 = y * BM = (b0, oy0, ox0) and is that\n"
     "// box of the output: the host guarantees Wo % bw == 0 and Ho % bh == 0, so m0's box never wraps.\n"
-    "// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y, res [M][Co]; vec as in conv_kernel.cu.\n"
+    "// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y, res [M][Co] (phase < 0) or an upsampling's phase\n"
+    "// (above); vec as in conv_kernel.cu. Input pixel of tap (kh, kw) for output (oy, ox): (oy - padh + kh,\n"
+    "// ox - padw + kw).\n"
     "extern \"C\" __global__ void __launch_bounds__(NT, 1)\n"
     "sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb,\n"
     "                     const sd_half *__restrict__ bias, const sd_half *res, sd_half *y, int M, int Ho, int Wo, int C,\n"
-    "                     int KW, int KT, int pad, int Co, int vec) {\n"
+    "                     int KW, int KT, int padh, int padw, int Co, int vec, int phase) {\n"
     "    pdl_begin();\n"
     "    extern __shared__ __align__(1024) unsigned char smem[];\n"
     "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;\n"
@@ -3056,7 +3090,7 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "                mbar_wait(EMPTY(s), ((i / STAGES) & 1) ^ 1);\n"
     "                const u32 dst = base + s * STAGE_BYTES;\n"
     "                mbar_expect_tx(FULL(s), STAGE_BYTES);\n"
-    "                tma_load4(dst, &ta, c, ox0 - pad + kw, oy0 - pad + kh, b0, FULL(s));\n"
+    "                tma_load4(dst, &ta, c, ox0 - padw + kw, oy0 - padh + kh, b0, FULL(s));\n"
     "                tma_load2(dst + A_BYTES, &tb, (kt0 + i) * 64, n0, FULL(s));\n"
     "                c += 64;\n"
     "                if (c == C) {\n"
@@ -3109,6 +3143,12 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "    // pipeline's memory is free for the epilogue tile. Named barrier 1: the consumers only.\n"
     "    asm volatile(\"bar.sync 1, 256;\\n\" ::: \"memory\");\n"
     "\n"
+    "    // Where output pixel m's Co values start in y (and res).\n"
+    "    auto out_at = [&](int m) -> long long {\n"
+    "        if (phase < 0) return (long long)m * Co;\n"
+    "        const int hw = Ho * Wo, b = m / hw, i = (m - b * hw) / Wo, j = m - b * hw - i * Wo;\n"
+    "        return (((long long)b * 2 * Ho + 2 * i + (phase >> 1)) * 2 * Wo + 2 * j + (phase & 1)) * Co;\n"
+    "    };\n"
     "    // Fragment layout: acc[mt][4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16 in 64-row tile mt,\n"
     "    // columns 8j + 2t4 + {0, 1, 0, 1}.\n"
     "    const int g = lane >> 2, t4 = lane & 3, row0 = cw * (BM / 2) + (warp & 3) * 16 + g;\n"
@@ -3148,7 +3188,7 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "                    const float b1 = bias && n + 2 * e + 1 < Co ? half_to_float(bias[n + 2 * e + 1]) : 0.f;\n"
     "                    h[e] = pack_h2(v[2 * e] + b0, v[2 * e + 1] + b1);\n"
     "                }\n"
-    "                store_out8(y, res, (long long)m * Co + n, Co - n, h, vec);\n"
+    "                store_out8(y, res, out_at(m) + n, Co - n, h, vec);\n"
     "            }\n"
     "        }\n"
     "        cluster_arrive();\n"
@@ -3181,7 +3221,7 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "        asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
     "                     : \"=r\"(v[0]), \"=r\"(v[1]), \"=r\"(v[2]), \"=r\"(v[3])\n"
     "                     : \"r\"(base + (r * EPI_STR + c8) * 2) : \"memory\");\n"
-    "        store_out8(y, res, (long long)m * Co + n, Co - n, v, vec);\n"
+    "        store_out8(y, res, out_at(m) + n, Co - n, v, vec);\n"
     "    }\n"
     "#undef FULL\n"
     "#undef EMPTY\n"
@@ -4186,6 +4226,97 @@ SDIFF__PRIVATE bool sdiff__cuda_reserve(sdiff__cuda *cb, CUdeviceptr *buf, size_
     return true;
 }
 
+/* The TMA convolution (Hopper; tools/kernels/conv_kernel_sm90.cu) of x [bn, h, wd, ci] with w
+   [co, kh, kw, ci] onto the ho x wo output grid, stride 1: output (oy, ox) reads input (oy - padh +
+   ky, ox - padw + kx). phase < 0: y [bn, ho, wo, co]; phase 0..3: one output phase of a nearest 2x
+   upsampling's convolution into y [bn, 2 ho, 2 wo, co] (the kernel's header). Chooses the tile and
+   the split-K cluster (sdiff__cu_conv2d_tma_pick). False, with nothing launched, when no tile's box
+   fits the output grid or the driver cannot make the tensor maps; the caller has checked channels
+   in 64s, 16-byte aligned x and w and 32-bit sizes. */
+SDIFF__PRIVATE bool sdiff__cuda_conv_tma(sdiff__cuda *cb, void *y, const void *x, const void *w, const void *bias,
+                                         const void *res, int64_t bn, int64_t h, int64_t wd, int64_t ci, int64_t co, int kh,
+                                         int kw, int64_t ho, int64_t wo, int padh, int padw, int phase) {
+    if (!cb->tma) return false;
+    unsigned boxes[5][3];
+    int box_ok[5];
+    bool any = false;
+    for (int t = 0; t < 5; t++) {
+        box_ok[t] = sdiff__cu_conv2d_tma_box((int)ho, (int)wo, sdiff__cu_conv2d_tma_tiles[t][0], boxes[t]);
+        any = any || box_ok[t];
+    }
+    if (!any) return false;
+    const int64_t m = bn * ho * wo, k = (int64_t)kh * kw * ci;
+    int fit[9], split = 1;
+    fit[0] = fit[1] = cb->n_sm;
+    for (int cs = 2; cs <= 8; cs++) /* every variant is one block per SM: the 128-wide one stands for all */
+        fit[cs] = sdiff__cuda_clusters_fit(cb, SDIFF__CP_CONV_TMA, 1, "sdiff_conv2d_fwd_tma", 384, cb->smem_optin, cs,
+                                           cb->conv_clusters);
+    const int tile = sdiff__cu_conv2d_tma_pick(m, (int)co, k / 64, fit, box_ok, &split);
+    /* the tensor maps go into the launch by value, so a captured graph keeps its own copies */
+    unsigned char buf[2 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
+    void *mp[2] = {maps, maps + 128};
+    const int r = sdiff__cu_conv2d_tma_maps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, x, w, (int)bn, (int)h, (int)wd,
+                                            (int)ci, (int)co, k, boxes[tile], sdiff__cu_conv2d_tma_tiles[tile][1]);
+    if (r != 0) { /* not expected (the checks are the TMA's): said, and the caller takes another kernel */
+        sdiff__log(cb->be.log, SDIFF_LOG_DEBUG, "cuda", "conv2d: cuTensorMapEncodeTiled: %s; not on the TMA kernel",
+                   sdiff__cu_errstr((CUresult)r));
+        return false;
+    }
+    CUdeviceptr db = SDIFF__DPTR(bias), dr = SDIFF__DPTR(res), dy = SDIFF__DPTR(y);
+    int M = (int)m, Ho = (int)ho, Wo = (int)wo, C = (int)ci, KW = kw, KT = (int)(k / 64), Co = (int)co,
+        vec = co % 8 == 0 && sdiff__cuda_al16(y) && (!res || sdiff__cuda_al16(res));
+    void *args[] = {mp[0], mp[1], &db, &dr, &dy, &M, &Ho, &Wo, &C, &KW, &KT, &padh, &padw, &Co, &vec, &phase};
+    unsigned grid[3], block[3], smem;
+    sdiff__cu_conv2d_tma_launch_dims(tile, split, m, (int)co, grid, block, &smem);
+    sdiff__cuda_launch_cluster(cb, SDIFF__CP_CONV_TMA, tile, "sdiff_conv2d_fwd_tma", grid, block, smem,
+                               split > 1 ? (unsigned)split : 0, args);
+    return true;
+}
+
+/* sdiff__backend.upsample_conv2d: y [B, 2H, 2W, Co] = conv3x3(nearest 2x upsampling of x [B, H, W, C],
+   pad 1) + bias, as four 2x2 convolutions of x (one per output phase, summed weights in scratch:
+   sdiff_im2col's upsample_conv_weights) on the TMA kernel: 4/9 of the multiply-adds, and no
+   upsampled tensor (H100, the VAE decoder: 6.47/6.09 -> 5.86/5.66 ms; tools/PERF.md, S8). The
+   summed weights are made on every call, which is 16 Co C values against the 20 M Co C
+   multiply-adds saved (M: the small image's pixels): below SDIFF__CUDA_UPCONV_MIN_PIXELS (SD's
+   UNet at 512x512, M <= 2048) that cost more than it saved (a UNet step measured 0.4 ms slower
+   with the first, scalar transform), so the op declines there. Caching the summed weights per
+   weight tensor would lift that. False (nothing done) off Hopper, off the TMA kernel's shapes or
+   below that size. */
+#define SDIFF__CUDA_UPCONV_MIN_PIXELS 4096
+SDIFF__PRIVATE bool sdiff__cuda_upsample_conv2d(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
+                                                const sdiff__tensor *w, const sdiff__tensor *bias) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!cb->tma || x->nd != 4 || y->nd != 4 || w->nd != 4 || x->dtype != SDIFF__F16 || y->dtype != SDIFF__F16 ||
+        w->dtype != SDIFF__F16 || (bias && (bias->dtype != SDIFF__F16 || bias->ne[0] != w->ne[0])) ||
+        !sdiff__is_contiguous(x) || !sdiff__is_contiguous(y) || !sdiff__is_contiguous(w))
+        return false;
+    const int64_t bn = x->ne[0], h = x->ne[1], wd = x->ne[2], ci = x->ne[3], co = w->ne[0];
+    if (w->ne[1] != 3 || w->ne[2] != 3 || w->ne[3] != ci || y->ne[0] != bn || y->ne[1] != 2 * h || y->ne[2] != 2 * wd ||
+        y->ne[3] != co || ci % 64 || !sdiff__cuda_al16(x->data) || !sdiff__cuda_al16(y->data) ||
+        !sdiff__cuda_al16(w->data) || bn * h * wd < SDIFF__CUDA_UPCONV_MIN_PIXELS ||
+        4 * h * wd * bn * co >= INT32_MAX || 16 * co * ci >= INT32_MAX)
+        return false;
+    unsigned box[3];
+    int fits = 0;
+    for (int t = 0; t < 5; t++) fits |= sdiff__cu_conv2d_tma_box((int)h, (int)wd, sdiff__cu_conv2d_tma_tiles[t][0], box);
+    if (!fits || !sdiff__cuda_enter(be)) return false;
+    if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(16 * co * ci * 2), "upsample_conv2d"))
+        return true; /* failed: the backend's status says why */
+    CUdeviceptr wp = cb->scratch, dw = SDIFF__DPTR(w->data);
+    int coi = (int)co, cii = (int)ci;
+    void *args[] = {&wp, &dw, &coi, &cii};
+    sdiff__cuda_launch(cb, SDIFF__CP_IM2COL, 0, "upsample_conv_weights", sdiff__cuda_grid(cb, 2 * co * ci), 1, 256, args);
+    for (int ph = 0; ph < 4 && be->status == SDIFF_OK; ph++) {
+        const void *wph = (const char *)(uintptr_t)cb->scratch + (size_t)ph * co * 4 * ci * 2;
+        if (!sdiff__cuda_conv_tma(cb, y->data, x->data, wph, bias ? bias->data : NULL, NULL, bn, h, wd, ci, co, 2, 2, h,
+                                  wd, ph >> 1 ? 0 : 1, ph & 1 ? 0 : 1, ph))
+            sdiff__be_fail(be, SDIFF_ERR_BACKEND, "upsample_conv2d: the TMA convolution refused phase %d of %lldx%lldx%lld",
+                           ph, (long long)h, (long long)wd, (long long)ci);
+    }
+    return true;
+}
+
 SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
                                        const sdiff__tensor *w, const sdiff__tensor *bias, int stride, int pad,
                                        const sdiff__tensor *residual) {
@@ -4227,53 +4358,17 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     const void *rp = residual ? residual->data : NULL;
     const bool tiles_ok = ci % 64 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(w->data) && m * co < INT32_MAX &&
                           co * k < INT32_MAX;
-    unsigned boxes[5][3];
-    int box_ok[5];
-    bool tma_ok = false;
-    for (int t = 0; t < 5; t++) {
-        box_ok[t] = cb->tma && tiles_ok && stride == 1 &&
-                    sdiff__cu_conv2d_tma_box((int)ho, (int)wo, sdiff__cu_conv2d_tma_tiles[t][0], boxes[t]);
-        tma_ok = tma_ok || box_ok[t];
-    }
+    const int force = cb->conv_force;
+    if ((force == SDIFF__CONV_AUTO || force == SDIFF__CONV_TMA || force == SDIFF__CONV_FEW) && tiles_ok && stride == 1 &&
+        sdiff__cuda_conv_tma(cb, y->data, x->data, w->data, bp, rp, bn, h, wd, ci, co, (int)kh, (int)kw, ho, wo, pad, pad,
+                             -1))
+        return;
     const bool implicit_ok = tiles_ok && sdiff__numel(x) < INT32_MAX;
-    int split = 1, tma_variant = 0;
-    if (tma_ok) {
-        int fit[9];
-        fit[0] = fit[1] = cb->n_sm;
-        for (int cs = 2; cs <= 8; cs++) /* every variant is one block per SM: the 128-wide one stands for all */
-            fit[cs] = sdiff__cuda_clusters_fit(cb, SDIFF__CP_CONV_TMA, 1, "sdiff_conv2d_fwd_tma", 384, cb->smem_optin, cs,
-                                               cb->conv_clusters);
-        tma_variant = sdiff__cu_conv2d_tma_pick(m, (int)co, k / 64, fit, box_ok, &split);
-    }
-    int route = SDIFF__CONV_IM2COL;
-    if (implicit_ok && m >= 48 * (int64_t)cb->n_sm) route = SDIFF__CONV_IMPLICIT;
-    if (tma_ok) route = SDIFF__CONV_TMA;
-    if ((cb->conv_force == SDIFF__CONV_TMA && tma_ok) || (cb->conv_force == SDIFF__CONV_IMPLICIT && implicit_ok) ||
-        cb->conv_force == SDIFF__CONV_IM2COL)
-        route = cb->conv_force;
+    const int route = implicit_ok && (force == SDIFF__CONV_IMPLICIT || (force != SDIFF__CONV_IM2COL && m >= 48 * (int64_t)cb->n_sm))
+                          ? SDIFF__CONV_IMPLICIT : SDIFF__CONV_IM2COL;
     CUdeviceptr db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp), dy = SDIFF__DPTR(y->data);
     int Co = (int)co, vec = co % 8 == 0 && sdiff__cuda_al16(y->data) && (!rp || sdiff__cuda_al16(rp));
     unsigned grid[3], block[3], smem;
-    if (route == SDIFF__CONV_TMA) {
-        /* the tensor maps go into the launch by value, so a captured graph keeps its own copies */
-        unsigned char buf[2 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
-        void *mp[2] = {maps, maps + 128};
-        const int r = sdiff__cu_conv2d_tma_maps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, x->data, w->data, (int)bn, (int)h,
-                                                (int)wd, (int)ci, Co, k, boxes[tma_variant],
-                                                sdiff__cu_conv2d_tma_tiles[tma_variant][1]);
-        if (r == 0) {
-            int M = (int)m, Ho = (int)ho, Wo = (int)wo, C = (int)ci, KW = (int)kw, KT = (int)(k / 64);
-            void *args[] = {mp[0], mp[1], &db, &dr, &dy, &M, &Ho, &Wo, &C, &KW, &KT, &pad, &Co, &vec};
-            sdiff__cu_conv2d_tma_launch_dims(tma_variant, split, m, Co, grid, block, &smem);
-            sdiff__cuda_launch_cluster(cb, SDIFF__CP_CONV_TMA, tma_variant, "sdiff_conv2d_fwd_tma", grid, block, smem,
-                                       split > 1 ? (unsigned)split : 0, args);
-            return;
-        }
-        /* not expected (the checks above are the TMA's): said, and the cp.async kernel takes it */
-        sdiff__log(be->log, SDIFF_LOG_DEBUG, "cuda", "conv2d: cuTensorMapEncodeTiled: %s; on the cp.async kernel",
-                   sdiff__cu_errstr((CUresult)r));
-        route = implicit_ok ? SDIFF__CONV_IMPLICIT : SDIFF__CONV_IM2COL;
-    }
     if (route == SDIFF__CONV_IMPLICIT) {
         const int tile = sdiff__cu_conv2d_pick_tile(m, Co, cb->n_sm, cb->wgmma);
         sdiff__cu_conv2d_launch_dims(tile, m, Co, grid, block, &smem);
@@ -4849,6 +4944,7 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
     be->linear = sdiff__cuda_linear;
     be->conv2d = sdiff__cuda_conv2d;
     be->group_norm = sdiff__cuda_group_norm;
+    be->upsample_conv2d = sdiff__cuda_upsample_conv2d;
     be->layer_norm = sdiff__cuda_layer_norm;
     be->attention = sdiff__cuda_attention;
     be->geglu = sdiff__cuda_geglu;

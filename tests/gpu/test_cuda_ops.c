@@ -218,6 +218,38 @@ SDIFF_TEST(cuda_conv2d) {
     gt_conv(2, 32, 32, 640, 320, 1, 1, 0, 32, 32, 1);
 }
 
+/* upsample_conv2d (SD's upsamplers: nearest 2x, then a 3x3 convolution) against the CPU's upsample
+   + conv2d. On Hopper the four-phase TMA convolution takes every shape whose output grid tiles
+   into its boxes and that is large enough (expect: it must); otherwise the op declines (checked:
+   no error) and the model upsamples. */
+static void gt_upconv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, bool expect) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    gt_t x = gt_in(4, bn, h, w, ci), wt = gt_new(4, co, 3, 3, ci, 1, 1.0f / sqrtf((float)(9 * ci)));
+    gt_t b = gt_in(1, co, 1, 1, 1), u = gt_out(4, bn, 2 * h, 2 * w, ci), y = gt_out(4, bn, 2 * h, 2 * w, co);
+    g_gt.cpu->upsample(g_gt.cpu, &u.c, &x.c);
+    g_gt.cpu->conv2d(g_gt.cpu, &y.c, &u.c, &wt.c, &b.c, 1, 1, NULL);
+    const bool taken = g_gt.gpu->upsample_conv2d(g_gt.gpu, &y.g, &x.g, &wt.g, &b.g);
+    char s[128];
+    snprintf(s, sizeof s, "%lldx%lldx%lldx%lld -> x2, %lld", (long long)bn, (long long)h, (long long)w, (long long)ci,
+             (long long)co);
+    if (taken) gt_check("upsample_conv2d", s, &y, GT_TOL);
+    else {
+        const bool ok = !(expect && SDIFF__CUDA(g_gt.gpu)->tma) && g_gt.gpu->status == SDIFF_OK;
+        printf("  %-20s %-40s %10s  %s\n", "upsample_conv2d", s, "declined", ok ? "ok" : "FAIL");
+        if (!ok) g_test_failed++;
+    }
+    gt_free(&x); gt_free(&wt); gt_free(&b); gt_free(&u); gt_free(&y);
+}
+SDIFF_TEST(cuda_upsample_conv2d) {
+    gt_upconv(1, 64, 64, 512, 512, true);   /* VAE decoder */
+    gt_upconv(1, 128, 128, 256, 256, true);
+    gt_upconv(2, 64, 64, 640, 640, true);   /* UNet 1024: into the 128x128 level */
+    gt_upconv(3, 32, 64, 64, 40, true);     /* three images, Co 40 */
+    gt_upconv(1, 64, 64, 128, 12, true);    /* Co 12: element-wise stores */
+    gt_upconv(2, 32, 32, 640, 640, false);  /* UNet 512: too small for the weights' transform to pay */
+    gt_upconv(1, 65, 63, 64, 16, false);    /* no box fits: declined, the model upsamples */
+}
+
 /* --- norms, elementwise ------------------------------------------------ */
 SDIFF_TEST(cuda_norms) {
     if (!gt_setup()) { g_test_failed++; return; }

@@ -264,7 +264,8 @@ int main(int argc, char **argv) {
                 sdiff__cu_conv2d_tma_launch_dims(t, split, M, c.Co, grid, block, &smem);
                 int m_ = (int)M, ho = Ho, wo = Wo, C = c.C, KW = c.k, KT = (int)(K / 64), pd = pad, Co = c.Co,
                     vec = c.Co % 8 == 0;
-                void *args[] = {maps[0], maps[1], &bias, &rp, &y, &m_, &ho, &wo, &C, &KW, &KT, &pd, &Co, &vec};
+                int phase = -1;
+                void *args[] = {maps[0], maps[1], &bias, &rp, &y, &m_, &ho, &wo, &C, &KW, &KT, &pd, &pd, &Co, &vec, &phase};
                 CUlaunchAttribute at;
                 at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
                 at.value.clusterDim.x = split; at.value.clusterDim.y = 1; at.value.clusterDim.z = 1;

@@ -30,6 +30,12 @@
 //
 // Epilogue as conv_kernel.cu's (same rounding): y = fp16(fp16(acc + bias) + res).
 //
+// A nearest 2x upsampling followed by a 3x3 convolution (SD's upsamplers) is, for each of the four
+// output phases (oy % 2, ox % 2), a 2x2 convolution of the small image with summed weights (the
+// host sums them, sdiff_im2col's upsample_conv_weights): phase = 0..3 makes output pixel (b, i, j)
+// of the Ho x Wo grid land at (b, 2i + phase / 2, 2j + phase % 2) of a [B][2Ho][2Wo][Co] y (and
+// res); 4/9 of the multiply-adds, and the upsampled tensor is never written.
+//
 // Defines: CONV_TILE (0..4, the library's variants: the table below, mirrored by the host's
 // sdiff__cu_conv2d_tma_tiles; tests/test_cuda.c checks they agree through CONV_EXPECT_*).
 // Overrides, for sweeps: CONV_BM (output pixels per block: 128, or 256 with BN <= 128), CONV_BN
@@ -97,11 +103,13 @@ extern "C" __constant__ int sdiff_conv2d_tma_cfg[4] = {BM, BN, NT, SMEM_BYTES};
 // bw * bh * bn = BM; tb: w [Co][K] as 2-D (K, Co), box (64, BN); both 128-byte swizzle, zeros
 // outside. The output tile of block (., y, .) starts at pixel m0 = y * BM = (b0, oy0, ox0) and is that
 // box of the output: the host guarantees Wo % bw == 0 and Ho % bh == 0, so m0's box never wraps.
-// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y, res [M][Co]; vec as in conv_kernel.cu.
+// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y, res [M][Co] (phase < 0) or an upsampling's phase
+// (above); vec as in conv_kernel.cu. Input pixel of tap (kh, kw) for output (oy, ox): (oy - padh + kh,
+// ox - padw + kw).
 extern "C" __global__ void __launch_bounds__(NT, 1)
 sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb,
                      const sd_half *__restrict__ bias, const sd_half *res, sd_half *y, int M, int Ho, int Wo, int C,
-                     int KW, int KT, int pad, int Co, int vec) {
+                     int KW, int KT, int padh, int padw, int Co, int vec, int phase) {
     pdl_begin();
     extern __shared__ __align__(1024) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
@@ -133,7 +141,7 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
                 mbar_wait(EMPTY(s), ((i / STAGES) & 1) ^ 1);
                 const u32 dst = base + s * STAGE_BYTES;
                 mbar_expect_tx(FULL(s), STAGE_BYTES);
-                tma_load4(dst, &ta, c, ox0 - pad + kw, oy0 - pad + kh, b0, FULL(s));
+                tma_load4(dst, &ta, c, ox0 - padw + kw, oy0 - padh + kh, b0, FULL(s));
                 tma_load2(dst + A_BYTES, &tb, (kt0 + i) * 64, n0, FULL(s));
                 c += 64;
                 if (c == C) {
@@ -186,6 +194,12 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
     // pipeline's memory is free for the epilogue tile. Named barrier 1: the consumers only.
     asm volatile("bar.sync 1, 256;\n" ::: "memory");
 
+    // Where output pixel m's Co values start in y (and res).
+    auto out_at = [&](int m) -> long long {
+        if (phase < 0) return (long long)m * Co;
+        const int hw = Ho * Wo, b = m / hw, i = (m - b * hw) / Wo, j = m - b * hw - i * Wo;
+        return (((long long)b * 2 * Ho + 2 * i + (phase >> 1)) * 2 * Wo + 2 * j + (phase & 1)) * Co;
+    };
     // Fragment layout: acc[mt][4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16 in 64-row tile mt,
     // columns 8j + 2t4 + {0, 1, 0, 1}.
     const int g = lane >> 2, t4 = lane & 3, row0 = cw * (BM / 2) + (warp & 3) * 16 + g;
@@ -225,7 +239,7 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
                     const float b1 = bias && n + 2 * e + 1 < Co ? half_to_float(bias[n + 2 * e + 1]) : 0.f;
                     h[e] = pack_h2(v[2 * e] + b0, v[2 * e + 1] + b1);
                 }
-                store_out8(y, res, (long long)m * Co + n, Co - n, h, vec);
+                store_out8(y, res, out_at(m) + n, Co - n, h, vec);
             }
         }
         cluster_arrive();
@@ -258,7 +272,7 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
         asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
                      : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
                      : "r"(base + (r * EPI_STR + c8) * 2) : "memory");
-        store_out8(y, res, (long long)m * Co + n, Co - n, v, vec);
+        store_out8(y, res, out_at(m) + n, Co - n, v, vec);
     }
 #undef FULL
 #undef EMPTY

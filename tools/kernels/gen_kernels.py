@@ -203,12 +203,14 @@ CONV90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu
 
      __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
          const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
-         int pad, int Co, int vec);
+         int padh, int padw, int Co, int vec, int phase);
 
    The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
    stride 1 and output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below),
    x and w given as the tensor maps sdiff__cu_conv2d_tma_maps() makes (x, w 16-byte aligned, C %
-   64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu.
+   64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu, with the
+   padding per direction; phase 0..3 (else -1): output pixel (b, i, j) goes to (b, 2i + phase/2,
+   2j + phase%2) of a [B, 2Ho, 2Wo, Co] y (a nearest 2x upsampling's 3x3 convolution, one phase).
 
    Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/BM), ceil(Co/BN)), launched
    in clusters of (S, 1, 1) when S > 1 (split-K: S blocks share an output tile, S <= KT), block =
