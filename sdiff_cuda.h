@@ -44,14 +44,19 @@
      - conv2d: 1x1 stride-1 convolutions are plain GEMMs. The others are
        implicit GEMMs on tensor cores with bias and residual fused and no
        im2col matrix, channels in 64s: on Hopper, for stride 1 and output
-       rows that tile into boxes of 128 pixels (every SD level), a kernel
-       whose TMA copies each K tile of the input as one shifted box of the
-       image, zeros for the padding, for wgmma consumers; elsewhere, with
+       rows that tile into boxes of 128 or 256 pixels (every SD level), a
+       kernel whose TMA copies each K tile of the input as one shifted box
+       of the image, zeros for the padding, for wgmma consumers, with
+       split-K over a thread block cluster for small grids; elsewhere, with
        enough output pixels (48 per SM), a cp.async kernel (wgmma on
-       Hopper, mma.sync before). Otherwise, and on the smallest grids (SD's
-       8x8 level), an im2col kernel into a backend-owned scratch buffer (at
-       most SDIFF_CUDA_IM2COL_MAX bytes, the rows split into chunks beyond
-       that) and the cuBLASLt GEMM, whose split-K wins there (tools/PERF.md).
+       Hopper, mma.sync before). At most 8 output channels (conv_out): a
+       kernel that reads each input pixel once per 64-channel chunk, not
+       once per tap. Otherwise an im2col kernel into a backend-owned
+       scratch buffer (at most SDIFF_CUDA_IM2COL_MAX bytes, the rows split
+       into chunks beyond that) and the cuBLASLt GEMM (tools/PERF.md).
+     - upsample_conv2d (SD's upsamplers, large images): a nearest 2x
+       upsampling's 3x3 convolution as four 2x2 convolutions of the small
+       image with summed weights, one per output phase, on the TMA kernel.
      - group_norm (+ SiLU): on Hopper and later one kernel per call where
        the tensor fits in the shared memory of a cluster of up to 8 blocks
        (the UNet, the VAE's two small levels): read once, statistics merged
