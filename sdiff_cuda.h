@@ -1273,6 +1273,15 @@ static const char sdiff__cuda_src_norm[] =
     "    }\n"
     "}\n";
 
+/* conv_few_co's tile (output rows x columns), weight row stride (halves) and shared memory: the
+   kernel source below takes the first three from here, as text. */
+#define SDIFF__CUDA_CF_TH 4
+#define SDIFF__CUDA_CF_TW 64
+#define SDIFF__CUDA_CF_WSTR 72
+#define SDIFF__CUDA_CF_SMEM \
+    ((SDIFF__CUDA_CF_TH + 2) * (SDIFF__CUDA_CF_TW + 2) * 128 + 9 * 8 * SDIFF__CUDA_CF_WSTR * 2)
+#define SDIFF__CUDA_STR_(x) #x
+#define SDIFF__CUDA_STR(x) SDIFF__CUDA_STR_(x)
 static const char sdiff__cuda_src_im2col[] =
     "/* sdiff_im2col: the convolutions that are not tensor-core tiles. im2col: rows [m0, m0 + mc) of the convolution's patch matrix\n"
     "   A[m = (b, oy, ox)][k = (ky, kx, ci)], the order of the weight's\n"
@@ -1307,14 +1316,15 @@ static const char sdiff__cuda_src_im2col[] =
     "   land in 8 different bank groups. Warp w owns output row w / 2, columns 32 (w % 2) .. + 31 (two\n"
     "   16-pixel m-tiles). Epilogue as the other convolutions: y = fp16(fp16(acc + bias) + res).\n"
     "   Requirements (checked by the host): stride 1, KH, KW <= 3, C % 64 == 0, Co <= 8, x and w\n"
-    "   16-byte aligned. Grid (ceil(Wo / CF_TW), ceil(Ho / CF_TH), B), 256 threads, CF_SMEM bytes of\n"
-    "   dynamic shared memory. */\n"
-    "#define CF_TH 4\n"
-    "#define CF_TW 64\n"
+    "   16-byte aligned. Grid (ceil(Wo / CF_TW), ceil(Ho / CF_TH), B), 256 threads, the host's\n"
+    "   SDIFF__CUDA_CF_SMEM bytes of dynamic shared memory (the halo, then the weights). CF_TH, CF_TW\n"
+    "   and CF_WSTR come from the host's SDIFF__CUDA_CF_* (one definition); the warp layout assumes\n"
+    "   4 x 64. CF_WSTR: halves per (tap, output channel) row of weights, 64 + 8, so the 8 channels'\n"
+    "   rows of one B fragment fall in different banks. */\n"
+    "#define CF_TH " SDIFF__CUDA_STR(SDIFF__CUDA_CF_TH) "\n"
+    "#define CF_TW " SDIFF__CUDA_STR(SDIFF__CUDA_CF_TW) "\n"
+    "#define CF_WSTR " SDIFF__CUDA_STR(SDIFF__CUDA_CF_WSTR) "\n"
     "#define CF_HALO ((CF_TH + 2) * (CF_TW + 2)) /* pixels, for taps up to 3 x 3 */\n"
-    "#define CF_WSTR 72                          /* halves per (tap, output channel) row of weights: 64 + 8, so the\n"
-    "                                               8 channels' rows of one B fragment fall in different banks */\n"
-    "#define CF_SMEM (CF_HALO * 128 + 9 * 8 * CF_WSTR * 2)\n"
     "extern \"C\" __global__ void __launch_bounds__(256)\n"
     "conv_few_co(h16 *y, const h16 *x, const h16 *w, const h16 *bias, const h16 *res, int H, int W, int C, int KH, int KW,\n"
     "            int Ho, int Wo, int pad, int Co) {\n"
@@ -1402,9 +1412,6 @@ static const char sdiff__cuda_src_im2col[] =
     "        *(uint4 *)(wp + (i64)t * c + cc) = pack8(sum);\n"
     "    }\n"
     "}\n";
-#define SDIFF__CUDA_CF_TH 4     /* conv_few_co's CF_TH, CF_TW and CF_SMEM */
-#define SDIFF__CUDA_CF_TW 64
-#define SDIFF__CUDA_CF_SMEM ((4 + 2) * (64 + 2) * 128 + 9 * 8 * 72 * 2)
 
 static const char sdiff__cuda_src_attention_fallback[] =
     "/* sdiff_attention_fallback: a simple, exact attention for any head dim up to\n"
