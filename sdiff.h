@@ -549,7 +549,10 @@ struct sdiff__backend {
     /* NHWC convolution: x[B,H,W,Ci], w[Co,KH,KW,Ci], y[B,Ho,Wo,Co].
        y = conv(x) + bias + residual. Input (iy, ix) = (oy*stride - pad + ky,
        ox*stride - pad + kx); reads outside x are zero, so y's own size decides
-       the padding at the bottom and right (the VAE encoder pads only there). */
+       the padding at the bottom and right (the VAE encoder pads only there).
+       residual: y's shape (contiguous; may be y itself), or [B,1,1,Co] with
+       any row stride, one row per image added to all its pixels (a resnet's
+       time embedding; sdiff__residual_per_image). */
     void (*conv2d)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, const sdiff__tensor *w,
                    const sdiff__tensor *bias, int stride, int pad, const sdiff__tensor *residual);
     /* x[B, ..., C] with the groups over C and every position between: per
@@ -567,7 +570,8 @@ struct sdiff__backend {
     /* x[M, 2N] -> y[M, N] = x[:, :N] * gelu(x[:, N:]) (diffusers' GEGLU). */
     void (*geglu)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x);
     /* y = a + b. b has a's shape, or [C] (added to every row), or [B, C] with
-       B = a->ne[0] (added to every row of batch item b). y may alias a. */
+       B = a->ne[0] (added to every row of batch item b; any row stride). y may
+       alias a. */
     void (*add)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a, const sdiff__tensor *b);
     /* y = act(x); y may alias x. */
     void (*activate)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, sdiff__act act);
@@ -593,13 +597,13 @@ struct sdiff__backend {
        to blocks); range_grow makes the first *size bytes usable, rounding
        *size up (false when out of memory); range_free returns it all. */
     void *(*range_reserve)(sdiff__backend *be, size_t *capacity);
+    bool (*range_grow)(sdiff__backend *be, void *base, size_t *size);
+    void (*range_free)(sdiff__backend *be, void *base);
     /* --- optional (NULL on the CPU): y = conv2d(nearest 2x upsampling of x, w 3x3, stride 1, pad 1)
        + bias, with y [B, 2H, 2W, Co], without making the upsampled tensor (SD's upsamplers). False,
        with nothing done, where the backend cannot: the caller then upsamples and convolves. */
     bool (*upsample_conv2d)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, const sdiff__tensor *w,
                             const sdiff__tensor *bias);
-    bool (*range_grow)(sdiff__backend *be, void *base, size_t *size);
-    void (*range_free)(sdiff__backend *be, void *base);
 
     /* --- optional (NULL on the CPU): record the ops issued between
        graph_begin and graph_end once, then replay them with graph_launch.
@@ -670,6 +674,12 @@ SDIFF__PRIVATE bool sdiff__same_shape(const sdiff__tensor *a, const sdiff__tenso
     if (a->nd != b->nd) return false;
     for (int i = 0; i < a->nd; i++) if (a->ne[i] != b->ne[i]) return false;
     return true;
+}
+/* A conv2d residual of one row per image, [B, 1, 1, Co] (any row stride), added to every pixel of
+   that image of y [B, Ho, Wo, Co]: output pixel m reads row m / (Ho * Wo). */
+SDIFF__PRIVATE bool sdiff__residual_per_image(const sdiff__tensor *residual, const sdiff__tensor *y) {
+    return residual && residual->nd == 4 && y->nd == 4 && residual->ne[0] == y->ne[0] && residual->ne[1] == 1 &&
+           residual->ne[2] == 1 && residual->ne[3] == y->ne[3];
 }
 SDIFF__PRIVATE bool sdiff__shape_fail(sdiff__backend *be, const char *op, const char *what, const sdiff__tensor *a,
                                       const sdiff__tensor *b) {
@@ -745,8 +755,10 @@ SDIFF__PRIVATE bool sdiff__check_conv2d(sdiff__backend *be, const sdiff__tensor 
         return sdiff__shape_fail(be, op, "y is larger than the padded input allows", y, x);
     if (!sdiff__op_vec_ok(be, bias, co, op, "bias", weight)) return false;
     if (residual) {
-        if (!sdiff__op_tensor_ok(be, residual, op, "residual", true, act)) return false;
-        if (!sdiff__same_shape(residual, y)) return sdiff__shape_fail(be, op, "residual is not y's shape", residual, y);
+        const bool per_image = sdiff__residual_per_image(residual, y);
+        if (!sdiff__op_tensor_ok(be, residual, op, "residual", !per_image, act)) return false;
+        if (!per_image && !sdiff__same_shape(residual, y))
+            return sdiff__shape_fail(be, op, "residual is neither y's shape nor [B, 1, 1, Co]", residual, y);
     }
     return true;
 }
@@ -804,18 +816,18 @@ SDIFF__PRIVATE bool sdiff__check_add(sdiff__backend *be, const sdiff__tensor *y,
                                      const sdiff__tensor *b, sdiff__dtype act, int *mode, int64_t *rows_per_b) {
     const char *op = "add";
     if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, a, op, "a", true, act) ||
-        !sdiff__op_tensor_ok(be, b, op, "b", true, act))
+        !sdiff__op_tensor_ok(be, b, op, "b", false, act))
         return false;
     if (!sdiff__same_shape(a, y)) return sdiff__shape_fail(be, op, "y must be a's shape", y, a);
     int64_t c = sdiff__cols(a);
     *rows_per_b = 1;
-    if (sdiff__same_shape(a, b)) *mode = 0;
+    if (sdiff__same_shape(a, b) && sdiff__is_contiguous(b)) *mode = 0;
     else if (b->nd == 1 && b->ne[0] == c) *mode = 1;
     else if (b->nd == 2 && b->ne[0] == a->ne[0] && b->ne[1] == c && a->nd >= 2) {
         *mode = 2;
         *rows_per_b = sdiff__rows(a) / a->ne[0];
     } else {
-        return sdiff__shape_fail(be, op, "b must be a's shape, [C] or [B, C]", a, b);
+        return sdiff__shape_fail(be, op, "b must be a's shape (contiguous), [C] or [B, C]", a, b);
     }
     return true;
 }
@@ -1640,7 +1652,8 @@ typedef struct sdiff__gemm_job {
     float *c;                     /* [M,N] contiguous                          */
     const float *bias;            /* [N] or NULL                               */
     sdiff__act act;
-    const float *res;             /* [M,N] or NULL; may alias c                */
+    const float *res;             /* or NULL; may alias c: output row i reads  */
+    int64_t res_rows, ldres;      /* res row i / res_rows, ldres apart         */
     /* blocking */
     int64_t npad, mc, nc, m_blocks, n_blocks, k_chunks;
     int64_t next;                 /* atomic task counter                       */
@@ -1697,7 +1710,7 @@ SDIFF__PRIVATE void sdiff__gemm_task(void *arg, int64_t begin, int64_t end, int 
         for (int64_t i = 0; i < ml; i++) {
             int64_t row = (m0 + i) * g->n + n0;
             sdiff__gemm_epilogue(isa, g->c + row, cbuf + i * ldcb, nl, g->bias ? g->bias + n0 : NULL, g->act,
-                                 g->res ? g->res + row : NULL);
+                                 g->res ? g->res + (m0 + i) / g->res_rows * g->ldres + n0 : NULL);
         }
     }
 }
@@ -1711,7 +1724,7 @@ SDIFF__PRIVATE void sdiff__gemm_dot_task(void *arg, int64_t begin, int64_t end, 
         for (int64_t i = 0; i < g->m; i++) {
             int64_t o = i * g->n + j;
             sdiff__gemm_epilogue(g->isa, g->c + o, &acc[i], 1, g->bias ? g->bias + j : NULL, g->act,
-                                 g->res ? g->res + o : NULL);
+                                 g->res ? g->res + i / g->res_rows * g->ldres + j : NULL);
         }
     }
 }
@@ -1840,6 +1853,8 @@ SDIFF__PRIVATE void sdiff__cpu_linear(sdiff__backend *be, sdiff__tensor *y, cons
     g.bias = bias ? (const float *)bias->data : NULL;
     g.act = act;
     g.res = residual ? (const float *)residual->data : NULL;
+    g.res_rows = 1;
+    g.ldres = n;
     sdiff__gemm_run(&g, op);
 }
 
@@ -1868,6 +1883,9 @@ SDIFF__PRIVATE void sdiff__cpu_conv2d(sdiff__backend *be, sdiff__tensor *y, cons
     g.bias = bias ? (const float *)bias->data : NULL;
     g.act = SDIFF__ACT_NONE;
     g.res = residual ? (const float *)residual->data : NULL;
+    const bool per_image = sdiff__residual_per_image(residual, y);
+    g.res_rows = per_image ? ho * wo : 1;
+    g.ldres = per_image ? residual->row_stride : co;
     sdiff__gemm_run(&g, op);
 }
 
@@ -2129,6 +2147,7 @@ typedef struct sdiff__ew_job {
     float *y;
     const float *a, *b;
     int64_t c, cb, rows_per_b;   /* column counts; add: rows per batch item      */
+    int64_t ldb;                 /* add: b's row stride (mode 2)                 */
     int mode;                    /* add: 0 full, 1 [C], 2 [B, C]                */
     sdiff__act act;
     const sdiff__gemm_isa *isa;
@@ -2146,7 +2165,7 @@ SDIFF__PRIVATE void sdiff__cpu_geglu_task(void *arg, int64_t begin, int64_t end,
 SDIFF__PRIVATE void sdiff__cpu_geglu(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {
     if (be->status != SDIFF_OK || !sdiff__check_geglu(be, y, x, SDIFF__F32)) return;
     int64_t n = sdiff__cols(y);
-    sdiff__ew_job j = {(float *)y->data, (const float *)x->data, NULL, n, 0, 0, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
+    sdiff__ew_job j = {(float *)y->data, (const float *)x->data, NULL, n, 0, 0, 0, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
     sdiff__cpu_run(SDIFF__CPU(be), sdiff__rows(y), SDIFF__MAX(1, 4096 / n), sdiff__cpu_geglu_task, &j);
 }
 
@@ -2155,17 +2174,18 @@ SDIFF__PRIVATE void sdiff__cpu_add_task(void *arg, int64_t begin, int64_t end, i
     SDIFF__UNUSED(thread);
     for (int64_t r = begin; r < end; r++) {
         const float *a = j->a + r * j->c;
-        const float *b = j->mode == 0 ? j->b + r * j->c : j->mode == 1 ? j->b : j->b + r / j->rows_per_b * j->c;
+        const float *b = j->mode == 0 ? j->b + r * j->c : j->mode == 1 ? j->b : j->b + r / j->rows_per_b * j->ldb;
         float *y = j->y + r * j->c;
         for (int64_t i = 0; i < j->c; i++) y[i] = a[i] + b[i];
     }
 }
 SDIFF__PRIVATE void sdiff__cpu_add(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a,
                                    const sdiff__tensor *b) {
-    sdiff__ew_job j = {NULL, NULL, NULL, 0, 0, 1, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
+    sdiff__ew_job j = {NULL, NULL, NULL, 0, 0, 1, 0, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
     if (be->status != SDIFF_OK || !sdiff__check_add(be, y, a, b, SDIFF__F32, &j.mode, &j.rows_per_b)) return;
     int64_t c = sdiff__cols(a), rows = sdiff__rows(a);
     j.y = (float *)y->data; j.a = (const float *)a->data; j.b = (const float *)b->data; j.c = c;
+    j.ldb = b->row_stride;
     sdiff__cpu_run(SDIFF__CPU(be), rows, SDIFF__MAX(1, 16384 / c), sdiff__cpu_add_task, &j);
 }
 
@@ -2176,7 +2196,7 @@ SDIFF__PRIVATE void sdiff__cpu_act_task(void *arg, int64_t begin, int64_t end, i
 }
 SDIFF__PRIVATE void sdiff__cpu_activate(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, sdiff__act act) {
     if (be->status != SDIFF_OK || !sdiff__check_activate(be, y, x, act, SDIFF__F32)) return;
-    sdiff__ew_job j = {(float *)y->data, (const float *)x->data, NULL, 0, 0, 0, 0, act, SDIFF__CPU(be)->isa};
+    sdiff__ew_job j = {(float *)y->data, (const float *)x->data, NULL, 0, 0, 0, 0, 0, act, SDIFF__CPU(be)->isa};
     sdiff__cpu_run(SDIFF__CPU(be), sdiff__numel(x), 8192, sdiff__cpu_act_task, &j);
 }
 
@@ -2222,7 +2242,7 @@ SDIFF__PRIVATE void sdiff__cpu_concat(sdiff__backend *be, sdiff__tensor *y, cons
                                       const sdiff__tensor *b) {
     if (be->status != SDIFF_OK || !sdiff__check_concat(be, y, a, b, SDIFF__F32)) return;
     sdiff__ew_job j = {(float *)y->data, (const float *)a->data, (const float *)b->data, sdiff__cols(a), sdiff__cols(b),
-                       0, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
+                       0, 0, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
     sdiff__cpu_run(SDIFF__CPU(be), sdiff__rows(y), SDIFF__MAX(1, 8192 / sdiff__cols(y)), sdiff__cpu_concat_task, &j);
 }
 
@@ -5204,6 +5224,40 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__wl_stack(sdiff__wloader *wl, int n_parts, c
     }
     return t;
 }
+/* One weight matrix (and bias) whose rows several layers share, filled in listing order, so that
+   their products with the same input run as one GEMM: a UNet's resnets' time-embedding
+   projections, its transformers' cross-attention keys and values. sdiff__wl_shared_take hands
+   a layer the next rows and returns where they start (the layer's columns in the product). */
+typedef struct sdiff__wl_shared { sdiff__tensor *w, *b; int64_t rows, k, next; } sdiff__wl_shared;
+SDIFF__PRIVATE void sdiff__wl_shared_init(sdiff__wloader *wl, sdiff__wl_shared *sh, int64_t rows, int64_t k, bool bias) {
+    const int64_t ne[2] = {rows, k};
+    sh->w = sdiff__wl_alloc(wl, 2, ne);
+    sh->b = bias ? sdiff__wl_alloc(wl, 1, ne) : NULL;
+    sh->rows = rows;
+    sh->k = k;
+    sh->next = 0;
+}
+/* n_parts weights prefix + parts[i] + ".weight" ([rows, k] each; their ".bias" too when the
+   matrix has one) as the next rows. */
+SDIFF__PRIVATE int64_t sdiff__wl_shared_take(sdiff__wloader *wl, sdiff__wl_shared *sh, int64_t rows, const char *prefix,
+                                             int n_parts, const char *const *parts) {
+    const int64_t row0 = sh->next;
+    if (row0 + n_parts * rows > sh->rows) {
+        sdiff__wl_fail(wl, SDIFF_ERR_MODEL, "%s: %s: more shared weight rows than the config gives", wl->src->component,
+                       prefix);
+        return 0;
+    }
+    for (int i = 0; i < n_parts; i++, sh->next += rows) {
+        char name[256];
+        const int64_t ne[2] = {rows, sh->k};
+        snprintf(name, sizeof name, "%s%s.weight", prefix, parts[i]);
+        sdiff__wl_fill(wl, sh->w, sh->next, name, 2, ne);
+        if (!sh->b) continue;
+        snprintf(name, sizeof name, "%s%s.bias", prefix, parts[i]);
+        sdiff__wl_fill(wl, sh->b, sh->next, name, 1, ne);
+    }
+    return row0;
+}
 /* Runs a model's weight-listing function `list(wl, model)` twice (plan, then
    load) and leaves the weights in w. */
 typedef void (*sdiff__wlist_fn)(sdiff__wloader *wl, void *model);
@@ -5451,13 +5505,14 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__clip_forward(sdiff__run *r, const sdiff__cl
 
 typedef struct sdiff__resnet {
     int64_t in, out;
-    sdiff__tensor *norm1_g, *norm1_b, *conv1_w, *conv1_b, *temb_w, *temb_b, *norm2_g, *norm2_b, *conv2_w, *conv2_b,
-        *short_w, *short_b;
+    int64_t temb_col;   /* its time_emb_proj's columns in the UNet's shared product (sdiff__unet.temb_proj) */
+    sdiff__tensor *norm1_g, *norm1_b, *conv1_w, *conv1_b, *norm2_g, *norm2_b, *conv2_w, *conv2_b, *short_w, *short_b;
 } sdiff__resnet;
 
 typedef struct sdiff__tblock {
     sdiff__tensor *ln1_g, *ln1_b, *qkv_w, *out1_w, *out1_b;           /* self-attention  */
-    sdiff__tensor *ln2_g, *ln2_b, *q2_w, *kv2_w, *out2_w, *out2_b;    /* cross-attention */
+    sdiff__tensor *ln2_g, *ln2_b, *q2_w, *out2_w, *out2_b;            /* cross-attention */
+    int64_t kv2_col;    /* its keys' columns in the UNet's shared K, V product, then the values' */
     sdiff__tensor *ln3_g, *ln3_b, *ff1_w, *ff1_b, *ff2_w, *ff2_b;     /* GEGLU FFN       */
 } sdiff__tblock;
 
@@ -5485,6 +5540,10 @@ typedef struct sdiff__unet {
     sdiff__tensor *down_w[SDIFF__MAX_LEVELS], *down_b[SDIFF__MAX_LEVELS], *up_w[SDIFF__MAX_LEVELS], *up_b[SDIFF__MAX_LEVELS];
     sdiff__resnet mid_res[2];
     sdiff__transformer mid_tf;
+    /* The inputs every resnet (the time embedding) or every transformer (the text) shares go
+       through one GEMM per step, not one per layer (sdiff__wl_shared): every resnet's
+       time_emb_proj stacked, and every cross-attention's to_k, to_v. */
+    sdiff__wl_shared temb_proj, cross_kv;
 } sdiff__unet;
 
 SDIFF__PRIVATE sdiff_status sdiff__unet_config_parse(const sdiff__json *j, const char *what, sdiff__unet_config *c) {
@@ -5544,16 +5603,17 @@ SDIFF__PRIVATE sdiff_status sdiff__unet_config_parse(const sdiff__json *j, const
     return SDIFF_OK;
 }
 
+/* temb: the shared time-embedding projection this resnet's rows go into (NULL: none, the VAE's). */
 SDIFF__PRIVATE void sdiff__resnet_weights(sdiff__wloader *wl, sdiff__resnet *r, const char *p, int64_t in, int64_t out,
-                                          int64_t temb) {
+                                          sdiff__wl_shared *temb) {
+    static const char *const proj[] = {"time_emb_proj"};
     r->in = in;
     r->out = out;
     r->norm1_g = sdiff__wl_get(wl, 1, in, 0, 0, 0, "%snorm1.weight", p);
     r->norm1_b = sdiff__wl_get(wl, 1, in, 0, 0, 0, "%snorm1.bias", p);
     r->conv1_w = sdiff__wl_get(wl, 4, out, in, 3, 3, "%sconv1.weight", p);
     r->conv1_b = sdiff__wl_get(wl, 1, out, 0, 0, 0, "%sconv1.bias", p);
-    r->temb_w = temb ? sdiff__wl_get(wl, 2, out, temb, 0, 0, "%stime_emb_proj.weight", p) : NULL;
-    r->temb_b = temb ? sdiff__wl_get(wl, 1, out, 0, 0, 0, "%stime_emb_proj.bias", p) : NULL;
+    r->temb_col = temb ? sdiff__wl_shared_take(wl, temb, out, p, 1, proj) : -1;
     r->norm2_g = sdiff__wl_get(wl, 1, out, 0, 0, 0, "%snorm2.weight", p);
     r->norm2_b = sdiff__wl_get(wl, 1, out, 0, 0, 0, "%snorm2.bias", p);
     r->conv2_w = sdiff__wl_get(wl, 4, out, out, 3, 3, "%sconv2.weight", p);
@@ -5561,8 +5621,9 @@ SDIFF__PRIVATE void sdiff__resnet_weights(sdiff__wloader *wl, sdiff__resnet *r, 
     r->short_w = in != out ? sdiff__wl_get(wl, 2, out, in, 0, 0, "%sconv_shortcut.weight", p) : NULL;
     r->short_b = in != out ? sdiff__wl_get(wl, 1, out, 0, 0, 0, "%sconv_shortcut.bias", p) : NULL;
 }
+/* cross_kv: the shared cross-attention K, V projection its blocks' rows go into. */
 SDIFF__PRIVATE void sdiff__transformer_weights(sdiff__wloader *wl, sdiff__transformer *t, const char *p, int64_t ch,
-                                               int heads, int depth, int64_t cross) {
+                                               int heads, int depth, sdiff__wl_shared *cross_kv) {
     static const char *const qkv[] = {"to_q", "to_k", "to_v"}, *const kv[] = {"to_k", "to_v"};
     const int64_t rows[3] = {ch, ch, ch};
     t->ch = ch;
@@ -5586,7 +5647,7 @@ SDIFF__PRIVATE void sdiff__transformer_weights(sdiff__wloader *wl, sdiff__transf
         b->ln2_b = sdiff__wl_get(wl, 1, ch, 0, 0, 0, "%snorm2.bias", bp);
         snprintf(ap, sizeof ap, "%sattn2.", bp);
         b->q2_w = sdiff__wl_get(wl, 2, ch, ch, 0, 0, "%sattn2.to_q.weight", bp);
-        b->kv2_w = sdiff__wl_stack(wl, 2, rows, cross, ap, kv, ".weight");
+        b->kv2_col = sdiff__wl_shared_take(wl, cross_kv, ch, ap, 2, kv);
         b->out2_w = sdiff__wl_get(wl, 2, ch, ch, 0, 0, "%sattn2.to_out.0.weight", bp);
         b->out2_b = sdiff__wl_get(wl, 1, ch, 0, 0, 0, "%sattn2.to_out.0.bias", bp);
         b->ln3_g = sdiff__wl_get(wl, 1, ch, 0, 0, 0, "%snorm3.weight", bp);
@@ -5612,14 +5673,23 @@ SDIFF__PRIVATE void sdiff__unet_weights(sdiff__wloader *wl, void *model) {
     m->time2_b = sdiff__wl_get(wl, 1, temb, 0, 0, 0, "time_embedding.linear_2.bias");
     m->conv_in_w = sdiff__wl_get(wl, 4, ch0, c->in_channels, 3, 3, "conv_in.weight");
     m->conv_in_b = sdiff__wl_get(wl, 1, ch0, 0, 0, 0, "conv_in.bias");
+    /* the shared rows: each level's resnets (L down, L + 1 up, 2 in the middle) and transformer
+       blocks, in the order listed below */
+    int64_t temb_rows = 2 * (int64_t)c->ch[n - 1], kv_rows = 2 * (int64_t)c->depth[n - 1] * c->ch[n - 1];
+    for (int i = 0; i < n; i++) {
+        temb_rows += (2 * L + 1) * (int64_t)c->ch[i];
+        kv_rows += 2 * (int64_t)c->ch[i] * c->depth[i] * ((c->down_attn[i] ? L : 0) + (c->up_attn[n - 1 - i] ? L + 1 : 0));
+    }
+    sdiff__wl_shared_init(wl, &m->temb_proj, temb_rows, temb, true);
+    sdiff__wl_shared_init(wl, &m->cross_kv, kv_rows, c->cross_dim, false);
     for (int i = 0; i < n; i++) {
         int64_t in = i ? c->ch[i - 1] : ch0, out = c->ch[i];
         for (int l = 0; l < L; l++) {
             snprintf(p, sizeof p, "down_blocks.%d.resnets.%d.", i, l);
-            sdiff__resnet_weights(wl, &m->down_res[i][l], p, l ? out : in, out, temb);
+            sdiff__resnet_weights(wl, &m->down_res[i][l], p, l ? out : in, out, &m->temb_proj);
             if (c->down_attn[i]) {
                 snprintf(p, sizeof p, "down_blocks.%d.attentions.%d.", i, l);
-                sdiff__transformer_weights(wl, &m->down_tf[i][l], p, out, c->heads[i], c->depth[i], c->cross_dim);
+                sdiff__transformer_weights(wl, &m->down_tf[i][l], p, out, c->heads[i], c->depth[i], &m->cross_kv);
             }
         }
         if (i < n - 1) {
@@ -5628,19 +5698,20 @@ SDIFF__PRIVATE void sdiff__unet_weights(sdiff__wloader *wl, void *model) {
         }
     }
     const int64_t top = c->ch[n - 1];
-    sdiff__resnet_weights(wl, &m->mid_res[0], "mid_block.resnets.0.", top, top, temb);
-    sdiff__transformer_weights(wl, &m->mid_tf, "mid_block.attentions.0.", top, c->heads[n - 1], c->depth[n - 1], c->cross_dim);
-    sdiff__resnet_weights(wl, &m->mid_res[1], "mid_block.resnets.1.", top, top, temb);
+    sdiff__resnet_weights(wl, &m->mid_res[0], "mid_block.resnets.0.", top, top, &m->temb_proj);
+    sdiff__transformer_weights(wl, &m->mid_tf, "mid_block.attentions.0.", top, c->heads[n - 1], c->depth[n - 1],
+                               &m->cross_kv);
+    sdiff__resnet_weights(wl, &m->mid_res[1], "mid_block.resnets.1.", top, top, &m->temb_proj);
     for (int i = 0; i < n; i++) {
         const int lvl = n - 1 - i; /* the down level this up block mirrors */
         int64_t out = c->ch[lvl], prev = c->ch[i ? lvl + 1 : lvl], in = c->ch[lvl > 0 ? lvl - 1 : 0];
         for (int l = 0; l <= L; l++) {
             int64_t skip = l == L ? in : out;
             snprintf(p, sizeof p, "up_blocks.%d.resnets.%d.", i, l);
-            sdiff__resnet_weights(wl, &m->up_res[i][l], p, (l ? out : prev) + skip, out, temb);
+            sdiff__resnet_weights(wl, &m->up_res[i][l], p, (l ? out : prev) + skip, out, &m->temb_proj);
             if (c->up_attn[i]) {
                 snprintf(p, sizeof p, "up_blocks.%d.attentions.%d.", i, l);
-                sdiff__transformer_weights(wl, &m->up_tf[i][l], p, out, c->heads[lvl], c->depth[lvl], c->cross_dim);
+                sdiff__transformer_weights(wl, &m->up_tf[i][l], p, out, c->heads[lvl], c->depth[lvl], &m->cross_kv);
             }
         }
         if (i < n - 1) {
@@ -5652,6 +5723,8 @@ SDIFF__PRIVATE void sdiff__unet_weights(sdiff__wloader *wl, void *model) {
     m->norm_out_b = sdiff__wl_get(wl, 1, ch0, 0, 0, 0, "conv_norm_out.bias");
     m->conv_out_w = sdiff__wl_get(wl, 4, c->out_channels, ch0, 3, 3, "conv_out.weight");
     m->conv_out_b = sdiff__wl_get(wl, 1, c->out_channels, 0, 0, 0, "conv_out.bias");
+    if (m->temb_proj.next != m->temb_proj.rows || m->cross_kv.next != m->cross_kv.rows)
+        sdiff__wl_fail(wl, SDIFF_ERR_MODEL, "unet: the shared weight rows do not add up (internal)");
 }
 
 /* y = conv3x3(nearest upsampling of x to y's size, pad 1) + b: SD's upsamplers. In one op where the
@@ -5665,29 +5738,36 @@ SDIFF__PRIVATE void sdiff__upsample_conv(sdiff__run *r, sdiff__tensor *y, const 
     r->be->conv2d(r->be, y, u, w, b, 1, 1, NULL);
     sdiff__arena_release(r->ar, mark);
 }
-/* y = resnet(x, temb); temb_act = silu(temb) [B, T] or NULL (the VAE's). */
+/* y = resnet(x, temb); temb_proj: every resnet's time_emb_proj(silu(temb)), [B, the UNet's
+   temb_proj rows], or NULL (the VAE's). conv1 adds this resnet's columns to each image's pixels as
+   its residual (diffusers: h = conv1(h) + temb[:, :, None, None]). */
 SDIFF__PRIVATE void sdiff__resnet_forward(sdiff__run *r, const sdiff__resnet *w, sdiff__tensor *y, const sdiff__tensor *x,
-                                          const sdiff__tensor *temb_act, int groups, float eps) {
+                                          const sdiff__tensor *temb_proj, int groups, float eps) {
     sdiff__arena_mark mark = sdiff__arena_mark_get(r->ar);
+    sdiff__tensor *per_image = NULL;
+    if (temb_proj) {
+        per_image = sdiff__view_cols(r->ar, temb_proj, w->temb_col, w->out);
+        per_image->nd = 4;
+        per_image->ne[0] = x->ne[0];
+        per_image->ne[1] = per_image->ne[2] = 1;
+        per_image->ne[3] = w->out;
+    }
     /* conv1's output first, so the normalised input (as large as x) can be
        released as soon as conv1 has read it */
     sdiff__tensor *h = sdiff__like(r, x, w->out);
     sdiff__arena_mark m1 = sdiff__arena_mark_get(r->ar);
     r->be->conv2d(r->be, h, sdiff__group_norm(r, x, w->norm1_g, w->norm1_b, groups, eps, true), w->conv1_w, w->conv1_b, 1,
-                  1, NULL);
+                  1, per_image);
     sdiff__arena_release(r->ar, m1);
-    if (temb_act) {
-        sdiff__tensor *t = sdiff__linear(r, temb_act, w->temb_w, w->temb_b, SDIFF__ACT_NONE, NULL);
-        r->be->add(r->be, h, h, t);
-    }
     h = sdiff__group_norm(r, h, w->norm2_g, w->norm2_b, groups, eps, true);
     const sdiff__tensor *shortcut = w->short_w ? sdiff__linear(r, x, w->short_w, w->short_b, SDIFF__ACT_NONE, NULL) : x;
     r->be->conv2d(r->be, y, h, w->conv2_w, w->conv2_b, 1, 1, shortcut);
     sdiff__arena_release(r->ar, mark);
 }
-/* y = transformer(x [B,H,W,C], context [B,Lc,Cc]). */
+/* y = transformer(x [B,H,W,C], context); cross_kv: every cross-attention's keys and values of the
+   context, [B, Lc, the UNet's cross_kv rows]. */
 SDIFF__PRIVATE void sdiff__transformer_forward(sdiff__run *r, const sdiff__transformer *t, sdiff__tensor *y,
-                                               const sdiff__tensor *x, const sdiff__tensor *context, int groups) {
+                                               const sdiff__tensor *x, const sdiff__tensor *cross_kv, int groups) {
     const int64_t C = t->ch, B = x->ne[0], N = x->ne[1] * x->ne[2];
     sdiff__arena_mark mark = sdiff__arena_mark_get(r->ar);
     sdiff__tensor *h = sdiff__group_norm(r, x, t->norm_g, t->norm_b, groups, 1e-6f, false);
@@ -5703,8 +5783,7 @@ SDIFF__PRIVATE void sdiff__transformer_forward(sdiff__run *r, const sdiff__trans
         sdiff__arena_release(r->ar, bm);
         n = sdiff__layer_norm(r, h2, b->ln2_g, b->ln2_b, 1e-5f);
         sdiff__tensor *q = sdiff__linear(r, n, b->q2_w, NULL, SDIFF__ACT_NONE, NULL);
-        sdiff__tensor *kv = sdiff__linear(r, context, b->kv2_w, NULL, SDIFF__ACT_NONE, NULL);
-        a = sdiff__attention(r, q, kv, C, 0, C, t->heads, false);
+        a = sdiff__attention(r, q, cross_kv, C, b->kv2_col, b->kv2_col + C, t->heads, false);
         r->be->linear(r->be, h, a, b->out2_w, b->out2_b, SDIFF__ACT_NONE, h2);
         sdiff__arena_release(r->ar, bm);
         /* the feed-forward's 8C-wide hidden layer is the largest tensor of
@@ -5728,23 +5807,40 @@ SDIFF__PRIVATE void sdiff__transformer_forward(sdiff__run *r, const sdiff__trans
                   sdiff__reshape(r->ar, x, 3, B, N, C, 1));
     sdiff__arena_release(r->ar, mark);
 }
-/* x: [B, h, w, in_channels] (channels-last latents), t: [B] F32 timesteps,
-   context: [B, L, cross_dim]. Returns [B, h, w, out_channels]. */
-SDIFF__PRIVATE sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__unet *m, const sdiff__tensor *x,
-                                                  const sdiff__tensor *t, const sdiff__tensor *context) {
+/* What a UNet step takes from its conditioning, computed apart from the step because it depends
+   on the timestep or the text only: a generation makes the text's part once and every timestep's
+   once (sdiff__generate), not once per step. */
+/* Every resnet's time_emb_proj(silu(time embedding of t)), [N, the UNet's temb_proj rows], for N
+   F32 timesteps t [N]. */
+SDIFF__PRIVATE sdiff__tensor *sdiff__unet_time_proj(sdiff__run *r, const sdiff__unet *m, const sdiff__tensor *t) {
     const sdiff__unet_config *c = &m->cfg;
-    const int n = c->levels, L = c->layers_per_block, G = c->groups;
-    const int64_t B = x->ne[0];
-    sdiff__tensor *out = sdiff__new4(r->ar, r->be->act_dtype, B, x->ne[1], x->ne[2], c->out_channels);
-    sdiff__arena_mark mark = sdiff__arena_mark_get(r->ar);
-
-    /* time embedding */
-    sdiff__tensor *tf = sdiff__new2(r->ar, r->be->act_dtype, B, c->ch[0]);
+    sdiff__tensor *out = sdiff__new2(r->ar, r->be->act_dtype, t->ne[0], m->temb_proj.rows);
+    sdiff__arena_mark scratch = sdiff__arena_mark_get(r->ar);
+    sdiff__tensor *tf = sdiff__new2(r->ar, r->be->act_dtype, t->ne[0], c->ch[0]);
     r->be->timestep_embedding(r->be, tf, t, c->flip_sin_to_cos, c->freq_shift);
     sdiff__tensor *temb = sdiff__linear(r, tf, m->time1_w, m->time1_b, SDIFF__ACT_SILU, NULL);
     /* every resnet applies silu to temb first: do it once (diffusers' linear_2
        output is never used without it here) */
     temb = sdiff__linear(r, temb, m->time2_w, m->time2_b, SDIFF__ACT_SILU, NULL);
+    r->be->linear(r->be, out, temb, m->temb_proj.w, m->temb_proj.b, SDIFF__ACT_NONE, NULL);
+    sdiff__arena_release(r->ar, scratch);
+    return out;
+}
+/* Every cross-attention's keys and values of the text context [B, L, cross_dim]: [B, L, the UNet's
+   cross_kv rows]. */
+SDIFF__PRIVATE sdiff__tensor *sdiff__unet_cross_kv(sdiff__run *r, const sdiff__unet *m, const sdiff__tensor *context) {
+    return sdiff__linear(r, context, m->cross_kv.w, NULL, SDIFF__ACT_NONE, NULL);
+}
+/* One UNet evaluation. x: [B, h, w, in_channels] (channels-last latents); temb_proj [B, ..] and
+   cross_kv [B, L, ..] from the two functions above. Returns [B, h, w, out_channels]. */
+SDIFF__PRIVATE sdiff__tensor *sdiff__unet_step(sdiff__run *r, const sdiff__unet *m, const sdiff__tensor *x,
+                                               const sdiff__tensor *temb_proj, const sdiff__tensor *cross_kv) {
+    const sdiff__unet_config *c = &m->cfg;
+    const int n = c->levels, L = c->layers_per_block, G = c->groups;
+    const int64_t B = x->ne[0];
+    sdiff__tensor *out = sdiff__new4(r->ar, r->be->act_dtype, B, x->ne[1], x->ne[2], c->out_channels);
+    sdiff__arena_mark mark = sdiff__arena_mark_get(r->ar);
+    const sdiff__tensor *temb = temb_proj;
 
     /* down */
     sdiff__tensor *skips[1 + SDIFF__MAX_LEVELS * (SDIFF__MAX_RESNETS + 1)];
@@ -5758,7 +5854,7 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__un
             h = y;
             if (c->down_attn[i]) {
                 y = sdiff__like(r, h, c->ch[i]);
-                sdiff__transformer_forward(r, &m->down_tf[i][l], y, h, context, G);
+                sdiff__transformer_forward(r, &m->down_tf[i][l], y, h, cross_kv, G);
                 h = y;
             }
             skips[n_skips++] = h;
@@ -5772,7 +5868,7 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__un
     sdiff__tensor *y = sdiff__like(r, h, c->ch[n - 1]);
     sdiff__resnet_forward(r, &m->mid_res[0], y, h, temb, G, c->eps);
     h = sdiff__like(r, y, c->ch[n - 1]);
-    sdiff__transformer_forward(r, &m->mid_tf, h, y, context, G);
+    sdiff__transformer_forward(r, &m->mid_tf, h, y, cross_kv, G);
     y = sdiff__like(r, h, c->ch[n - 1]);
     sdiff__resnet_forward(r, &m->mid_res[1], y, h, temb, G, c->eps);
     h = y;
@@ -5803,7 +5899,7 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__un
             h = y;
             if (c->up_attn[i]) {
                 y = h == pp[0] ? pp[1] : pp[0];
-                sdiff__transformer_forward(r, &m->up_tf[i][l], y, h, context, G);
+                sdiff__transformer_forward(r, &m->up_tf[i][l], y, h, cross_kv, G);
                 h = y;
             }
         }
@@ -5817,6 +5913,14 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__un
     r->be->conv2d(r->be, out, h, m->conv_out_w, m->conv_out_b, 1, 1, NULL);
     sdiff__arena_release(r->ar, mark);
     return out;
+}
+/* The whole UNet (for the tests and tools; a generation runs the parts): x [B, h, w, in_channels],
+   t [B] F32 timesteps, context [B, L, cross_dim]. Returns [B, h, w, out_channels], after its
+   conditioning in the arena (the caller's release frees both). */
+SDIFF__INTERNAL sdiff__tensor *sdiff__unet_forward(sdiff__run *r, const sdiff__unet *m, const sdiff__tensor *x,
+                                                  const sdiff__tensor *t, const sdiff__tensor *context) {
+    const sdiff__tensor *temb_proj = sdiff__unet_time_proj(r, m, t), *cross_kv = sdiff__unet_cross_kv(r, m, context);
+    return sdiff__unet_step(r, m, x, temb_proj, cross_kv);
 }
 
 /* >>vae ====================================================================
@@ -5890,9 +5994,9 @@ SDIFF__PRIVATE void sdiff__vae_mid_weights(sdiff__wloader *wl, sdiff__vae_mid *m
     const int64_t rows[3] = {ch, ch, ch};
     char q[128];
     snprintf(q, sizeof q, "%smid_block.resnets.0.", p);
-    sdiff__resnet_weights(wl, &mid->res[0], q, ch, ch, 0);
+    sdiff__resnet_weights(wl, &mid->res[0], q, ch, ch, NULL);
     snprintf(q, sizeof q, "%smid_block.resnets.1.", p);
-    sdiff__resnet_weights(wl, &mid->res[1], q, ch, ch, 0);
+    sdiff__resnet_weights(wl, &mid->res[1], q, ch, ch, NULL);
     if (!attn) return;
     snprintf(q, sizeof q, "%smid_block.attentions.0.", p);
     mid->attn.norm_g = sdiff__wl_get(wl, 1, ch, 0, 0, 0, "%sgroup_norm.weight", q);
@@ -5915,7 +6019,7 @@ SDIFF__PRIVATE void sdiff__vae_weights(sdiff__wloader *wl, void *model) {
         int64_t in = i ? c->ch[i - 1] : c->ch[0], out = c->ch[i];
         for (int l = 0; l < L; l++) {
             snprintf(p, sizeof p, "encoder.down_blocks.%d.resnets.%d.", i, l);
-            sdiff__resnet_weights(wl, &m->enc_res[i][l], p, l ? out : in, out, 0);
+            sdiff__resnet_weights(wl, &m->enc_res[i][l], p, l ? out : in, out, NULL);
         }
         if (i < n - 1) {
             m->enc_down_w[i] = sdiff__wl_get(wl, 4, out, out, 3, 3, "encoder.down_blocks.%d.downsamplers.0.conv.weight", i);
@@ -5943,7 +6047,7 @@ SDIFF__PRIVATE void sdiff__vae_weights(sdiff__wloader *wl, void *model) {
         int64_t out = c->ch[n - 1 - i], prev = c->ch[i ? n - i : n - 1];
         for (int l = 0; l <= L; l++) {
             snprintf(p, sizeof p, "decoder.up_blocks.%d.resnets.%d.", i, l);
-            sdiff__resnet_weights(wl, &m->dec_res[i][l], p, l ? out : prev, out, 0);
+            sdiff__resnet_weights(wl, &m->dec_res[i][l], p, l ? out : prev, out, NULL);
         }
         if (i < n - 1) {
             m->dec_up_w[i] = sdiff__wl_get(wl, 4, out, out, 3, 3, "decoder.up_blocks.%d.upsamplers.0.conv.weight", i);
@@ -7998,7 +8102,7 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
     const bool cfg = p->cfg_scale > 1.0f;                    /* diffusers: guidance_scale > 1 */
     const int nb = cfg ? 2 * B : B;
     sdiff__sched *sched = NULL;
-    sdiff__tensor *context = NULL, *xt = NULL, *tt = NULL, y;
+    sdiff__tensor *context = NULL, *xt = NULL, *cross_kv = NULL, *temb_steps = NULL, *temb = NULL, y;
     float *lat = NULL, *x_in = NULL, *eps = NULL, *noise = NULL, *tbuf = NULL;
     void *graph = NULL;
     sdiff_status st;
@@ -8014,7 +8118,7 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
     x_in = (float *)sdiff__calloc((size_t)n * 2, sizeof(float));
     eps = (float *)sdiff__calloc((size_t)n * 2, sizeof(float));
     noise = (float *)sdiff__calloc((size_t)n, sizeof(float));
-    tbuf = (float *)sdiff__calloc((size_t)nb, sizeof(float));
+    tbuf = (float *)sdiff__calloc((size_t)sdiff__sched_len(sched) + 1, sizeof(float)); /* the timesteps */
     if (!lat || !x_in || !eps || !noise || !tbuf) { st = sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory"); goto done; }
 
     sdiff__rng_seed(&rng, p->seed);
@@ -8039,27 +8143,41 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
        graphs records the UNet once (on the second step, after the first has
        sized the arena) and replays it for the rest */
     xt = sdiff__new4(&m->arena, be->act_dtype, nb, h, w, C);
-    tt = sdiff__new1(&m->arena, SDIFF__F32, nb);
     total = sdiff__sched_len(sched);
+    /* The conditioning, made once (sdiff__unet_time_proj, _cross_kv): the text's keys and values
+       for every cross-attention, and every step's time-embedding projections, a row per step
+       (every image of a step has its timestep); a step copies its row to each image's row of temb. */
+    cross_kv = sdiff__unet_cross_kv(&r, &m->unet, context);
+    {
+        sdiff__tensor *ts = sdiff__new1(&m->arena, SDIFF__F32, total - first);
+        for (int i = first; i < total; i++) tbuf[i - first] = sdiff__sched_timestep(sched, i);
+        be->upload(be, ts, tbuf, SDIFF__F32);
+        temb_steps = sdiff__unet_time_proj(&r, &m->unet, ts);
+        temb = sdiff__new2(&m->arena, be->act_dtype, nb, m->unet.temb_proj.rows);
+    }
     for (int i = first; i < total; i++) {
         /* the UNet input: scale_model_input(latents), duplicated for CFG */
         memcpy(eps, lat, sizeof(float) * (size_t)n);
         sdiff__sched_scale_input(sched, i, eps, (size_t)n);
         for (int c = 0; c < (cfg ? 2 : 1); c++) sdiff__nchw_to_nhwc(x_in + (size_t)c * n, eps, B, C, h * w);
-        const float t = sdiff__sched_timestep(sched, i);
-        for (int b = 0; b < nb; b++) tbuf[b] = t;
         be->upload(be, xt, x_in, SDIFF__F32);
-        be->upload(be, tt, tbuf, SDIFF__F32);
+        sdiff__tensor row = *temb_steps, dst = *temb; /* one row of each */
+        row.ne[0] = dst.ne[0] = 1;
+        row.data = (char *)temb_steps->data + (size_t)((i - first) * temb->ne[1]) * sdiff__dtype_size(temb->dtype);
+        for (int b = 0; b < nb; b++) {
+            dst.data = (char *)temb->data + (size_t)(b * temb->ne[1]) * sdiff__dtype_size(temb->dtype);
+            be->activate(be, &dst, &row, SDIFF__ACT_NONE); /* a copy */
+        }
         if (!graph && i > first && be->graph_begin && be->graph_begin(be)) {
             sdiff__arena_mark mark = sdiff__arena_mark_get(&m->arena);
-            y = *sdiff__unet_forward(&r, &m->unet, xt, tt, context);
+            y = *sdiff__unet_step(&r, &m->unet, xt, temb, cross_kv);
             graph = be->graph_end(be);
             sdiff__arena_release(&m->arena, mark); /* the blocks stay: replays reuse them */
         }
         if (graph) be->graph_launch(be, graph);
         else {
             sdiff__arena_mark mark = sdiff__arena_mark_get(&m->arena);
-            y = *sdiff__unet_forward(&r, &m->unet, xt, tt, context);
+            y = *sdiff__unet_step(&r, &m->unet, xt, temb, cross_kv);
             sdiff__arena_release(&m->arena, mark);
         }
         if (be->status == SDIFF_OK) be->download(be, &y, x_in);

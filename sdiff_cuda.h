@@ -701,13 +701,14 @@ static const char sdiff__cuda_src_elementwise[] =
     "}\n"
     "\n"
     "/* y = a + b; b is a's shape (mode 0), [C] (mode 1) or [B, C] (mode 2, with\n"
-    "   rows_per_b rows of a per batch item). */\n"
-    "__device__ __forceinline__ i64 add_bidx(i64 e, i64 c, i64 rows_per_b, int mode) {\n"
+    "   rows_per_b rows of a per batch item, b's rows ldb apart). */\n"
+    "__device__ __forceinline__ i64 add_bidx(i64 e, i64 c, i64 rows_per_b, i64 ldb, int mode) {\n"
     "    if (mode == 0) return e;\n"
     "    if (mode == 1) return e % c;\n"
-    "    return e / (rows_per_b * c) * c + e % c;\n"
+    "    return e / (rows_per_b * c) * ldb + e % c;\n"
     "}\n"
-    "extern \"C\" __global__ void add(h16 *y, const h16 *a, const h16 *b, i64 n, i64 c, i64 rows_per_b, int mode, int vec) {\n"
+    "extern \"C\" __global__ void add(h16 *y, const h16 *a, const h16 *b, i64 n, i64 c, i64 rows_per_b, i64 ldb, int mode,\n"
+    "                                 int vec) {\n"
     "    pdl_begin();\n"
     "    const i64 nc = (n + 7) / 8;\n"
     "    GRID_STRIDE(ch, nc) {\n"
@@ -715,14 +716,14 @@ static const char sdiff__cuda_src_elementwise[] =
     "        if (vec) {\n"
     "            float va[8], vb[8];\n"
     "            unpack8(((const uint4 *)a)[ch], va);\n"
-    "            unpack8(*(const uint4 *)(b + add_bidx(e0, c, rows_per_b, mode)), vb);\n"
+    "            unpack8(*(const uint4 *)(b + add_bidx(e0, c, rows_per_b, ldb, mode)), vb);\n"
     "#pragma unroll\n"
     "            for (int j = 0; j < 8; j++) va[j] += vb[j];\n"
     "            ((uint4 *)y)[ch] = pack8(va);\n"
     "        } else {\n"
     "            for (int j = 0; j < 8; j++) {\n"
     "                const i64 e = e0 + j;\n"
-    "                if (e < n) y[e] = f2h(h2f(a[e]) + h2f(b[add_bidx(e, c, rows_per_b, mode)]));\n"
+    "                if (e < n) y[e] = f2h(h2f(a[e]) + h2f(b[add_bidx(e, c, rows_per_b, ldb, mode)]));\n"
     "            }\n"
     "        }\n"
     "    }\n"
@@ -1571,13 +1572,13 @@ static const char sdiff__cu_mma_src[] =
     "    return r;\n"
     "}\n"
     "// The convolution epilogues' last step: 8 fp16 outputs (v: four packed pairs, lowest first) to\n"
-    "// y[o..o+7], each plus res[o + e] when res is given (rounded as a separate fp16 add). left: the\n"
-    "// outputs left in the row from o (those past it are not written); vec: one 16-byte load and store\n"
-    "// (o a multiple of 8, y and res 16-byte aligned, left >= 8).\n"
-    "MMA_FN void store_out8(sd_half *y, const sd_half *res, long long o, int left, u32 *v, int vec) {\n"
+    "// y[0..7], each plus res[e] when res is given (rounded as a separate fp16 add). left: the outputs\n"
+    "// left in the row from y (those past it are not written); vec: one 16-byte load and store (y and\n"
+    "// res 16-byte aligned, left >= 8).\n"
+    "MMA_FN void store_out8(sd_half *y, const sd_half *res, int left, u32 *v, int vec) {\n"
     "    if (vec) {\n"
     "        if (res) {\n"
-    "            const uint4 rv = *(const uint4 *)(res + o);\n"
+    "            const uint4 rv = *(const uint4 *)res;\n"
     "            const u32 rw[4] = {rv.x, rv.y, rv.z, rv.w};\n"
     "#pragma unroll\n"
     "            for (int e = 0; e < 4; ++e)\n"
@@ -1586,15 +1587,15 @@ static const char sdiff__cu_mma_src[] =
     "        }\n"
     "        uint4 ov;\n"
     "        ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];\n"
-    "        *(uint4 *)(y + o) = ov;\n"
+    "        *(uint4 *)y = ov;\n"
     "        return;\n"
     "    }\n"
     "#pragma unroll\n"
     "    for (int e = 0; e < 8; ++e) {\n"
     "        if (e >= left) break;\n"
     "        sd_half h = (sd_half)((v[e >> 1] >> ((e & 1) * 16)) & 0xffffu);\n"
-    "        if (res) h = (sd_half)(pack_h2(half_to_float(h) + half_to_float(res[o + e]), 0.f) & 0xffffu);\n"
-    "        y[o + e] = h;\n"
+    "        if (res) h = (sd_half)(pack_h2(half_to_float(h) + half_to_float(res[e]), 0.f) & 0xffffu);\n"
+    "        y[e] = h;\n"
     "    }\n"
     "}\n"
     "// ---- Thread block clusters (sm_90 and later): group_norm_cluster's exchange, conv_kernel_sm90.cu's\n"
@@ -2893,7 +2894,8 @@ static const char sdiff__cu_conv2d_src[] =
     "        asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
     "                     : \"=r\"(v[0]), \"=r\"(v[1]), \"=r\"(v[2]), \"=r\"(v[3])\n"
     "                     : \"r\"(sbase + (r * CONV_EPI_STR + c8) * 2) : \"memory\");\n"
-    "        store_out8(y, res, (long long)m * Co + n, Co - n, v, vec);\n"
+    "        const long long o = (long long)m * Co + n;\n"
+    "        store_out8(y + o, res ? res + o : nullptr, Co - n, v, vec);\n"
     "    }\n"
     "}\n";
 
@@ -2942,7 +2944,7 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int
 
      __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
          const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
-         int padh, int padw, int Co, int vec, int phase);
+         int padh, int padw, int Co, int vec, int phase, int res_px, int res_ld);
 
    The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
    stride 1 and output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below),
@@ -2950,6 +2952,8 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int
    64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu, with the
    padding per direction; phase 0..3 (else -1): output pixel (b, i, j) goes to (b, 2i + phase/2,
    2j + phase%2) of a [B, 2Ho, 2Wo, Co] y (a nearest 2x upsampling's 3x3 convolution, one phase).
+   res (optional) has y's layout (res_px = 1, res_ld = Co; always when phase >= 0), or one row
+   per res_px output pixels, res_ld values apart (res_px = Ho*Wo: a row per image).
 
    Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/BM), ceil(Co/BN)), launched
    in clusters of (S, 1, 1) when S > 1 (split-K: S blocks share an output tile, S <= KT), block =
@@ -3064,13 +3068,15 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "// bw * bh * bn = BM; tb: w [Co][K] as 2-D (K, Co), box (64, BN); both 128-byte swizzle, zeros\n"
     "// outside. The output tile of block (., y, .) starts at pixel m0 = y * BM = (b0, oy0, ox0) and is that\n"
     "// box of the output: the host guarantees Wo % bw == 0 and Ho % bh == 0, so m0's box never wraps.\n"
-    "// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y, res [M][Co] (phase < 0) or an upsampling's phase\n"
-    "// (above); vec as in conv_kernel.cu. Input pixel of tap (kh, kw) for output (oy, ox): (oy - padh + kh,\n"
-    "// ox - padw + kw).\n"
+    "// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y [M][Co] (phase < 0) or an upsampling's phase\n"
+    "// (above); res (optional): row m / res_px, res_ld values apart, for output pixel m (phase < 0:\n"
+    "// res_px = 1, res_ld = Co is y's layout; res_px = Ho * Wo is one row per image, added to all its\n"
+    "// pixels: a resnet's time embedding), y's layout when phase >= 0; vec as in conv_kernel.cu (res_ld\n"
+    "// % 8 == 0 too). Input pixel of tap (kh, kw) for output (oy, ox): (oy - padh + kh, ox - padw + kw).\n"
     "extern \"C\" __global__ void __launch_bounds__(NT, 1)\n"
     "sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb,\n"
     "                     const sd_half *__restrict__ bias, const sd_half *res, sd_half *y, int M, int Ho, int Wo, int C,\n"
-    "                     int KW, int KT, int padh, int padw, int Co, int vec, int phase) {\n"
+    "                     int KW, int KT, int padh, int padw, int Co, int vec, int phase, int res_px, int res_ld) {\n"
     "    pdl_begin();\n"
     "    extern __shared__ __align__(1024) unsigned char smem[];\n"
     "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;\n"
@@ -3161,6 +3167,10 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "        const int hw = Ho * Wo, b = m / hw, i = (m - b * hw) / Wo, j = m - b * hw - i * Wo;\n"
     "        return (((long long)b * 2 * Ho + 2 * i + (phase >> 1)) * 2 * Wo + 2 * j + (phase & 1)) * Co;\n"
     "    };\n"
+    "    // The residual of output pixel m's row, offset like out_at (NULL without one).\n"
+    "    auto res_row = [&](int m) -> const sd_half * {\n"
+    "        return !res ? nullptr : res + (phase < 0 ? (long long)(m / res_px) * res_ld : out_at(m));\n"
+    "    };\n"
     "    // Fragment layout: acc[mt][4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16 in 64-row tile mt,\n"
     "    // columns 8j + 2t4 + {0, 1, 0, 1}.\n"
     "    const int g = lane >> 2, t4 = lane & 3, row0 = cw * (BM / 2) + (warp & 3) * 16 + g;\n"
@@ -3200,7 +3210,8 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "                    const float b1 = bias && n + 2 * e + 1 < Co ? half_to_float(bias[n + 2 * e + 1]) : 0.f;\n"
     "                    h[e] = pack_h2(v[2 * e] + b0, v[2 * e + 1] + b1);\n"
     "                }\n"
-    "                store_out8(y, res, out_at(m) + n, Co - n, h, vec);\n"
+    "                const sd_half *rr = res_row(m);\n"
+    "                store_out8(y + out_at(m) + n, rr ? rr + n : nullptr, Co - n, h, vec);\n"
     "            }\n"
     "        }\n"
     "        cluster_arrive();\n"
@@ -3233,7 +3244,8 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "        asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
     "                     : \"=r\"(v[0]), \"=r\"(v[1]), \"=r\"(v[2]), \"=r\"(v[3])\n"
     "                     : \"r\"(base + (r * EPI_STR + c8) * 2) : \"memory\");\n"
-    "        store_out8(y, res, out_at(m) + n, Co - n, v, vec);\n"
+    "        const sd_half *rr = res_row(m);\n"
+    "        store_out8(y + out_at(m) + n, rr ? rr + n : nullptr, Co - n, v, vec);\n"
     "    }\n"
     "#undef FULL\n"
     "#undef EMPTY\n"
@@ -4241,13 +4253,15 @@ SDIFF__PRIVATE bool sdiff__cuda_reserve(sdiff__cuda *cb, CUdeviceptr *buf, size_
 /* The TMA convolution (Hopper; tools/kernels/conv_kernel_sm90.cu) of x [bn, h, wd, ci] with w
    [co, kh, kw, ci] onto the ho x wo output grid, stride 1: output (oy, ox) reads input (oy - padh +
    ky, ox - padw + kx). phase < 0: y [bn, ho, wo, co]; phase 0..3: one output phase of a nearest 2x
-   upsampling's convolution into y [bn, 2 ho, 2 wo, co] (the kernel's header). Chooses the tile and
+   upsampling's convolution into y [bn, 2 ho, 2 wo, co] (the kernel's header). res (optional): y's
+   layout (res_px 1, res_ld co), or a row per res_px output pixels (phase < 0). Chooses the tile and
    the split-K cluster (sdiff__cu_conv2d_tma_pick). False, with nothing launched, when no tile's box
    fits the output grid or the driver cannot make the tensor maps; the caller has checked channels
    in 64s, 16-byte aligned x and w and 32-bit sizes. */
 SDIFF__PRIVATE bool sdiff__cuda_conv_tma(sdiff__cuda *cb, void *y, const void *x, const void *w, const void *bias,
-                                         const void *res, int64_t bn, int64_t h, int64_t wd, int64_t ci, int64_t co, int kh,
-                                         int kw, int64_t ho, int64_t wo, int padh, int padw, int phase) {
+                                         const void *res, int res_px, int res_ld, int64_t bn, int64_t h, int64_t wd,
+                                         int64_t ci, int64_t co, int kh, int kw, int64_t ho, int64_t wo, int padh, int padw,
+                                         int phase) {
     if (!cb->tma) return false;
     unsigned boxes[5][3];
     int box_ok[5];
@@ -4276,8 +4290,8 @@ SDIFF__PRIVATE bool sdiff__cuda_conv_tma(sdiff__cuda *cb, void *y, const void *x
     }
     CUdeviceptr db = SDIFF__DPTR(bias), dr = SDIFF__DPTR(res), dy = SDIFF__DPTR(y);
     int M = (int)m, Ho = (int)ho, Wo = (int)wo, C = (int)ci, KW = kw, KT = (int)(k / 64), Co = (int)co,
-        vec = co % 8 == 0 && sdiff__cuda_al16(y) && (!res || sdiff__cuda_al16(res));
-    void *args[] = {mp[0], mp[1], &db, &dr, &dy, &M, &Ho, &Wo, &C, &KW, &KT, &padh, &padw, &Co, &vec, &phase};
+        vec = co % 8 == 0 && sdiff__cuda_al16(y) && (!res || (sdiff__cuda_al16(res) && res_ld % 8 == 0));
+    void *args[] = {mp[0], mp[1], &db, &dr, &dy, &M, &Ho, &Wo, &C, &KW, &KT, &padh, &padw, &Co, &vec, &phase, &res_px, &res_ld};
     unsigned grid[3], block[3], smem;
     sdiff__cu_conv2d_tma_launch_dims(tile, split, m, (int)co, grid, block, &smem);
     sdiff__cuda_launch_cluster(cb, SDIFF__CP_CONV_TMA, tile, "sdiff_conv2d_fwd_tma", grid, block, smem,
@@ -4321,29 +4335,43 @@ SDIFF__PRIVATE bool sdiff__cuda_upsample_conv2d(sdiff__backend *be, sdiff__tenso
     sdiff__cuda_launch(cb, SDIFF__CP_IM2COL, 0, "upsample_conv_weights", sdiff__cuda_grid(cb, 2 * co * ci), 1, 256, args);
     for (int ph = 0; ph < 4 && be->status == SDIFF_OK; ph++) {
         const void *wph = (const char *)(uintptr_t)cb->scratch + (size_t)ph * co * 4 * ci * 2;
-        if (!sdiff__cuda_conv_tma(cb, y->data, x->data, wph, bias ? bias->data : NULL, NULL, bn, h, wd, ci, co, 2, 2, h,
-                                  wd, ph >> 1 ? 0 : 1, ph & 1 ? 0 : 1, ph))
+        if (!sdiff__cuda_conv_tma(cb, y->data, x->data, wph, bias ? bias->data : NULL, NULL, 1, (int)co, bn, h, wd, ci, co,
+                                  2, 2, h, wd, ph >> 1 ? 0 : 1, ph & 1 ? 0 : 1, ph))
             sdiff__be_fail(be, SDIFF_ERR_BACKEND, "upsample_conv2d: the TMA convolution refused phase %d of %lldx%lldx%lld",
                            ph, (long long)h, (long long)wd, (long long)ci);
     }
     return true;
 }
 
-SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
-                                       const sdiff__tensor *w, const sdiff__tensor *bias, int stride, int pad,
-                                       const sdiff__tensor *residual) {
+SDIFF__PRIVATE void sdiff__cuda_add(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a, const sdiff__tensor *b) {
+    int mode = 0;
+    int64_t rows_per_b = 1;
+    if (!sdiff__cuda_enter(be) || !sdiff__check_add(be, y, a, b, SDIFF__F16, &mode, &rows_per_b)) return;
+    int64_t c = sdiff__cols(a), n = sdiff__numel(a), ldb = b->row_stride;
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    CUdeviceptr dy = SDIFF__DPTR(y->data), da = SDIFF__DPTR(a->data), db = SDIFF__DPTR(b->data);
+    int vec = c % 8 == 0 && ldb % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(a->data) &&
+              sdiff__cuda_al16(b->data);
+    void *args[] = {&dy, &da, &db, &n, &c, &rows_per_b, &ldb, &mode, &vec};
+    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "add", sdiff__cuda_grid(cb, (n + 7) / 8), 1, 256, args);
+}
+
+/* conv2d's routes (checked arguments). A residual of one row per image (sdiff__residual_per_image)
+   only the TMA kernel adds itself: the others get rp = NULL from the caller, which adds it after. True
+   when the TMA kernel ran. */
+SDIFF__PRIVATE bool sdiff__cuda_conv2d_routes(sdiff__cuda *cb, sdiff__tensor *y, const sdiff__tensor *x,
+                                              const sdiff__tensor *w, const void *bp, int stride, int pad,
+                                              const sdiff__tensor *residual, bool per_image) {
     const char *op = "conv2d";
-    if (!sdiff__cuda_enter(be) ||
-        !sdiff__check_conv2d(be, y, x, w, bias, stride, pad, residual, SDIFF__F16, SDIFF__F16))
-        return;
+    sdiff__backend *be = &cb->be;
     int64_t bn = x->ne[0], h = x->ne[1], wd = x->ne[2], ci = x->ne[3];
     int64_t co = w->ne[0], kh = w->ne[1], kw = w->ne[2], ho = y->ne[1], wo = y->ne[2];
-    sdiff__cuda *cb = SDIFF__CUDA(be);
-    const void *bp = bias ? bias->data : NULL;
     const int64_t m = bn * ho * wo, k = kh * kw * ci;
+    /* the residual when it has y's layout (the routes below but the TMA kernel's) */
+    const void *rp = residual && !per_image ? residual->data : NULL;
     if (kh == 1 && kw == 1 && stride == 1 && pad == 0 && ho == h && wo == wd) { /* a plain GEMM */
-        sdiff__cuda_gemm(cb, op, y->data, x->data, ci, w->data, bp, residual ? residual->data : NULL, m, co, k);
-        return;
+        sdiff__cuda_gemm(cb, op, y->data, x->data, ci, w->data, bp, rp, m, co, k);
+        return false;
     }
     /* At most 8 output channels (SD's conv_out), stride 1, taps up to 3 x 3, channels in 64s:
        conv_few_co, which reads each input pixel once per 64-channel chunk instead of once per tap
@@ -4351,14 +4379,14 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
     if (co <= 8 && stride == 1 && kh <= 3 && kw <= 3 && ci % 64 == 0 && sdiff__cuda_al16(x->data) &&
         sdiff__cuda_al16(w->data) && (cb->conv_force == SDIFF__CONV_AUTO || cb->conv_force == SDIFF__CONV_FEW)) {
         CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data),
-                    db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(residual ? residual->data : NULL);
+                    db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp);
         int H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo, Co = (int)co;
         const unsigned grid[3] = {(unsigned)((wo + SDIFF__CUDA_CF_TW - 1) / SDIFF__CUDA_CF_TW),
                                   (unsigned)((ho + SDIFF__CUDA_CF_TH - 1) / SDIFF__CUDA_CF_TH), (unsigned)bn},
                        blk[3] = {256, 1, 1};
         void *args[] = {&dy, &dx, &dw, &db, &dr, &H, &W, &C, &KH, &KW, &Ho, &Wo, &pad, &Co};
         sdiff__cuda_launch_ex(cb, SDIFF__CP_IM2COL, 0, "conv_few_co", grid, blk, SDIFF__CUDA_CF_SMEM, args);
-        return;
+        return false;
     }
     /* The implicit-GEMM tensor-core kernels: channels in 64s (a K tile stays in one tap), 16-byte
        aligned x and w, 32-bit output indices. On Hopper the TMA kernel wherever its boxes fit
@@ -4367,14 +4395,15 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
        the cp.async kernel where there are enough output rows for 128-row tiles to fill every SM
        several times (M >= 48 x SMs); below that im2col is small and cuBLASLt's split-K GEMM on it
        measured faster (tools/PERF.md). */
-    const void *rp = residual ? residual->data : NULL;
     const bool tiles_ok = ci % 64 == 0 && sdiff__cuda_al16(x->data) && sdiff__cuda_al16(w->data) && m * co < INT32_MAX &&
                           co * k < INT32_MAX;
     const int force = cb->conv_force;
+    const int res_px = per_image ? (int)(ho * wo) : 1, res_ld = per_image ? (int)residual->row_stride : (int)co;
     if ((force == SDIFF__CONV_AUTO || force == SDIFF__CONV_TMA || force == SDIFF__CONV_FEW) && tiles_ok && stride == 1 &&
-        sdiff__cuda_conv_tma(cb, y->data, x->data, w->data, bp, rp, bn, h, wd, ci, co, (int)kh, (int)kw, ho, wo, pad, pad,
-                             -1))
-        return;
+        (!per_image || residual->row_stride < INT32_MAX) &&
+        sdiff__cuda_conv_tma(cb, y->data, x->data, w->data, bp, residual ? residual->data : NULL, res_px, res_ld, bn, h,
+                             wd, ci, co, (int)kh, (int)kw, ho, wo, pad, pad, -1))
+        return true;
     const bool implicit_ok = tiles_ok && sdiff__numel(x) < INT32_MAX;
     const int route = implicit_ok && (force == SDIFF__CONV_IMPLICIT || (force != SDIFF__CONV_IM2COL && m >= 48 * (int64_t)cb->n_sm))
                           ? SDIFF__CONV_IMPLICIT : SDIFF__CONV_IM2COL;
@@ -4389,14 +4418,14 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
         void *args[] = {&dx, &dw, &db, &dr, &dy, &B, &H, &W, &C, &KH, &KW, &Ho, &Wo, &stride, &pad, &Co, &vec};
         sdiff__cuda_launch_ex(cb, tile < 3 ? SDIFF__CP_CONV : SDIFF__CP_CONV_SM90, tile % 3, "sdiff_conv2d_fwd", grid,
                               block, smem, args);
-        return;
+        return false;
     }
     /* rows per im2col chunk: all of them, or as many as the cap allows
        (a multiple of 64, to keep the chunks' output pointers aligned) */
     int64_t rows = (int64_t)(SDIFF_CUDA_IM2COL_MAX / (size_t)(k * 2));
     if (rows >= m) rows = m;
     else rows = rows >= 64 ? rows / 64 * 64 : SDIFF__MAX(rows, (int64_t)1);
-    if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(rows * k * 2), op)) return;
+    if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(rows * k * 2), op)) return false;
     int vec_x = ci % 8 == 0 && sdiff__cuda_al16(x->data);
     int khi = (int)kh, kwi = (int)kw;
     for (int64_t m0 = 0; m0 < m && be->status == SDIFF_OK; m0 += rows) {
@@ -4407,8 +4436,25 @@ SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, con
                            args);
         const size_t off = (size_t)(m0 * co) * 2;
         sdiff__cuda_gemm(cb, op, (char *)y->data + off, (const void *)(uintptr_t)cb->scratch, k, w->data, bp,
-                         residual ? (const char *)residual->data + off : NULL, mc, co, k);
+                         rp ? (const char *)rp + off : NULL, mc, co, k);
     }
+    return false;
+}
+SDIFF__PRIVATE void sdiff__cuda_conv2d(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
+                                       const sdiff__tensor *w, const sdiff__tensor *bias, int stride, int pad,
+                                       const sdiff__tensor *residual) {
+    if (!sdiff__cuda_enter(be) ||
+        !sdiff__check_conv2d(be, y, x, w, bias, stride, pad, residual, SDIFF__F16, SDIFF__F16))
+        return;
+    const bool per_image = sdiff__residual_per_image(residual, y);
+    if (sdiff__cuda_conv2d_routes(SDIFF__CUDA(be), y, x, w, bias ? bias->data : NULL, stride, pad, residual, per_image) ||
+        !per_image || be->status != SDIFF_OK)
+        return;
+    sdiff__tensor rows = *residual; /* [B, Co], its rows as they are */
+    rows.nd = 2;
+    rows.ne[1] = residual->ne[3];
+    rows.ne[2] = rows.ne[3] = 1;
+    sdiff__cuda_add(be, y, y, &rows);
 }
 
 /* group_norm_cluster's tiling: clusters of cs blocks (1..8; one block is a plain launch), slices
@@ -4545,18 +4591,6 @@ SDIFF__PRIVATE void sdiff__cuda_geglu(sdiff__backend *be, sdiff__tensor *y, cons
     int vec = n % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(x->data);
     void *args[] = {&dy, &dx, &m, &n, &vec};
     sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "geglu", sdiff__cuda_grid(cb, (m * n + 7) / 8), 1, 256, args);
-}
-
-SDIFF__PRIVATE void sdiff__cuda_add(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *a, const sdiff__tensor *b) {
-    int mode = 0;
-    int64_t rows_per_b = 1;
-    if (!sdiff__cuda_enter(be) || !sdiff__check_add(be, y, a, b, SDIFF__F16, &mode, &rows_per_b)) return;
-    int64_t c = sdiff__cols(a), n = sdiff__numel(a);
-    sdiff__cuda *cb = SDIFF__CUDA(be);
-    CUdeviceptr dy = SDIFF__DPTR(y->data), da = SDIFF__DPTR(a->data), db = SDIFF__DPTR(b->data);
-    int vec = c % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(a->data) && sdiff__cuda_al16(b->data);
-    void *args[] = {&dy, &da, &db, &n, &c, &rows_per_b, &mode, &vec};
-    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "add", sdiff__cuda_grid(cb, (n + 7) / 8), 1, 256, args);
 }
 
 SDIFF__PRIVATE void sdiff__cuda_activate(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, sdiff__act act) {

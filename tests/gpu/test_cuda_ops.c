@@ -106,52 +106,69 @@ static void gt_check(const char *op, const char *shape, gt_t *y, double tol) {
 #define GT_TOL 1e-2
 
 /* --- linear, conv2d ---------------------------------------------------- */
-static void gt_linear(int64_t m, int64_t k, int64_t n, bool bias, sdiff__act act, bool residual, int64_t x_extra) {
+/* linear. residual: 0 none, 1 a separate tensor, 2 in place (y is the residual, as SD's blocks
+   run it). */
+static void gt_linear(int64_t m, int64_t k, int64_t n, bool bias, sdiff__act act, int residual, int64_t x_extra) {
     if (!gt_setup()) { g_test_failed++; return; }
     float ws = 1.0f / sqrtf((float)k);
     gt_t x = gt_in(2, m, k + x_extra, 1, 1), w = gt_new(2, n, k, 1, 1, 1, ws), b = gt_in(1, n, 1, 1, 1);
     gt_t r = gt_in(2, m, n, 1, 1), y = gt_out(2, m, n, 1, 1);
+    gt_t *out = residual == 2 ? &r : &y;
     sdiff__tensor xc = x.c, xg = x.g;
     if (x_extra) gt_view(&x, x_extra / 2, k, &xc, &xg);
-    g_gt.cpu->linear(g_gt.cpu, &y.c, &xc, &w.c, bias ? &b.c : NULL, act, residual ? &r.c : NULL);
-    g_gt.gpu->linear(g_gt.gpu, &y.g, &xg, &w.g, bias ? &b.g : NULL, act, residual ? &r.g : NULL);
+    g_gt.cpu->linear(g_gt.cpu, &out->c, &xc, &w.c, bias ? &b.c : NULL, act, residual ? &r.c : NULL);
+    g_gt.gpu->linear(g_gt.gpu, &out->g, &xg, &w.g, bias ? &b.g : NULL, act, residual ? &r.g : NULL);
     char s[128];
     snprintf(s, sizeof s, "%lldx%lld.%lldx%lld%s%s%s%s", (long long)m, (long long)k, (long long)n, (long long)k,
              bias ? " +b" : "", act == SDIFF__ACT_GELU ? " gelu" : act == SDIFF__ACT_SILU ? " silu" : act ? " qgelu" : "",
-             residual ? " +res" : "", x_extra ? " xview" : "");
-    gt_check("linear", s, &y, GT_TOL);
+             residual == 2 ? " +=res" : residual ? " +res" : "", x_extra ? " xview" : "");
+    gt_check("linear", s, out, GT_TOL);
     gt_free(&x); gt_free(&w); gt_free(&b); gt_free(&r); gt_free(&y);
 }
 SDIFF_TEST(cuda_linear) {
-    gt_linear(8192, 320, 320, true, SDIFF__ACT_NONE, false, 0);
-    gt_linear(8192, 320, 320, true, SDIFF__ACT_NONE, true, 0);
-    gt_linear(77, 768, 768, true, SDIFF__ACT_NONE, true, 0);
-    gt_linear(77, 768, 3072, true, SDIFF__ACT_QUICK_GELU, false, 0);
-    gt_linear(77, 320, 1280, true, SDIFF__ACT_GELU, false, 0);
-    gt_linear(2, 320, 1280, true, SDIFF__ACT_SILU, false, 0);
-    gt_linear(2, 1280, 1280, true, SDIFF__ACT_SILU, true, 0);
-    gt_linear(4096, 320, 320, false, SDIFF__ACT_NONE, false, 640);   /* x a column view */
-    gt_linear(33, 17, 29, true, SDIFF__ACT_NONE, true, 0);           /* odd, non-tile */
-    gt_linear(7, 24, 5, false, SDIFF__ACT_GELU, true, 2);
+    gt_linear(8192, 320, 320, true, SDIFF__ACT_NONE, 0, 0);
+    gt_linear(8192, 320, 320, true, SDIFF__ACT_NONE, 1, 0);
+    gt_linear(2048, 1280, 320, true, SDIFF__ACT_NONE, 2, 0);        /* SD's FF out, in place */
+    gt_linear(2048, 320, 2560, true, SDIFF__ACT_NONE, 0, 0);        /* SD's FF in */
+    gt_linear(512, 1280, 3840, false, SDIFF__ACT_NONE, 0, 0);       /* split-K */
+    gt_linear(154, 768, 1280, false, SDIFF__ACT_NONE, 0, 0);        /* partial row tile (cross-attention K, V) */
+    gt_linear(77, 768, 768, true, SDIFF__ACT_NONE, 1, 0);
+    gt_linear(77, 768, 3072, true, SDIFF__ACT_QUICK_GELU, 0, 0);
+    gt_linear(77, 320, 1280, true, SDIFF__ACT_GELU, 0, 0);
+    gt_linear(2, 320, 1280, true, SDIFF__ACT_SILU, 0, 0);
+    gt_linear(2, 1280, 1280, true, SDIFF__ACT_SILU, 1, 0);
+    gt_linear(300, 192, 100, true, SDIFF__ACT_NONE, 1, 0);          /* Co 100: partial column tile, element-wise */
+    gt_linear(4096, 320, 320, false, SDIFF__ACT_NONE, 0, 640);      /* x a column view */
+    gt_linear(33, 17, 29, true, SDIFF__ACT_NONE, 1, 0);             /* odd, non-tile */
+    gt_linear(7, 24, 5, false, SDIFF__ACT_GELU, 1, 2);
 }
 
 /* conv2d: the CPU result once, then the GPU's on every route that applies, each checked. The routes
    (sdiff__cuda.conv_force; a route that does not apply to the shape leaves it to the library):
    the library's choice, the TMA kernel (Hopper), the cp.async kernel with wgmma (Hopper) and with
    mma.sync, im2col + GEMM, and the kernel for at most 8 output channels. residual: 0 none, 1 a separate tensor, 2 in place (y is the
-   residual, as SD's resnets run it). */
+   residual, as SD's resnets run it), 3 one row per image (SD's time embedding: [B, 1, 1, Co], a
+   column view of a wider tensor, as the UNet's shared projection gives it). */
 static void gt_conv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, int k, int stride, int pad, int64_t ho,
                     int64_t wo, int residual) {
     if (!gt_setup()) { g_test_failed++; return; }
     sdiff__cuda *cb = SDIFF__CUDA(g_gt.gpu);
     const bool wgmma = cb->wgmma;
     gt_t x = gt_in(4, bn, h, w, ci), wt = gt_new(4, co, k, k, ci, 1, 1.0f / sqrtf((float)(k * k * ci)));
-    gt_t b = gt_in(1, co, 1, 1, 1), r = gt_in(4, bn, ho, wo, co), y = gt_out(4, bn, ho, wo, co);
+    gt_t b = gt_in(1, co, 1, 1, 1), y = gt_out(4, bn, ho, wo, co);
+    gt_t r = residual == 3 ? gt_in(2, bn, co + 24, 1, 1) : gt_in(4, bn, ho, wo, co);
+    sdiff__tensor rc = r.c, rg = r.g;
+    if (residual == 3) { /* columns 8 .. 8 + co of each row, seen as [bn, 1, 1, co] */
+        gt_view(&r, 8, co, &rc, &rg);
+        rc.nd = rg.nd = 4;
+        rc.ne[1] = rg.ne[1] = rc.ne[2] = rg.ne[2] = 1;
+        rc.ne[3] = rg.ne[3] = co;
+    }
     gt_t *out = residual == 2 ? &r : &y;
     const size_t nr = (size_t)sdiff__numel(&r.c);
     float *r_in = (float *)malloc(nr * 4);   /* the residual's values, for the in-place reruns */
     memcpy(r_in, r.h, nr * 4);
-    g_gt.cpu->conv2d(g_gt.cpu, &out->c, &x.c, &wt.c, &b.c, stride, pad, residual ? &r.c : NULL);
+    g_gt.cpu->conv2d(g_gt.cpu, &out->c, &x.c, &wt.c, &b.c, stride, pad, residual ? &rc : NULL);
     static const struct { int force; bool wgmma; const char *name; } routes[] = {
         {SDIFF__CONV_AUTO, true, "auto"}, {SDIFF__CONV_TMA, true, "tma"}, {SDIFF__CONV_IMPLICIT, true, "wgmma"},
         {SDIFF__CONV_IMPLICIT, false, "mma.sync"}, {SDIFF__CONV_IM2COL, true, "im2col"},
@@ -169,11 +186,11 @@ static void gt_conv(int64_t bn, int64_t h, int64_t w, int64_t ci, int64_t co, in
                 g_gt.gpu->upload(g_gt.gpu, &y.g, y.h, SDIFF__F32);
             }
         }
-        g_gt.gpu->conv2d(g_gt.gpu, &out->g, &x.g, &wt.g, &b.g, stride, pad, residual ? &r.g : NULL);
+        g_gt.gpu->conv2d(g_gt.gpu, &out->g, &x.g, &wt.g, &b.g, stride, pad, residual ? &rg : NULL);
         char s[128];
         snprintf(s, sizeof s, "%lldx%lldx%lldx%lld k%d s%d p%d ->%lldx%lldx%lld%s %s", (long long)bn, (long long)h,
                  (long long)w, (long long)ci, k, stride, pad, (long long)ho, (long long)wo, (long long)co,
-                 residual == 2 ? " +=res" : residual ? " +res" : "", routes[i].name);
+                 residual == 3 ? " +res/img" : residual == 2 ? " +=res" : residual ? " +res" : "", routes[i].name);
         gt_check("conv2d", s, out, GT_TOL);
     }
     cb->conv_force = SDIFF__CONV_AUTO;
@@ -214,6 +231,13 @@ SDIFF_TEST(cuda_conv2d) {
     gt_conv(1, 64, 64, 512, 8, 3, 1, 1, 64, 64, 0);
     gt_conv(3, 5, 70, 64, 1, 3, 1, 1, 5, 70, 2);        /* Co 1, partial tiles in both directions, in place */
     gt_conv(1, 20, 24, 128, 6, 1, 1, 0, 20, 24, 1);     /* 1x1 with few channels: a GEMM, as every 1x1 */
+    /* a residual row per image (SD's resnets' conv1 + time embedding) on every route */
+    gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, 3);
+    gt_conv(2, 8, 8, 1280, 1280, 3, 1, 1, 8, 8, 3);      /* split-K */
+    gt_conv(3, 4, 4, 64, 40, 3, 1, 1, 4, 4, 3);          /* boxes of whole images */
+    gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, 3);      /* Co 4: conv_few_co, then the add */
+    gt_conv(2, 9, 7, 64, 40, 1, 1, 0, 9, 7, 3);          /* 1x1: the GEMM, then the add */
+    gt_conv(2, 17, 9, 96, 36, 3, 2, 1, 9, 5, 3);         /* strided: cp.async / im2col, then the add */
     /* 1x1: a plain GEMM */
     gt_conv(2, 32, 32, 640, 320, 1, 1, 0, 32, 32, 1);
 }
@@ -348,7 +372,14 @@ SDIFF_TEST(cuda_elementwise) {
         g_gt.gpu->add(g_gt.gpu, &a.g, &a.g, &bb.g);
         snprintf(s, sizeof s, "%lldx%lldx%lldx%lld in place", (long long)B, (long long)H, (long long)W, (long long)C);
         gt_check("add", s, &a, GT_TOL);
-        gt_free(&a); gt_free(&bf); gt_free(&bc); gt_free(&bb); gt_free(&y);
+        gt_t bw = gt_in(2, B, C + 16, 1, 1); /* [B, C] as columns 8 .. 8 + C of wider rows */
+        sdiff__tensor bvc, bvg;
+        gt_view(&bw, 8, C, &bvc, &bvg);
+        g_gt.cpu->add(g_gt.cpu, &y.c, &a.c, &bvc);
+        g_gt.gpu->add(g_gt.gpu, &y.g, &a.g, &bvg);
+        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld + [B,C] view", (long long)B, (long long)H, (long long)W, (long long)C);
+        gt_check("add", s, &y, GT_TOL);
+        gt_free(&a); gt_free(&bf); gt_free(&bc); gt_free(&bb); gt_free(&bw); gt_free(&y);
     }
     int64_t an[] = {2 * 64 * 64 * 320, 1001};
     for (int i = 0; i < 2; i++)

@@ -84,18 +84,20 @@ static CUmodule nvrtc_module(const char *src, const char *name, const std::strin
 }
 
 // Median milliseconds of `iters` timed runs after `warm` untimed ones.
-static double time_ms(const std::function<void()> &launch, int warm = 5, int iters = 20) {
+// reps > 1: each sample is the mean of reps back-to-back launches, whose launch latency then hides
+// behind the previous kernel as in a CUDA graph replay (reps = 1 includes it).
+static double time_ms(const std::function<void()> &launch, int warm = 5, int iters = 20, int reps = 1) {
     static cudaEvent_t e0, e1;
     if (!e0) { CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1)); }
     for (int w = 0; w < warm; ++w) launch();
     std::vector<float> ts;
     for (int it = 0; it < iters; ++it) {
         CK(cudaEventRecord(e0));
-        launch();
+        for (int r = 0; r < reps; ++r) launch();
         CK(cudaEventRecord(e1));
         CK(cudaEventSynchronize(e1));
         float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
-        ts.push_back(ms);
+        ts.push_back(ms / reps);
     }
     CK(cudaGetLastError());
     std::sort(ts.begin(), ts.end());

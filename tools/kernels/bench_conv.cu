@@ -6,10 +6,12 @@
 // Build and run (H100):
 //   python3 tools/kernels/gen_kernels.py
 //   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/kernels/bench_conv.cu -o build/bench_conv -lnvrtc -lcuda
-//   build/bench_conv [--csv FILE] [--tiles 3,4,5] [--tma 0,1,2,3,4] [-DCONV_...=v ...]
+//   build/bench_conv [--csv FILE] [--tiles 3,4,5] [--tma 0,1,2,3,4] [--only TEXT] [--reps N] [-DCONV_...=v ...]
 //     --tiles: which CONV_TILE variants (default: 0-2, and the wgmma tiles 3-5 on sm_90a);
 //     --tma: which CONV_TILE variants of the TMA kernel (sm_90a; default all; "none"), each at
 //     every split-K cluster size, where sdiff__cu_conv2d_tma_box fits the shape (stride 1);
+//     --only: the cases whose name contains TEXT; --reps: time N back-to-back launches per sample
+//     (their mean; launch latency hidden, as in a graph replay; default 1: one launch, latency included);
 //     -D: a tuning sweep; those options go to every tile, whose shape then comes from the
 //     module's sdiff_conv2d_cfg
 // Each case: fresh random fp16 x, w, bias, residual; y poisoned with NaN; compared with a simple
@@ -46,9 +48,12 @@ int main(int argc, char **argv) {
     const char *csv = NULL;
     std::vector<std::string> extra;
     int bk = 64;
-    const char *tile_list = NULL, *tma_list = NULL;
+    const char *tile_list = NULL, *tma_list = NULL, *only = NULL;
+    int reps = 1;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
         else if (!strcmp(argv[i], "--tiles") && i + 1 < argc) tile_list = argv[++i];
         else if (!strcmp(argv[i], "--tma") && i + 1 < argc) tma_list = argv[++i];
         else {
@@ -155,6 +160,25 @@ int main(int argc, char **argv) {
         {"vae512 512 in256", 1, 512, 512, 256, 128, 3, 1, 0},
         {"vae512 512 up c256", 1, 512, 512, 256, 256, 3, 1, 0},
         {"vae512 conv_out Co3", 1, 512, 512, 128, 3, 3, 1, 0},
+        // the UNet's linear layers at 512x512 with CFG as 1x1 convolutions of one row of M pixels (the
+        // measurement behind keeping them on cuBLASLt: tools/PERF.md, S9)
+        {"lin L0 8192x320x320", 1, 1, 8192, 320, 320, 1, 1, 0},
+        {"lin L0 8192x320x320 +res", 1, 1, 8192, 320, 320, 1, 1, 1},
+        {"lin L0 qkv 8192x960x320", 1, 1, 8192, 320, 960, 1, 1, 0},
+        {"lin L0 ff1 2048x2560x320", 1, 1, 2048, 320, 2560, 1, 1, 0},
+        {"lin L0 ff1 8192x2560x320", 1, 1, 8192, 320, 2560, 1, 1, 0},
+        {"lin L0 ff2 2048x320x1280 +res", 1, 1, 2048, 1280, 320, 1, 1, 1},
+        {"lin L0 ff2 8192x320x1280 +res", 1, 1, 8192, 1280, 320, 1, 1, 1},
+        {"lin L1 2048x640x640 +res", 1, 1, 2048, 640, 640, 1, 1, 1},
+        {"lin L1 qkv 2048x1920x640", 1, 1, 2048, 640, 1920, 1, 1, 0},
+        {"lin L1 ff1 2048x5120x640", 1, 1, 2048, 640, 5120, 1, 1, 0},
+        {"lin L1 ff2 2048x640x2560 +res", 1, 1, 2048, 2560, 640, 1, 1, 1},
+        {"lin L2 512x1280x1280 +res", 1, 1, 512, 1280, 1280, 1, 1, 1},
+        {"lin L2 qkv 512x3840x1280", 1, 1, 512, 1280, 3840, 1, 1, 0},
+        {"lin L2 ff1 512x10240x1280", 1, 1, 512, 1280, 10240, 1, 1, 0},
+        {"lin L2 ff2 512x1280x5120 +res", 1, 1, 512, 5120, 1280, 1, 1, 1},
+        {"lin L3 128x1280x1280 +res", 1, 1, 128, 1280, 1280, 1, 1, 1},
+        {"lin vae qkv 4096x1536x512", 1, 1, 4096, 512, 1536, 1, 1, 0},
         {"odd 33x17 s2 Co72", 3, 33, 17, 192, 72, 3, 2, 1},
         {"odd 1x1-pad0 k1", 2, 9, 7, 64, 40, 1, 1, 1},
         {"odd 5x5 k5 Co8", 1, 19, 21, 64, 8, 5, 1, 1},
@@ -175,7 +199,7 @@ int main(int argc, char **argv) {
     printf("---|---|\n");
     for (int ci = 0; ci < ncases; ++ci) {
         const Case &c = cases[ci];
-        if (c.C % bk) continue; /* the kernel's requirement */
+        if (c.C % bk || (only && !strstr(c.name, only))) continue; /* the kernel's requirement; --only */
         const int pad = c.k / 2, Ho = (c.H + 2 * pad - c.k) / c.stride + 1, Wo = (c.W + 2 * pad - c.k) / c.stride + 1;
         const long long M = (long long)c.B * Ho * Wo, K = (long long)c.k * c.k * c.C;
         const size_t nx = (size_t)c.B * c.H * c.W * c.C, nw = (size_t)c.Co * K, ny = (size_t)M * c.Co;
@@ -208,7 +232,7 @@ int main(int argc, char **argv) {
             std::vector<h16> h1(ny), h2(ny);
             CK(cudaMemcpy(h1.data(), y, ny * 2, cudaMemcpyDeviceToHost));
             double rel = rel_err_h(h1, hr);
-            double ms = time_ms(launch);
+            double ms = time_ms(launch, 5, 20, reps);
             CK(cudaMemcpy(h2.data(), y, ny * 2, cudaMemcpyDeviceToHost));
             bool stable = !memcmp(h1.data(), h2.data(), ny * 2), ok = rel == rel && rel <= 1e-2 && stable;
             if (!ok) fails++;
@@ -264,8 +288,9 @@ int main(int argc, char **argv) {
                 sdiff__cu_conv2d_tma_launch_dims(t, split, M, c.Co, grid, block, &smem);
                 int m_ = (int)M, ho = Ho, wo = Wo, C = c.C, KW = c.k, KT = (int)(K / 64), pd = pad, Co = c.Co,
                     vec = c.Co % 8 == 0;
-                int phase = -1;
-                void *args[] = {maps[0], maps[1], &bias, &rp, &y, &m_, &ho, &wo, &C, &KW, &KT, &pd, &pd, &Co, &vec, &phase};
+                int phase = -1, res_px = 1, res_ld = c.Co;
+                void *args[] = {maps[0], maps[1], &bias, &rp, &y, &m_, &ho, &wo, &C, &KW, &KT, &pd, &pd, &Co, &vec, &phase,
+                                &res_px, &res_ld};
                 CUlaunchAttribute at;
                 at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
                 at.value.clusterDim.x = split; at.value.clusterDim.y = 1; at.value.clusterDim.z = 1;

@@ -311,6 +311,7 @@ sdiff_conv2d_fwd(const sd_half *__restrict__ x, const sd_half *__restrict__ w, c
         asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
                      : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
                      : "r"(sbase + (r * CONV_EPI_STR + c8) * 2) : "memory");
-        store_out8(y, res, (long long)m * Co + n, Co - n, v, vec);
+        const long long o = (long long)m * Co + n;
+        store_out8(y + o, res ? res + o : nullptr, Co - n, v, vec);
     }
 }

@@ -103,13 +103,15 @@ extern "C" __constant__ int sdiff_conv2d_tma_cfg[4] = {BM, BN, NT, SMEM_BYTES};
 // bw * bh * bn = BM; tb: w [Co][K] as 2-D (K, Co), box (64, BN); both 128-byte swizzle, zeros
 // outside. The output tile of block (., y, .) starts at pixel m0 = y * BM = (b0, oy0, ox0) and is that
 // box of the output: the host guarantees Wo % bw == 0 and Ho % bh == 0, so m0's box never wraps.
-// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y, res [M][Co] (phase < 0) or an upsampling's phase
-// (above); vec as in conv_kernel.cu. Input pixel of tap (kh, kw) for output (oy, ox): (oy - padh + kh,
-// ox - padw + kw).
+// KT = KH * KW * C / 64 K tiles; C % 64 == 0. y [M][Co] (phase < 0) or an upsampling's phase
+// (above); res (optional): row m / res_px, res_ld values apart, for output pixel m (phase < 0:
+// res_px = 1, res_ld = Co is y's layout; res_px = Ho * Wo is one row per image, added to all its
+// pixels: a resnet's time embedding), y's layout when phase >= 0; vec as in conv_kernel.cu (res_ld
+// % 8 == 0 too). Input pixel of tap (kh, kw) for output (oy, ox): (oy - padh + kh, ox - padw + kw).
 extern "C" __global__ void __launch_bounds__(NT, 1)
 sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb,
                      const sd_half *__restrict__ bias, const sd_half *res, sd_half *y, int M, int Ho, int Wo, int C,
-                     int KW, int KT, int padh, int padw, int Co, int vec, int phase) {
+                     int KW, int KT, int padh, int padw, int Co, int vec, int phase, int res_px, int res_ld) {
     pdl_begin();
     extern __shared__ __align__(1024) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
@@ -200,6 +202,10 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
         const int hw = Ho * Wo, b = m / hw, i = (m - b * hw) / Wo, j = m - b * hw - i * Wo;
         return (((long long)b * 2 * Ho + 2 * i + (phase >> 1)) * 2 * Wo + 2 * j + (phase & 1)) * Co;
     };
+    // The residual of output pixel m's row, offset like out_at (NULL without one).
+    auto res_row = [&](int m) -> const sd_half * {
+        return !res ? nullptr : res + (phase < 0 ? (long long)(m / res_px) * res_ld : out_at(m));
+    };
     // Fragment layout: acc[mt][4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16 in 64-row tile mt,
     // columns 8j + 2t4 + {0, 1, 0, 1}.
     const int g = lane >> 2, t4 = lane & 3, row0 = cw * (BM / 2) + (warp & 3) * 16 + g;
@@ -239,7 +245,8 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
                     const float b1 = bias && n + 2 * e + 1 < Co ? half_to_float(bias[n + 2 * e + 1]) : 0.f;
                     h[e] = pack_h2(v[2 * e] + b0, v[2 * e + 1] + b1);
                 }
-                store_out8(y, res, out_at(m) + n, Co - n, h, vec);
+                const sd_half *rr = res_row(m);
+                store_out8(y + out_at(m) + n, rr ? rr + n : nullptr, Co - n, h, vec);
             }
         }
         cluster_arrive();
@@ -272,7 +279,8 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
         asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
                      : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
                      : "r"(base + (r * EPI_STR + c8) * 2) : "memory");
-        store_out8(y, res, out_at(m) + n, Co - n, v, vec);
+        const sd_half *rr = res_row(m);
+        store_out8(y + out_at(m) + n, rr ? rr + n : nullptr, Co - n, v, vec);
     }
 #undef FULL
 #undef EMPTY

@@ -203,7 +203,7 @@ CONV90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu
 
      __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
          const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
-         int padh, int padw, int Co, int vec, int phase);
+         int padh, int padw, int Co, int vec, int phase, int res_px, int res_ld);
 
    The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
    stride 1 and output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below),
@@ -211,6 +211,8 @@ CONV90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu
    64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu, with the
    padding per direction; phase 0..3 (else -1): output pixel (b, i, j) goes to (b, 2i + phase/2,
    2j + phase%2) of a [B, 2Ho, 2Wo, Co] y (a nearest 2x upsampling's 3x3 convolution, one phase).
+   res (optional) has y's layout (res_px = 1, res_ld = Co; always when phase >= 0), or one row
+   per res_px output pixels, res_ld values apart (res_px = Ho*Wo: a row per image).
 
    Launch: sdiff__cu_conv2d_tma_launch_dims() gives grid = (S, ceil(M/BM), ceil(Co/BN)), launched
    in clusters of (S, 1, 1) when S > 1 (split-K: S blocks share an output tile, S <= KT), block =

@@ -78,13 +78,13 @@ MMA_FN u32 pack_h2(float lo, float hi) {
     return r;
 }
 // The convolution epilogues' last step: 8 fp16 outputs (v: four packed pairs, lowest first) to
-// y[o..o+7], each plus res[o + e] when res is given (rounded as a separate fp16 add). left: the
-// outputs left in the row from o (those past it are not written); vec: one 16-byte load and store
-// (o a multiple of 8, y and res 16-byte aligned, left >= 8).
-MMA_FN void store_out8(sd_half *y, const sd_half *res, long long o, int left, u32 *v, int vec) {
+// y[0..7], each plus res[e] when res is given (rounded as a separate fp16 add). left: the outputs
+// left in the row from y (those past it are not written); vec: one 16-byte load and store (y and
+// res 16-byte aligned, left >= 8).
+MMA_FN void store_out8(sd_half *y, const sd_half *res, int left, u32 *v, int vec) {
     if (vec) {
         if (res) {
-            const uint4 rv = *(const uint4 *)(res + o);
+            const uint4 rv = *(const uint4 *)res;
             const u32 rw[4] = {rv.x, rv.y, rv.z, rv.w};
 #pragma unroll
             for (int e = 0; e < 4; ++e)
@@ -93,15 +93,15 @@ MMA_FN void store_out8(sd_half *y, const sd_half *res, long long o, int left, u3
         }
         uint4 ov;
         ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];
-        *(uint4 *)(y + o) = ov;
+        *(uint4 *)y = ov;
         return;
     }
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
         if (e >= left) break;
         sd_half h = (sd_half)((v[e >> 1] >> ((e & 1) * 16)) & 0xffffu);
-        if (res) h = (sd_half)(pack_h2(half_to_float(h) + half_to_float(res[o + e]), 0.f) & 0xffffu);
-        y[o + e] = h;
+        if (res) h = (sd_half)(pack_h2(half_to_float(h) + half_to_float(res[e]), 0.f) & 0xffffu);
+        y[e] = h;
     }
 }
 // ---- Thread block clusters (sm_90 and later): group_norm_cluster's exchange, conv_kernel_sm90.cu's
