@@ -8191,6 +8191,9 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
             goto done;
         }
     }
+    /* the conditioning and the steps' tensors are dead: the VAE gets the whole arena (its peak is
+       the generation's) */
+    sdiff__arena_release(&m->arena, (sdiff__arena_mark){0, 0, 0, 0});
     st = sdiff__decode_images(m, lat, B, h, w, out);
 done:
     if (graph) be->graph_free(be, graph);
