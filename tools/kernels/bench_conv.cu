@@ -10,7 +10,8 @@
 //     --tiles: which CONV_TILE variants (default: 0-2, and the wgmma tiles 3-5 on sm_90a);
 //     --tma: which CONV_TILE variants of the TMA kernel (sm_90a; default all; "none"), each at
 //     every split-K cluster size, where sdiff__cu_conv2d_tma_box fits the shape (stride 1);
-//     --only: the cases whose name contains TEXT; --reps: time N back-to-back launches per sample
+//     --only: the cases whose name contains TEXT (the linear-layer cases, "lin ...", run only when
+//     chosen so); --reps: time N back-to-back launches per sample
 //     (their mean; launch latency hidden, as in a graph replay; default 1: one launch, latency included);
 //     -D: a tuning sweep; those options go to every tile, whose shape then comes from the
 //     module's sdiff_conv2d_cfg
@@ -199,7 +200,7 @@ int main(int argc, char **argv) {
     printf("---|---|\n");
     for (int ci = 0; ci < ncases; ++ci) {
         const Case &c = cases[ci];
-        if (c.C % bk || (only && !strstr(c.name, only))) continue; /* the kernel's requirement; --only */
+        if (c.C % bk || (only ? !strstr(c.name, only) : !strncmp(c.name, "lin ", 4))) continue; /* the kernel's requirement; --only */
         const int pad = c.k / 2, Ho = (c.H + 2 * pad - c.k) / c.stride + 1, Wo = (c.W + 2 * pad - c.k) / c.stride + 1;
         const long long M = (long long)c.B * Ho * Wo, K = (long long)c.k * c.k * c.C;
         const size_t nx = (size_t)c.B * c.H * c.W * c.C, nw = (size_t)c.Co * K, ny = (size_t)M * c.Co;
