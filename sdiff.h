@@ -5496,9 +5496,12 @@ SDIFF__PRIVATE sdiff__tensor *sdiff__clip_forward(sdiff__run *r, const sdiff__cl
    head size = channels / heads.
    ========================================================================= */
 #define SDIFF__MAX_LEVELS 6
-/* Rows of a transformer's feed-forward computed at once (memory bound). */
-#ifndef SDIFF__FF_CHUNK_ROWS
-#define SDIFF__FF_CHUNK_ROWS 2048
+/* Values of a transformer's feed-forward hidden layer (rows x 8 channels) computed at once: its
+   largest tensor, so large batches run it over chunks of rows. SD 1.x's 64x64 level at CFG batch 2
+   is one chunk (8192 rows x 2560): fewer, larger GEMMs and GEGLUs than the 2048-row chunks before
+   (H100: UNet step 5.85, 5.87 -> 5.81, 5.81 ms, same peak memory; tools/PERF.md, S10). */
+#ifndef SDIFF__FF_CHUNK_ELEMS
+#define SDIFF__FF_CHUNK_ELEMS (8192 * 2560)
 #endif
 #define SDIFF__MAX_RESNETS 4
 #define SDIFF__MAX_DEPTH 10
@@ -5789,7 +5792,7 @@ SDIFF__PRIVATE void sdiff__transformer_forward(sdiff__run *r, const sdiff__trans
         /* the feed-forward's 8C-wide hidden layer is the largest tensor of
            the block: run it over chunks of rows (rows are independent) */
         n = sdiff__layer_norm(r, h, b->ln3_g, b->ln3_b, 1e-5f);
-        const int64_t rows = B * N, chunk = SDIFF__MIN(rows, (int64_t)SDIFF__FF_CHUNK_ROWS);
+        const int64_t rows = B * N, chunk = SDIFF__MIN(rows, SDIFF__MAX((int64_t)1, (int64_t)SDIFF__FF_CHUNK_ELEMS / (8 * C)));
         for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
             const int64_t nr = SDIFF__MIN(chunk, rows - r0);
             sdiff__arena_mark fm = sdiff__arena_mark_get(r->ar);

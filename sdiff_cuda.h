@@ -519,6 +519,7 @@ typedef struct sdiff__cuda {
     bool tma;                       /* sm_90a and cuTensorMapEncodeTiled: the TMA attention and convolution kernels */
     int conv_force;                 /* tests: SDIFF__CONV_* route conv2d takes where it applies (0: the library's choice) */
     bool clusters;                  /* arch >= 9.0: thread block clusters (GroupNorm) */
+    bool gn_no_regs;                /* tests, tools: GroupNorm never on group_norm_regs */
     int gn_clusters[9];             /* group_norm_cluster: clusters of cs blocks that fit at once (0: not asked yet) */
     int conv_clusters[9];           /* sdiff_conv2d_fwd_tma's split-K clusters, likewise */
     bool pdl;                       /* 9.0+: launches with programmatic dependent launch */
@@ -1140,6 +1141,128 @@ static const char sdiff__cuda_src_norm[] =
     "    cluster_wait(); /* no block leaves while a neighbour may still read its partials */\n"
     "}\n"
     "#endif\n"
+    "/* group_norm_regs<W>: one block per (group, batch item) that holds the whole group in registers,\n"
+    "   for groups of at most GNR_ELEMS x 512 values (SD's UNet below 64x64 but for its widest\n"
+    "   concatenations). W channels a load (8, 4 or 2: the widest that divides the group's channels and\n"
+    "   the alignment), every load of a thread in flight at once; then the block's sum (the mean), the\n"
+    "   sum of the squared deviations from the registers (the variance in two exact passes, no shift),\n"
+    "   and y = v * scale + shift (+ SiLU) with the cluster kernel's scale and shift. One memory round\n"
+    "   trip each way and two block reductions: a short chain where the cluster kernel's steps were\n"
+    "   latency (8-10 us a call at SD's 16x16 and 8x8 levels; tools/PERF.md, S10). No shared tile and\n"
+    "   no cluster, so it runs on every GPU. Grid (groups, B); blockDim.x a multiple of 32, at most 512,\n"
+    "   with P * cg / W <= blockDim.x * GNR_ELEMS / W loads. */\n"
+    "#define GNR_ELEMS 64\n"
+    "template <int W> __device__ __forceinline__ void gnr_ld(const h16 *p, u32 *d);\n"
+    "template <> __device__ __forceinline__ void gnr_ld<8>(const h16 *p, u32 *d) {\n"
+    "    const uint4 u = *(const uint4 *)p;\n"
+    "    d[0] = u.x; d[1] = u.y; d[2] = u.z; d[3] = u.w;\n"
+    "}\n"
+    "template <> __device__ __forceinline__ void gnr_ld<4>(const h16 *p, u32 *d) {\n"
+    "    const uint2 u = *(const uint2 *)p;\n"
+    "    d[0] = u.x; d[1] = u.y;\n"
+    "}\n"
+    "template <> __device__ __forceinline__ void gnr_ld<2>(const h16 *p, u32 *d) { d[0] = *(const u32 *)p; }\n"
+    "template <int W> __device__ __forceinline__ void gnr_st(h16 *p, const u32 *d);\n"
+    "template <> __device__ __forceinline__ void gnr_st<8>(h16 *p, const u32 *d) {\n"
+    "    uint4 u; u.x = d[0]; u.y = d[1]; u.z = d[2]; u.w = d[3];\n"
+    "    *(uint4 *)p = u;\n"
+    "}\n"
+    "template <> __device__ __forceinline__ void gnr_st<4>(h16 *p, const u32 *d) {\n"
+    "    uint2 u; u.x = d[0]; u.y = d[1];\n"
+    "    *(uint2 *)p = u;\n"
+    "}\n"
+    "template <> __device__ __forceinline__ void gnr_st<2>(h16 *p, const u32 *d) { *(u32 *)p = d[0]; }\n"
+    "/* The block's sum of v, the same in every thread (every warp adds the warps' sums in one order). */\n"
+    "__device__ __forceinline__ float gnr_block_sum(float v, float *red) {\n"
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
+    "    v = warp_sum(v);\n"
+    "    __syncthreads(); /* red is free: the last sum's readers are done */\n"
+    "    if (lane == 0) red[warp] = v;\n"
+    "    __syncthreads();\n"
+    "    return warp_sum(lane < nw ? red[lane] : 0.0f);\n"
+    "}\n"
+    "template <int W>\n"
+    "__device__ __forceinline__ void gn_regs(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta, i64 p, int c, int cg,\n"
+    "                                        float eps, int silu) {\n"
+    "    constexpr int R = GNR_ELEMS / W; /* loads a thread holds, at most */\n"
+    "    __shared__ float red[32], scale[128], shift[128];\n"
+    "    const int g = blockIdx.x, tid = threadIdx.x, nt = blockDim.x, nv = cg / W, n = (int)p * nv;\n"
+    "    const i64 base = (i64)blockIdx.y * p * c + (i64)g * cg;\n"
+    "    for (int i = tid; i < cg; i += nt) {\n"
+    "        scale[i] = gamma ? h2f(gamma[g * cg + i]) : 1.0f;\n"
+    "        shift[i] = beta ? h2f(beta[g * cg + i]) : 0.0f;\n"
+    "    }\n"
+    "    /* load k of this thread: number tid + k nt of the group's (row, load) pairs in row-major\n"
+    "       order; from one k to the next the row and the load within it advance by nt's quotient and\n"
+    "       remainder by nv (no divisions in the loops, no index arrays in registers) */\n"
+    "    const int dq = nt / nv, dr = nt - dq * nv, row0 = tid / nv, cl0 = tid - row0 * nv;\n"
+    "    u32 d[R * W / 2];\n"
+    "    {\n"
+    "        int row = row0, cl = cl0;\n"
+    "#pragma unroll\n"
+    "        for (int k = 0; k < R; ++k) {\n"
+    "            if (tid + k * nt < n) gnr_ld<W>(x + base + row * c + cl * W, d + k * (W / 2));\n"
+    "            row += dq;\n"
+    "            cl += dr;\n"
+    "            if (cl >= nv) { cl -= nv; ++row; }\n"
+    "        }\n"
+    "    }\n"
+    "    float s = 0.0f;\n"
+    "#pragma unroll\n"
+    "    for (int k = 0; k < R; ++k)\n"
+    "        if (tid + k * nt < n)\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < W / 2; ++j) s += h2f((h16)(d[k * (W / 2) + j] & 0xffffu)) + h2f((h16)(d[k * (W / 2) + j] >> 16));\n"
+    "    const float count = (float)(p * cg), mean = gnr_block_sum(s, red) / count;\n"
+    "    float q = 0.0f;\n"
+    "#pragma unroll\n"
+    "    for (int k = 0; k < R; ++k)\n"
+    "        if (tid + k * nt < n)\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < W / 2; ++j) {\n"
+    "                const float a = h2f((h16)(d[k * (W / 2) + j] & 0xffffu)) - mean, b = h2f((h16)(d[k * (W / 2) + j] >> 16)) - mean;\n"
+    "                q += a * a + b * b;\n"
+    "            }\n"
+    "    const float rstd = rsqrtf(gnr_block_sum(q, red) / count + eps);\n"
+    "    int row = row0, cl = cl0;\n"
+    "#pragma unroll\n"
+    "    for (int k = 0; k < R; ++k) {\n"
+    "        if (tid + k * nt < n) {\n"
+    "            u32 o[W / 2];\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < W / 2; ++j) {\n"
+    "                float v[2] = {h2f((h16)(d[k * (W / 2) + j] & 0xffffu)), h2f((h16)(d[k * (W / 2) + j] >> 16))};\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 2; ++e) {\n"
+    "                    const int ch = cl * W + 2 * j + e;\n"
+    "                    const float a = rstd * scale[ch];\n"
+    "                    v[e] = v[e] * a + (shift[ch] - mean * a);\n"
+    "                    if (silu) v[e] = act_f(v[e], 1);\n"
+    "                }\n"
+    "                o[j] = (u32)f2h(v[0]) | ((u32)f2h(v[1]) << 16);\n"
+    "            }\n"
+    "            gnr_st<W>(y + base + row * c + cl * W, o);\n"
+    "        }\n"
+    "        row += dq;\n"
+    "        cl += dr;\n"
+    "        if (cl >= nv) { cl -= nv; ++row; }\n"
+    "    }\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(512) group_norm_regs8(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
+    "                                                                   i64 p, int c, int cg, float eps, int silu) {\n"
+    "    pdl_begin();\n"
+    "    gn_regs<8>(y, x, gamma, beta, p, c, cg, eps, silu);\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(512) group_norm_regs4(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
+    "                                                                   i64 p, int c, int cg, float eps, int silu) {\n"
+    "    pdl_begin();\n"
+    "    gn_regs<4>(y, x, gamma, beta, p, c, cg, eps, silu);\n"
+    "}\n"
+    "extern \"C\" __global__ void __launch_bounds__(512) group_norm_regs2(h16 *y, const h16 *x, const h16 *gamma, const h16 *beta,\n"
+    "                                                                   i64 p, int c, int cg, float eps, int silu) {\n"
+    "    pdl_begin();\n"
+    "    gn_regs<2>(y, x, gamma, beta, p, c, cg, eps, silu);\n"
+    "}\n"
     "/* layer_norm: one warp per row. The vectorised kernels (C % 8 == 0, 16-byte aligned x, y, gamma,\n"
     "   beta) keep the row in registers, K 16-byte chunks (8 halves) a lane, so C <= 256 K, and sum the\n"
     "   variance around the mean; K is a template parameter so a kernel holds only the registers its\n"
@@ -4517,7 +4640,21 @@ SDIFF__PRIVATE bool sdiff__cuda_gn_cluster_plan(sdiff__cuda *cb, int64_t bn, int
     return best >= 0;
 }
 
-/* One cluster kernel where group_norm_cluster's tile fits (see above); else three kernels
+/* group_norm_regs's load width for a group of cg channels over p positions, x and y (8, 4 or 2
+   channels: the widest that divides cg and c and keeps the loads aligned), or 0 where it does not
+   apply: more than SDIFF__CUDA_GNR_MAX values in a group (the block's registers), over 128
+   channels in a group (its scale and shift in shared memory) or an odd cg. */
+#define SDIFF__CUDA_GNR_MAX (64 * 512)   /* the kernel's GNR_ELEMS x its 512 threads */
+SDIFF__PRIVATE int sdiff__cuda_gn_regs_width(const sdiff__cuda *cb, int64_t p, int64_t c, int64_t cg, const void *x,
+                                             const void *y) {
+    if (cb->gn_no_regs || cg > 128 || p * cg > SDIFF__CUDA_GNR_MAX) return 0;
+    const uintptr_t a = (uintptr_t)x | (uintptr_t)y;
+    for (int w = 8; w >= 2; w /= 2)
+        if (cg % w == 0 && c % w == 0 && a % (uintptr_t)(2 * w) == 0) return w;
+    return 0;
+}
+/* group_norm_regs where a group fits its registers (above: SD's smaller levels), else one cluster
+   kernel where group_norm_cluster's tile fits (see above); else three kernels
    (sdiff_norm's group_norm_stats, _finalize, _apply): the statistics split each batch item's
    positions over about 2 blocks per SM, the output over about 4 per SM. Their buffer holds
    (mean, rstd) per group, then the partials. */
@@ -4537,6 +4674,17 @@ SDIFF__PRIVATE void sdiff__cuda_group_norm(sdiff__backend *be, sdiff__tensor *y,
     CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dg = SDIFF__DPTR(gamma ? gamma->data : NULL),
                 db = SDIFF__DPTR(beta ? beta->data : NULL);
     int ci = (int)c, cg = (int)(c / groups), s_ = silu;
+    const int w = sdiff__cuda_gn_regs_width(cb, p, c, cg, x->data, y->data);
+    if (w) {
+        static const char *const names[9] = {NULL, NULL, "group_norm_regs2", NULL, "group_norm_regs4",
+                                             NULL, NULL, NULL, "group_norm_regs8"};
+        const int64_t loads = p * cg / w;
+        const unsigned grid[3] = {(unsigned)groups, (unsigned)bn, 1},
+                       blk[3] = {(unsigned)SDIFF__MIN((loads + 31) / 32 * 32, (int64_t)512), 1, 1};
+        void *a[] = {&dy, &dx, &dg, &db, (void *)&p, &ci, &cg, &eps, &s_};
+        sdiff__cuda_launch_ex(cb, SDIFF__CP_NORM, 0, names[w], grid, blk, 0, a);
+        return;
+    }
     sdiff__cuda_gn_tiling t;
     if (sdiff__cuda_gn_cluster_plan(cb, bn, p, c, groups, sdiff__cuda_al16(x->data) && sdiff__cuda_al16(y->data), &t)) {
         const unsigned grid[3] = {(unsigned)t.cs, (unsigned)(c / t.ws), (unsigned)bn},

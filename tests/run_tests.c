@@ -2,8 +2,8 @@
    Usage: run_tests [name-substring]    TEST_VERBOSE=1 prints errors too. */
 #include "../sdiff_clip_vocab.h" /* the built-in vocabulary is tested too */
 /* small feed-forward chunks, so the tiny models run the chunked path with a
-   remainder (their transformers see 128 rows) */
-#define SDIFF__FF_CHUNK_ROWS 48
+   remainder (their transformers see 128 rows of 16 to 64 channels: 96 to 24 rows a chunk) */
+#define SDIFF__FF_CHUNK_ELEMS (48 * 8 * 32)
 #define SDIFF_IMPLEMENTATION
 #include "../sdiff.h"
 #include "../sdiff_cuda.h" /* the CUDA backend: NVRTC compile checks, fallback */

@@ -7,6 +7,9 @@
                                         # for ncu --profile-from-start off
      build/bench_cuda_ops [filter] sweep     # GroupNorm also with each cluster size forced
 
+   GroupNorm's cases also run with group_norm_regs off (", no registers kernel"), so the two
+   kernels' times stand side by side where both apply.
+
    Each case is captured as a CUDA graph of REPS calls on the same tensors (so programmatic
    dependent launch and the graph's launch costs are the ones a UNet step sees), replayed
    RUNS times after a warm-up; the time per call is the median replay / REPS. "GB/s" counts
@@ -37,6 +40,10 @@ static const bench_case CASES[] = {
     {"gn unet 64x64x320", OP_GN_SILU, 2, 64, 64, 320},   {"gn unet 64x64x960", OP_GN_SILU, 2, 64, 64, 960},
     {"gn unet 32x32x640", OP_GN_SILU, 2, 32, 32, 640},   {"gn unet 16x16x1280", OP_GN_SILU, 2, 16, 16, 1280},
     {"gn unet 8x8x2560", OP_GN_SILU, 2, 8, 8, 2560},     {"gn unet 64x64x320 (no silu)", OP_GN, 2, 64, 64, 320},
+    {"gn unet 64x64x640", OP_GN_SILU, 2, 64, 64, 640},   {"gn unet 32x32x320", OP_GN_SILU, 2, 32, 32, 320},
+    {"gn unet 32x32x960", OP_GN_SILU, 2, 32, 32, 960},   {"gn unet 32x32x1280", OP_GN_SILU, 2, 32, 32, 1280},
+    {"gn unet 32x32x1920", OP_GN_SILU, 2, 32, 32, 1920}, {"gn unet 16x16x640", OP_GN_SILU, 2, 16, 16, 640},
+    {"gn unet 16x16x2560", OP_GN_SILU, 2, 16, 16, 2560}, {"gn unet 8x8x1280", OP_GN_SILU, 2, 8, 8, 1280},
     /* the VAE decoder at 512x512, batch 1 */
     {"gn vae 64x64x512", OP_GN_SILU, 1, 64, 64, 512},    {"gn vae 128x128x512", OP_GN_SILU, 1, 128, 128, 512},
     {"gn vae 256x256x256", OP_GN_SILU, 1, 256, 256, 256}, {"gn vae 512x512x128", OP_GN_SILU, 1, 512, 512, 128},
@@ -106,9 +113,12 @@ static double time_op(sdiff__backend *be, const bench_case *k, sdiff__tensor *y,
 }
 
 /* GroupNorm's plan for the case, in words. */
-static void gn_plan(sdiff__backend *be, const bench_case *k, char *how, size_t n) {
+static void gn_plan(sdiff__backend *be, const bench_case *k, const sdiff__tensor *x, char *how, size_t n) {
     sdiff__cuda_gn_tiling t;
-    if (sdiff__cuda_gn_cluster_plan(SDIFF__CUDA(be), k->b, k->h * k->w, k->c, 32, true, &t))
+    const int w = sdiff__cuda_gn_regs_width(SDIFF__CUDA(be), k->h * k->w, k->c, k->c / 32, x->data, x->data);
+    if (w)
+        snprintf(how, n, "registers: %d channels a load, %lld loads a group", w, (long long)(k->h * k->w * (k->c / 32) / w));
+    else if (sdiff__cuda_gn_cluster_plan(SDIFF__CUDA(be), k->b, k->h * k->w, k->c, 32, true, &t))
         snprintf(how, n, "clusters of %d, %d channels a slice: %lld clusters, %d fit at once", t.cs, t.ws,
                  (long long)(k->b * k->c / t.ws), sdiff__cuda_gn_clusters_fit(SDIFF__CUDA(be), t.cs));
     else
@@ -147,7 +157,7 @@ int main(int argc, char **argv) {
         bt = k->op == OP_ADD_BC ? make(be, 2, k->b, k->c, 1, 1) : make(be, 1, k->c, 1, 1, 1);
         const double bytes = 2.0 * (double)(sdiff__numel(&x) + sdiff__numel(&y));
         char how[96] = "";
-        if (gn) gn_plan(be, k, how, sizeof how);
+        if (gn) gn_plan(be, k, &x, how, sizeof how);
         if (profile) {
             run_op(be, k, &y, &x, &g, &bt);
             sdiff__cuda_sync(be);
@@ -159,16 +169,25 @@ int main(int argc, char **argv) {
             const double s = time_op(be, k, &y, &x, &g, &bt);
             if (s <= 0) { fprintf(stderr, "bench_cuda_ops: %s failed: %s\n", k->name, sdiff_last_error()); return 1; }
             printf("| %s | %.2f | %.0f | %s |\n", k->name, s * 1e6, bytes / s / 1e9, how);
+            if (gn) {
+                cb->gn_no_regs = true;
+                gn_plan(be, k, &x, how, sizeof how);
+                const double sn = time_op(be, k, &y, &x, &g, &bt);
+                printf("| %s, no registers kernel | %.2f | %.0f | %s |\n", k->name, sn * 1e6, sn > 0 ? bytes / sn / 1e9 : 0,
+                       how);
+                cb->gn_no_regs = sweep; /* the sweep forces cluster sizes */
+            }
             for (int cs = 1; gn && sweep && cs <= SDIFF__CUDA_GN_CLUSTER_MAX; cs++) {
                 int saved[9];
                 memcpy(saved, cb->gn_clusters, sizeof saved);
                 for (int j = 1; j <= SDIFF__CUDA_GN_CLUSTER_MAX; j++)
                     if (j != cs) cb->gn_clusters[j] = 1;
-                gn_plan(be, k, how, sizeof how);
+                gn_plan(be, k, &x, how, sizeof how);
                 const double sc = time_op(be, k, &y, &x, &g, &bt);
                 printf("| %s, forced | %.2f | %.0f | %s |\n", k->name, sc * 1e6, sc > 0 ? bytes / sc / 1e9 : 0, how);
                 memcpy(cb->gn_clusters, saved, sizeof saved);
             }
+            cb->gn_no_regs = false;
         }
         if (be->status != SDIFF_OK) { fprintf(stderr, "bench_cuda_ops: %s failed: %s\n", k->name, sdiff_last_error()); return 1; }
         be->free(be, x.data); be->free(be, y.data); be->free(be, g.data); be->free(be, bt.data);

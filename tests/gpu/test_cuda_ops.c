@@ -279,8 +279,10 @@ SDIFF_TEST(cuda_norms) {
     if (!gt_setup()) { g_test_failed++; return; }
     /* offset: added to x (a mean far from 0 against a std of ~1.7 tests the variance's precision);
        inplace: y is x; affine: gamma and beta (else NULL); cl: the cluster kernel is expected to take
-       it on a GPU with clusters. There, every case runs twice: the library's choice (checked to be
-       the cluster kernel where cl is set), then the three kernels. */
+       it on a GPU with clusters when group_norm_regs is off. Every case runs as the library chooses
+       (group_norm_regs where a group fits its registers), then with group_norm_regs off (the cluster
+       kernel where cl is set, which is checked), then as three kernels (no clusters, no registers;
+       that pass is the second one on a GPU without clusters). */
     struct { int64_t b, h, w, c; int g; bool silu; float offset; bool inplace, affine, cl; } gn[] = {
         {2, 64, 64, 320, 32, true, 0, false, true, true},   {2, 8, 8, 1280, 32, false, 0, true, true, true},
         {1, 128, 128, 128, 32, true, 0, false, true, true}, {1, 512, 512, 128, 32, true, 0, true, true, false},
@@ -291,21 +293,29 @@ SDIFF_TEST(cuda_norms) {
         {1, 5, 10, 36, 12, true, 0, false, true, true},     /* element-wise (C % 8), two slices of 18 */
         {12, 8, 8, 320, 32, true, 0, false, true, true},    /* 32 groups in one slice: more than warps */
         {1, 1, 1, 64, 8, true, 0, false, true, true},       /* one row: 7 of the cluster's blocks have none */
-        {2, 16, 16, 640, 32, true, 0, false, false, true}}; /* no gamma, no beta */
+        {2, 16, 16, 640, 32, true, 0, false, false, true},  /* no gamma, no beta */
+        {2, 32, 32, 640, 32, true, 40, false, true, true},  /* registers: 4 channels a load, offset */
+        {2, 32, 32, 960, 32, false, 0, true, true, true},   /* registers: 2 channels a load, in place */
+        {1, 9, 11, 96, 4, true, 0, false, true, true},      /* registers: 297 loads, a partial warp */
+        {2, 5, 5, 48, 8, true, 0, false, true, true}};      /* registers: 6 channels a group */
     sdiff__cuda *cb = SDIFF__CUDA(g_gt.gpu);
     const bool clusters = cb->clusters;
     const size_t n_gn = sizeof gn / sizeof gn[0];
-    for (size_t k = 0; k < (clusters ? 2 : 1) * n_gn; k++) {
-        const size_t i = k % n_gn;
-        cb->clusters = clusters && k < n_gn;
+    const size_t passes = clusters ? 3 : 2;
+    for (size_t k = 0; k < passes * n_gn; k++) {
+        const size_t i = k % n_gn, pass = k / n_gn;
+        cb->gn_no_regs = pass > 0;
+        cb->clusters = clusters && pass < 2;
         sdiff__cuda_gn_tiling t = {0, 0, 0, 0, 0};
-        if (cb->clusters) {
+        gt_t x = gt_new(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c, 1, 3.0f), y = gt_out(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c);
+        gt_t *out = gn[i].inplace ? &x : &y;
+        const int regs = sdiff__cuda_gn_regs_width(cb, gn[i].h * gn[i].w, gn[i].c, gn[i].c / gn[i].g, x.g.data, out->g.data);
+        if (cb->clusters && !regs) {
             const bool cl = sdiff__cuda_gn_cluster_plan(cb, gn[i].b, gn[i].h * gn[i].w, gn[i].c, gn[i].g, true, &t);
             CHECK_MSG(cl == gn[i].cl, "group_norm %lldx%lldx%lldx%lld: cluster kernel %s, expected %s", (long long)gn[i].b,
                       (long long)gn[i].h, (long long)gn[i].w, (long long)gn[i].c, cl ? "chosen" : "not chosen",
                       gn[i].cl ? "chosen" : "not");
         }
-        gt_t x = gt_new(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c, 1, 3.0f), y = gt_out(4, gn[i].b, gn[i].h, gn[i].w, gn[i].c);
         if (gn[i].offset != 0) {
             for (int64_t j = 0; j < sdiff__numel(&x.c); j++) x.h[j] = gt_round(x.h[j] + gn[i].offset);
             memcpy(x.c.data, x.h, (size_t)sdiff__numel(&x.c) * 4);
@@ -314,14 +324,14 @@ SDIFF_TEST(cuda_norms) {
         gt_t ga = gt_in(1, gn[i].c, 1, 1, 1), be = gt_in(1, gn[i].c, 1, 1, 1);
         for (int64_t j = 0; j < gn[i].c; j++) { ga.h[j] = gt_round(1.0f + 0.5f * ga.h[j]); ((float *)ga.c.data)[j] = ga.h[j]; }
         g_gt.gpu->upload(g_gt.gpu, &ga.g, ga.h, SDIFF__F32);
-        gt_t *out = gn[i].inplace ? &x : &y;
         const bool af = gn[i].affine;
         g_gt.cpu->group_norm(g_gt.cpu, &out->c, &x.c, af ? &ga.c : NULL, af ? &be.c : NULL, gn[i].g, 1e-5f, gn[i].silu);
         g_gt.gpu->group_norm(g_gt.gpu, &out->g, &x.g, af ? &ga.g : NULL, af ? &be.g : NULL, gn[i].g, 1e-5f, gn[i].silu);
         char s[128];
-        char how[32] = "";
-        if (cb->clusters && gn[i].cl) snprintf(how, sizeof how, " (clusters of %d)", t.cs);
-        else if (clusters) snprintf(how, sizeof how, " (three kernels)");
+        char how[40] = "";
+        if (regs) snprintf(how, sizeof how, " (registers, %d a load)", regs);
+        else if (cb->clusters && gn[i].cl) snprintf(how, sizeof how, " (clusters of %d)", t.cs);
+        else snprintf(how, sizeof how, " (three kernels)");
         snprintf(s, sizeof s, "%lldx%lldx%lldx%lld g%d%s%s%s%s%s", (long long)gn[i].b, (long long)gn[i].h,
                  (long long)gn[i].w, (long long)gn[i].c, gn[i].g, gn[i].silu ? " +silu" : "",
                  gn[i].offset != 0 ? " offset" : "", gn[i].inplace ? " in place" : "", af ? "" : " no affine", how);
@@ -329,6 +339,7 @@ SDIFF_TEST(cuda_norms) {
         gt_free(&x); gt_free(&y); gt_free(&ga); gt_free(&be);
     }
     cb->clusters = clusters;
+    cb->gn_no_regs = false;
     int64_t ln[][2] = {{8192, 320}, {77, 768}, {512, 1280}, {9, 2560}, {13, 37}}; /* the last has no beta */
     for (int i = 0; i < 5; i++) {
         gt_t x = gt_new(2, ln[i][0], ln[i][1], 1, 1, 1, 2.0f), y = gt_out(2, ln[i][0], ln[i][1], 1, 1);
