@@ -272,6 +272,45 @@ int main(int argc, char **argv) {
         te[k] = now_s() - t0;
         sdiff__arena_release(&m->arena, mark);
     }
+    /* the UNet call alone, as tools/bench_ref.py times diffusers' (one forward at 512x512 with CFG,
+       the time between synchronisations): its graph replayed back to back, without the host's
+       scheduler step and copies that sit between a generation's steps (the step interval above) */
+    double unet_call_ms = NAN;
+    if (!strcmp(sdiff_ctx_backend_name(ctx), "cuda")) {
+        sdiff__backend *be = ctx->be;
+        sdiff__run r = {be, &m->arena};
+        sdiff__arena_mark mark = sdiff__arena_mark_get(&m->arena);
+        sdiff__tensor *x = sdiff__new4(&m->arena, be->act_dtype, 2, 64, 64, 4);
+        sdiff__tensor *c = sdiff__new3(&m->arena, be->act_dtype, 2, 77, m->unet.cfg.cross_dim);
+        sdiff__tensor *t = sdiff__new1(&m->arena, SDIFF__F32, 2);
+        float *h = (float *)calloc((size_t)2 * 77 * m->unet.cfg.cross_dim, sizeof(float)), tb[2] = {500, 500};
+        for (int i = 0; i < 2 * 77 * m->unet.cfg.cross_dim; i++) h[i] = (float)((i * 7919) % 200 - 100) / 100.0f;
+        be->upload(be, x, h, SDIFF__F32);
+        be->upload(be, c, h, SDIFF__F32);
+        be->upload(be, t, tb, SDIFF__F32);
+        free(h);
+        const sdiff__tensor *temb = sdiff__unet_time_proj(&r, &m->unet, t), *kv = sdiff__unet_cross_kv(&r, &m->unet, c);
+        sdiff__arena_mark step = sdiff__arena_mark_get(&m->arena);
+        sdiff__unet_step(&r, &m->unet, x, temb, kv); /* eager: sizes the arena, as a generation's first step */
+        sdiff__arena_release(&m->arena, step);
+        void *graph = NULL;
+        if (be->graph_begin(be)) {
+            sdiff__unet_step(&r, &m->unet, x, temb, kv);
+            graph = be->graph_end(be);
+        }
+        sdiff__arena_release(&m->arena, step);
+        if (graph) {
+            for (int k = 0; k < 3; k++) be->graph_launch(be, graph);
+            sdiff__cuda_sync(be);
+            t0 = now_s();
+            for (int k = 0; k < 20; k++) be->graph_launch(be, graph);
+            sdiff__cuda_sync(be);
+            unet_call_ms = 1e3 * (now_s() - t0) / 20;
+            be->graph_free(be, graph);
+        }
+        sdiff__arena_release(&m->arena, mark);
+        if (be->status != SDIFF_OK) { fprintf(stderr, "bench: %s\n", sdiff_last_error()); return 1; }
+    }
     float *lat = (float *)calloc(4 * 64 * 64, sizeof(float));
     for (int i = 0; i < 4 * 64 * 64; i++) lat[i] = (float)((i * 7919) % 200 - 100) / 100.0f;
     for (int k = 0; k < 5; k++) {
@@ -314,6 +353,7 @@ int main(int argc, char **argv) {
     }
     printf("\n| sdiff (%s) | value |\n|---|---|\n", sdiff_ctx_backend_name(ctx));
     printf("| UNet step 512x512 CFG (ms, median of step intervals) | %.2f |\n", steps_ms);
+    printf("| UNet call alone, 512x512 CFG (ms, 20 graph replays back to back) | %.2f |\n", unet_call_ms);
     printf("| text encoder, 2 prompts (ms) | %.2f |\n", 1e3 * median(te, 7));
     printf("| VAE decode 512x512 (ms) | %.2f |\n", 1e3 * median(vae, 5));
     printf("| whole image, 50 steps (s) | %.3f |\n", median(gen_s, 3));

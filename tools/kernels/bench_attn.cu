@@ -4,9 +4,11 @@
 // Build and run (H100):
 //   python3 tools/kernels/gen_kernels.py
 //   nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a tools/kernels/bench_attn.cu -o /tmp/bench_attn -lnvrtc -lcuda
-//   /tmp/bench_attn [--kernel sync|sm90] [--only N] [-DATT_...=x ...]
+//   /tmp/bench_attn [--kernel sync|sm90] [--only N] [--reps N] [-DATT_...=x ...]
 //     --kernel: the mma.sync kernel or the TMA + wgmma one (default: sm90 on Hopper, else sync;
 //               sm90 takes non-causal D = 40, 64, 72, 80 only and skips the other cases)
+//     --reps: time N back-to-back launches per sample (their mean: launch latency hidden, as in a
+//             graph replay; default 1, latency included)
 // The kernel string is compiled by NVRTC for the device's own arch (sm_90a on Hopper), exactly
 // as the library will. Each case: fresh random fp16 inputs laid out as the library passes them
 // (self-attention: q, k, v column views of one packed [B, L, 3*H*D] tensor; cross-attention: q
@@ -96,11 +98,12 @@ static Mod &get_mod(int D, int causal) {
 struct Case { const char *name; int B, H, Lq, Lk, D, causal, cross; };
 
 int main(int argc, char **argv) {
-    int only = -1;
+    int only = -1, reps = 1;
     const char *kernel = NULL;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--only") && i + 1 < argc) only = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--kernel") && i + 1 < argc) kernel = argv[++i];
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
         else if (g_nextra < 8) g_extra[g_nextra++] = argv[i];
     }
     g_arch = device_arch();
@@ -194,7 +197,7 @@ int main(int argc, char **argv) {
         R.rel = rel_err_h(ho, hr);
         const bool nan = R.rel != R.rel;
         R.ok = !nan && R.rel <= 1e-2;
-        R.ms = time_ms(launch);
+        R.ms = time_ms(launch, 5, 20, reps);
         R.tf = 4.0 * c.B * c.H * (double)c.Lq * c.Lk * c.D / (R.ms * 1e-3) / 1e12;
         CK(cudaMemcpy(ho2.data(), o, no * 2, cudaMemcpyDeviceToHost));
         R.stable = memcmp(ho.data(), ho2.data(), no * 2) == 0;
