@@ -57,7 +57,10 @@
      - upsample_conv2d (SD's upsamplers, large images): a nearest 2x
        upsampling's 3x3 convolution as four 2x2 convolutions of the small
        image with summed weights, one per output phase, on the TMA kernel.
-     - group_norm (+ SiLU): on Hopper and later one kernel per call where
+     - group_norm (+ SiLU): where a group of one image fits a block's
+       registers (up to 32768 values: SD's UNet below the 64x64 level), one
+       block per group holds it there, any GPU. Else on Hopper and later one
+       kernel per call where
        the tensor fits in the shared memory of a cluster of up to 8 blocks
        (the UNet, the VAE's two small levels): read once, statistics merged
        across the cluster through distributed shared memory; the cluster
