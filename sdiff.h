@@ -203,8 +203,9 @@ typedef struct sdiff_image {
     uint8_t *data;                 /* width*height*channels bytes, row-major */
 } sdiff_image;
 
-/* Called after each denoising step. Return false to cancel the generation
-   (sdiff_generate then returns SDIFF_ERR_CANCELLED). */
+/* Called after each denoising step is done (on a GPU, while the next step
+   runs: a callback costs the GPU nothing). Return false to cancel the
+   generation (sdiff_generate then returns SDIFF_ERR_CANCELLED). */
 typedef bool (*sdiff_progress_fn)(int step, int total_steps, void *user);
 
 typedef struct sdiff_gen_params {
@@ -517,6 +518,7 @@ typedef enum sdiff__act {
     SDIFF__ACT_QUICK_GELU   /* x * sigmoid(1.702 x) (CLIP)                    */
 } sdiff__act;
 
+#define SDIFF__LINCOMB_MAX 5   /* terms of a lincomb */
 typedef struct sdiff__backend sdiff__backend;
 struct sdiff__backend {
     const char *name;
@@ -588,6 +590,13 @@ struct sdiff__backend {
        as sdiff__timestep_features computes them. */
     void (*timestep_embedding)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *t, bool flip_sin_to_cos,
                                float freq_shift);
+    /* y = sum_k c[k] * x[k] for k < n (1..SDIFF__LINCOMB_MAX), element by element over numel(y)
+       values, then clamped to [-clamp, clamp] when clamp > 0. Every x[k] has numel(y) values, all of
+       one dtype (F32 or the activation dtype); y is F32 or the activation dtype; all contiguous; y
+       may be any x[k]. The sampling loop's arithmetic (sdiff__sched_plan: the schedulers' steps,
+       CFG, scale_model_input), so that it runs where the latents are. */
+    void (*lincomb)(sdiff__backend *be, sdiff__tensor *y, int n, const sdiff__tensor *const *x, const float *c,
+                    float clamp);
 
     /* --- optional (NULL on the CPU): one growable range of memory, which
        the arena then uses instead of blocks: nothing is lost to block tails,
@@ -613,6 +622,14 @@ struct sdiff__backend {
     void *(*graph_end)(sdiff__backend *be);
     void (*graph_launch)(sdiff__backend *be, void *graph);
     void (*graph_free)(sdiff__backend *be, void *graph);
+
+    /* --- optional (NULL on the CPU, whose ops are done when they return):
+       mark(k) remembers how far the work queued so far reaches (marks 0 and
+       1), wait_mark(k) returns when the work before mark k is done. The
+       sampling loop keeps one step queued behind the one it waits for, so a
+       GPU never waits for the host between steps. */
+    void (*mark)(sdiff__backend *be, int k);
+    void (*wait_mark)(sdiff__backend *be, int k);
 };
 
 /* Backends compiled in beside the CPU one register their constructor here
@@ -887,6 +904,35 @@ SDIFF__PRIVATE bool sdiff__check_timestep_embedding(sdiff__backend *be, const sd
         return false;
     }
     return true;
+}
+
+/* x[k] all F32 or all act; y F32 or act. */
+SDIFF__PRIVATE bool sdiff__check_lincomb(sdiff__backend *be, const sdiff__tensor *y, int n, const sdiff__tensor *const *x,
+                                         const float *c, float clamp, sdiff__dtype act) {
+    const char *op = "lincomb";
+    if (n < 1 || n > SDIFF__LINCOMB_MAX || !x || !c || !(clamp >= 0 && clamp < INFINITY)) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "lincomb: %d terms (1..%d) or clamp %g", n, SDIFF__LINCOMB_MAX,
+                       (double)clamp);
+        return false;
+    }
+    if (!sdiff__op_tensor_ok(be, y, op, "y", true, y && y->dtype == SDIFF__F32 ? SDIFF__F32 : act)) return false;
+    for (int k = 0; k < n; k++) {
+        if (!sdiff__op_tensor_ok(be, x[k], op, "x[k]", true, x[0] && x[0]->dtype == SDIFF__F32 ? SDIFF__F32 : act))
+            return false;
+        if (sdiff__numel(x[k]) != sdiff__numel(y)) return sdiff__shape_fail(be, op, "every x[k] must have y's size", y, x[k]);
+    }
+    return true;
+}
+/* lincomb's arithmetic on host arrays: y[j] = clamp(c[0] x[0][j] + c[1] x[1][j] + ...), summed in
+   that order in float32; y may be any x[k]. */
+SDIFF__PRIVATE void sdiff__lincomb_f32(float *y, int n, const float *const *x, const float *c, float clamp,
+                                       size_t count) {
+    for (size_t j = 0; j < count; j++) {
+        float v = 0.0f;
+        for (int k = 0; k < n; k++) { float t = c[k] * x[k][j]; v = v + t; }
+        if (clamp > 0) v = v < -clamp ? -clamp : v > clamp ? clamp : v;
+        y[j] = v;
+    }
 }
 
 /* Sinusoidal timestep features, float32 in the order diffusers computes them
@@ -2200,6 +2246,27 @@ SDIFF__PRIVATE void sdiff__cpu_activate(sdiff__backend *be, sdiff__tensor *y, co
     sdiff__cpu_run(SDIFF__CPU(be), sdiff__numel(x), 8192, sdiff__cpu_act_task, &j);
 }
 
+typedef struct sdiff__lincomb_job {
+    float *y;
+    const float *x[SDIFF__LINCOMB_MAX];
+    float c[SDIFF__LINCOMB_MAX], clamp;
+    int n;
+} sdiff__lincomb_job;
+SDIFF__PRIVATE void sdiff__cpu_lincomb_task(void *arg, int64_t begin, int64_t end, int thread) {
+    const sdiff__lincomb_job *j = (const sdiff__lincomb_job *)arg;
+    const float *x[SDIFF__LINCOMB_MAX];
+    SDIFF__UNUSED(thread);
+    for (int k = 0; k < j->n; k++) x[k] = j->x[k] + begin;
+    sdiff__lincomb_f32(j->y + begin, j->n, x, j->c, j->clamp, (size_t)(end - begin));
+}
+SDIFF__PRIVATE void sdiff__cpu_lincomb(sdiff__backend *be, sdiff__tensor *y, int n, const sdiff__tensor *const *x,
+                                       const float *c, float clamp) {
+    if (be->status != SDIFF_OK || !sdiff__check_lincomb(be, y, n, x, c, clamp, SDIFF__F32)) return;
+    sdiff__lincomb_job j = {(float *)y->data, {NULL}, {0}, clamp, n};
+    for (int k = 0; k < n; k++) { j.x[k] = (const float *)x[k]->data; j.c[k] = c[k]; }
+    sdiff__cpu_run(SDIFF__CPU(be), sdiff__numel(y), 8192, sdiff__cpu_lincomb_task, &j);
+}
+
 /* PyTorch's "nearest" source index: floor(dst * (in / out)) with the scale
    in float, clamped. */
 SDIFF__PRIVATE int64_t sdiff__cpu_nearest(int64_t dst, int64_t in, int64_t out) {
@@ -2305,6 +2372,7 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cpu_backend_create(int n_threads, const sd
     be->geglu = sdiff__cpu_geglu;
     be->add = sdiff__cpu_add;
     be->activate = sdiff__cpu_activate;
+    be->lincomb = sdiff__cpu_lincomb;
     be->upsample = sdiff__cpu_upsample;
     be->concat = sdiff__cpu_concat;
     be->embed = sdiff__cpu_embed;
@@ -6450,13 +6518,15 @@ SDIFF__PRIVATE void sdiff__rng_randn(sdiff__rng *r, float *out, size_t n) {
    Each one follows the diffusers class of the same name (scheduling_*.py)
    given the same scheduler_config.json, so a seed gives diffusers' image:
    timesteps and sigmas are computed in double where diffusers uses float64
-   numpy and rounded to float where it casts to float32 torch; the step math
-   is float32, one rounding per torch operation, in torch's order (so the
-   implementation must be compiled without FP contraction, which is what
-   -std=c11 gives with GCC; Clang only contracts within one expression, and
-   every product below that feeds a sum is its own statement; the pragmas
-   below also switch contraction off for this section under GCC and Clang,
-   whatever the user's flags, e.g. -march=native in GNU C mode).
+   numpy and rounded to float where it casts to float32 torch; the per-step
+   scalars are float32, one rounding per torch operation, in torch's order
+   (so the implementation must be compiled without FP contraction, which is
+   what -std=c11 gives with GCC; Clang only contracts within one expression;
+   the pragmas below also switch contraction off for this section under GCC
+   and Clang, whatever the user's flags, e.g. -march=native in GNU C mode).
+   A step's vector arithmetic is a few lincomb instructions with those
+   scalars folded into their coefficients (sdiff__sched_plan_step, below),
+   so it runs on the backend, next to the latents.
 
    How the pipeline drives it (diffusers' StableDiffusion[Img2Img]Pipeline):
      sdiff__sched_config cfg; sdiff__sched_config_default(&cfg) or
@@ -6475,11 +6545,12 @@ SDIFF__PRIVATE void sdiff__rng_randn(sdiff__rng *r, float *out, size_t n) {
      for i in first .. sdiff__sched_len(s)-1, in order (i indexes
      scheduler.timesteps):
          t = sdiff__sched_timestep(s, i)          (fed to the UNet)
-         sdiff__sched_scale_input(s, i, x_copy, n) (scale_model_input)
-         eps = unet(x_copy, t) (with CFG combined)
-         sdiff__sched_step(s, i, eps, x, n, rng)  (Euler a, DDPM (t > 0), and
-                                                   DDIM with eta > 0 draw
-                                                   randn(n) from rng here)
+         x_in = x * sdiff__sched_input_scale(s, i) (scale_model_input)
+         mo = unet(x_in, t) (with CFG combined)
+         noise = randn(n) if sdiff__sched_step_noise(s, i) (Euler a, DDPM
+             with t > 0, DDIM with eta > 0: drawn after the model call)
+         sdiff__sched_plan_step(s, i, &plan), then each instruction of plan
+             on x, mo, noise and the sdiff__sched_state_count(s) kept vectors
    n is the whole latent batch (B*4*h*w): diffusers draws per-step noise for
    the batch in one randn call, and so do we.
    ========================================================================= */
@@ -6717,11 +6788,10 @@ typedef struct sdiff__sched {
     float final_alpha_cumprod;
     float init_noise_sigma;
     float eta;                    /* DDIM                                      */
-    /* state across steps, allocated for n elements at the first step */
-    size_t n;
-    float *buf[6];                /* PNDM: ets[0..3], cur_sample, cur_model_output; DPM: previous x0 */
-    int n_ets, counter;
-    bool has_cur_sample, has_cur_model_output;
+    /* state across steps */
+    int n_ets, counter;           /* PNDM                                      */
+    int ets_slot[4];              /* PNDM: the kept vector of ets[0..3]        */
+    int dpm_prev;                 /* DPM: the kept vector (0/1) of previous x0 */
     int lower_order_nums;
 } sdiff__sched;
 
@@ -6733,7 +6803,6 @@ SDIFF__PRIVATE void sdiff__sched_free(sdiff__sched *s) {
     sdiff__free(s->ts);
     sdiff__free(s->sigmas);
     sdiff__free(s->alphas_cumprod);
-    for (int i = 0; i < 6; i++) sdiff__free(s->buf[i]);
     sdiff__free(s);
 }
 
@@ -7140,6 +7209,7 @@ SDIFF__PRIVATE sdiff_status sdiff__sched_create(sdiff_sampler sampler, const sdi
     s->steps = steps;
     s->init_noise_sigma = 1.0f;
     s->eta = (float)eta;
+    for (int i = 0; i < 4; i++) s->ets_slot[i] = i;
     s->alphas_cumprod = (float *)sdiff__calloc((size_t)N, sizeof(float));
     if (!s->alphas_cumprod) { sdiff__sched_free(s); return sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "scheduler: out of memory"); }
     sdiff__sched_alphas(s);
@@ -7200,21 +7270,13 @@ SDIFF__PRIVATE float sdiff__sched_timestep(const sdiff__sched *s, int i) { retur
 /* txt2img: the initial latents are randn * init_noise_sigma. */
 SDIFF__PRIVATE float sdiff__sched_init_noise_sigma(const sdiff__sched *s) { return s->init_noise_sigma; }
 
-/* scale_model_input at index i; out may alias x. */
-SDIFF__PRIVATE void sdiff__sched_scale_model_input(const sdiff__sched *s, int i, const float *x, float *out, size_t n) {
-    if (s->kind == SDIFF__K_EULER || s->kind == SDIFF__K_EULER_A) {
-        /* sample / (sigma**2 + 1) ** 0.5 */
-        float sigma = s->sigmas[i];
-        float s2 = sigma * sigma;
-        float d = sqrtf(s2 + 1.0f);
-        for (size_t j = 0; j < n; j++) out[j] = x[j] / d;
-    } else if (out != x) {
-        memcpy(out, x, n * sizeof(float));
-    }
-}
-
-SDIFF__PRIVATE void sdiff__sched_scale_input(const sdiff__sched *s, int i, float *x, size_t n) {
-    sdiff__sched_scale_model_input(s, i, x, x, n);
+/* scale_model_input's factor at index i: 1 / (sigma**2 + 1) ** 0.5 for
+   Euler and Euler a, 1 for the others. */
+SDIFF__PRIVATE float sdiff__sched_input_scale(const sdiff__sched *s, int i) {
+    if (s->kind != SDIFF__K_EULER && s->kind != SDIFF__K_EULER_A) return 1.0f;
+    float sigma = s->sigmas[i];
+    float s2 = sigma * sigma;
+    return 1.0f / sqrtf(s2 + 1.0f);
 }
 
 /* img2img: x <- add_noise(x, noise, timesteps[first]) (the begin index for
@@ -7239,194 +7301,138 @@ SDIFF__PRIVATE void sdiff__sched_add_noise(const sdiff__sched *s, int first, flo
     }
 }
 
-SDIFF__PRIVATE sdiff_status sdiff__sched_buffers(sdiff__sched *s, size_t n) {
-    if (s->n == n) return SDIFF_OK;
-    if (s->n != 0)
-        return sdiff__err(SDIFF_ERR_INVALID_ARG, "scheduler: step called with %zu elements, earlier with %zu", n, s->n);
-    int count = s->kind == SDIFF__K_PNDM ? 6 : s->kind == SDIFF__K_DPM ? 1 : 0;
-    for (int i = 0; i < count; i++) {
-        s->buf[i] = (float *)sdiff__calloc(n, sizeof(float));
-        if (!s->buf[i]) return sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "scheduler: out of memory (%zu floats)", n);
-    }
-    s->n = n;
-    return SDIFF_OK;
-}
+/* --- a step as element-wise instructions
+   Every step here is linear in its vectors (the sample x, the model output,
+   the step's noise and the vectors the scheduler keeps between steps), but
+   for DDIM's and DDPM's clip_sample, a clamp. So sdiff__sched_plan_step turns
+   step i into at most SDIFF__SCHED_MAX_INSNS instructions
+       dst = clamp(sum_k c[k] * src[k])
+   with the coefficients worked out on the host (in double, from diffusers'
+   float32 scalars), and they run wherever the vectors are: on host arrays
+   (sdiff__sched_step, and the tests against diffusers) or as the backend's
+   lincomb op (the generation loop: a GPU runs the steps back to back, with
+   no round trip to the host). Folding a step into one sum changes float32
+   rounding against diffusers' op order by a few ulp a step (the fixtures'
+   trajectories stay within ~1e-7). */
+enum { SDIFF__SV_X, SDIFF__SV_MO, SDIFF__SV_NOISE, SDIFF__SV_STATE /* + k: kept vector k */ };
+#define SDIFF__SCHED_MAX_TERMS SDIFF__LINCOMB_MAX
+#define SDIFF__SCHED_MAX_INSNS 4
+#define SDIFF__SCHED_MAX_STATE 6   /* vectors kept between steps (PNDM's six) */
+typedef struct sdiff__sched_insn {
+    int dst, n;                              /* n terms                          */
+    int src[SDIFF__SCHED_MAX_TERMS];
+    float c[SDIFF__SCHED_MAX_TERMS];
+    float clamp;                             /* > 0: clamp to [-clamp, clamp]    */
+} sdiff__sched_insn;
+typedef struct sdiff__sched_plan {
+    int n;
+    sdiff__sched_insn insn[SDIFF__SCHED_MAX_INSNS];
+} sdiff__sched_plan;
 
-/* PNDM's _get_prev_sample (formula (9) of the PNDM paper), float32 torch ops. */
-SDIFF__PRIVATE void sdiff__pndm_prev(const sdiff__sched *s, const float *sample, int64_t t, int64_t prev_t,
-                                     const float *mo, float *out, size_t n) {
-    float at = s->alphas_cumprod[t];
-    float ap = prev_t >= 0 ? s->alphas_cumprod[prev_t] : s->final_alpha_cumprod;
-    float bt = 1.0f - at, bp = 1.0f - ap;
-    float sa = sqrtf(at), sb = sqrtf(bt);
-    float sample_coeff = sqrtf(ap / at);
-    float d1 = at * sqrtf(bp);
-    float d2 = sqrtf(at * bt * ap);
-    float denom = d1 + d2;
-    float diff = ap - at;
-    for (size_t j = 0; j < n; j++) {
-        float m = mo[j];
-        if (s->cfg.prediction_type == SDIFF__PRED_V) { float u = sa * m, v = sb * sample[j]; m = u + v; }
-        float q = diff * m;
-        q = q / denom;
-        float p = sample_coeff * sample[j];
-        out[j] = p - q;
-    }
-}
-
-SDIFF__PRIVATE void sdiff__pndm_step(sdiff__sched *s, int idx, const float *mo, float *x, size_t n) {
-    int N = s->cfg.num_train_timesteps, steps = s->steps;
-    float **ets = s->buf, *cur_sample = s->buf[4], *cur_mo = s->buf[5];
-    int64_t t = s->its[idx];
-    if (s->counter < s->n_prk && !s->cfg.skip_prk_steps) {
-        /* step_prk: Runge-Kutta warm-up, four evaluations per step */
-        int64_t diff = s->counter % 2 ? 0 : N / steps / 2;
-        int64_t prev_t = t - diff;
-        int64_t t_eff = s->its[s->counter / 4 * 4];
-        const float sixth = (float)(1.0 / 6.0), third = (float)(1.0 / 3.0);
-        int phase = s->counter % 4;
-        const float *use_mo = mo;
-        if (phase == 0) {
-            for (size_t j = 0; j < n; j++) cur_mo[j] = 0.0f + sixth * mo[j];
-            memcpy(ets[s->n_ets < 4 ? s->n_ets : 3], mo, n * sizeof(float));
-            if (s->n_ets < 4) s->n_ets++;
-            memcpy(cur_sample, x, n * sizeof(float));
-            s->has_cur_sample = true;
-        } else if (phase == 1 || phase == 2) {
-            for (size_t j = 0; j < n; j++) { float v = third * mo[j]; cur_mo[j] = cur_mo[j] + v; }
-        } else {
-            for (size_t j = 0; j < n; j++) { float v = sixth * mo[j]; cur_mo[j] = cur_mo[j] + v; }
-            use_mo = cur_mo;
-        }
-        sdiff__pndm_prev(s, cur_sample, t_eff, prev_t, use_mo, x, n);
-        if (phase == 3) memset(cur_mo, 0, n * sizeof(float));
-        s->counter++;
-        return;
-    }
-    /* step_plms: linear multistep */
-    int64_t prev_t = t - N / steps;
-    if (s->counter != 1) {
-        /* ets = ets[-3:] + [model_output] */
-        if (s->n_ets == 4) {
-            float *old = ets[0];
-            ets[0] = ets[1]; ets[1] = ets[2]; ets[2] = ets[3]; ets[3] = old;
-            s->n_ets = 3;
-        }
-        memcpy(ets[s->n_ets++], mo, n * sizeof(float));
-    } else {
-        prev_t = t;
-        t = t + N / steps;
-    }
-    int ne = s->n_ets;
-    const float *e1 = ne >= 1 ? ets[ne - 1] : NULL, *e2 = ne >= 2 ? ets[ne - 2] : NULL;
-    const float *e3 = ne >= 3 ? ets[ne - 3] : NULL, *e4 = ne >= 4 ? ets[ne - 4] : NULL;
-    float *m = cur_mo; /* scratch */
-    const float *sample = x;
-    if (ne == 1 && s->counter == 0) {
-        memcpy(m, mo, n * sizeof(float));
-        memcpy(cur_sample, x, n * sizeof(float));
-        s->has_cur_sample = true;
-    } else if (ne == 1 && s->counter == 1) {
-        for (size_t j = 0; j < n; j++) { float v = mo[j] + e1[j]; m[j] = v / 2.0f; }
-        sample = cur_sample;
-        s->has_cur_sample = false;
-    } else if (ne == 2) {
-        for (size_t j = 0; j < n; j++) { float a = 3.0f * e1[j]; float v = a - e2[j]; m[j] = v / 2.0f; }
-    } else if (ne == 3) {
-        for (size_t j = 0; j < n; j++) {
-            float a = 23.0f * e1[j], b = 16.0f * e2[j], c = 5.0f * e3[j];
-            float v = a - b; v = v + c; m[j] = v / 12.0f;
-        }
-    } else {
-        const float k = (float)(1.0 / 24.0);
-        for (size_t j = 0; j < n; j++) {
-            float a = 55.0f * e1[j], b = 59.0f * e2[j], c = 37.0f * e3[j], d = 9.0f * e4[j];
-            float v = a - b; v = v + c; v = v - d; m[j] = k * v;
-        }
-    }
-    sdiff__pndm_prev(s, sample, t, prev_t, m, x, n);
-    s->counter++;
-}
-
-/* x0 and epsilon from the model output for the alphas_cumprod schedulers. */
-SDIFF__PRIVATE void sdiff__pred_x0(sdiff__pred_type pt, float sa, float sb, float mo, float x, float *x0, float *eps) {
-    if (pt == SDIFF__PRED_EPSILON) {
-        float p = sb * mo; float d = x - p; *x0 = d / sa; *eps = mo;
-    } else if (pt == SDIFF__PRED_SAMPLE) {
-        *x0 = mo; float p = sa * mo; float d = x - p; *eps = d / sb;
-    } else {
-        float a = sa * x, b = sb * mo; *x0 = a - b;
-        float c = sa * mo, d = sb * x; *eps = c + d;
+/* The vectors kept between steps: PNDM's four ets, cur_sample and
+   cur_model_output; DPM-Solver's previous and current x0; DDIM's and DDPM's
+   clipped x0. */
+SDIFF__PRIVATE int sdiff__sched_state_count(const sdiff__sched *s) {
+    switch (s->kind) {
+    case SDIFF__K_PNDM: return 6;
+    case SDIFF__K_DPM: return 2;
+    case SDIFF__K_DDIM:
+    case SDIFF__K_DDPM: return s->cfg.clip_sample ? 1 : 0;
+    default: return 0;
     }
 }
 
-SDIFF__PRIVATE void sdiff__ddim_step(const sdiff__sched *s, int idx, const float *mo, float *x, size_t n, float *noise) {
+/* Whether step i draws randn(n) (after the model call, as diffusers' step
+   does): Euler a always, DDPM when t > 0, DDIM when eta > 0. */
+SDIFF__PRIVATE bool sdiff__sched_step_noise(const sdiff__sched *s, int i) {
+    return s->kind == SDIFF__K_EULER_A || (s->kind == SDIFF__K_DDPM && s->its[i] > 0) ||
+           (s->kind == SDIFF__K_DDIM && s->eta > 0);
+}
+
+/* A new instruction writing dst; terms are added with sdiff__sched_term. */
+SDIFF__PRIVATE sdiff__sched_insn *sdiff__sched_insn_new(sdiff__sched_plan *p, int dst, float clamp) {
+    sdiff__sched_insn *in = &p->insn[p->n++];
+    memset(in, 0, sizeof *in);
+    in->dst = dst;
+    in->clamp = clamp;
+    return in;
+}
+/* += c * src (a source already there gets its coefficient summed). */
+SDIFF__PRIVATE void sdiff__sched_term(sdiff__sched_insn *in, int src, double c) {
+    for (int k = 0; k < in->n; k++)
+        if (in->src[k] == src) { in->c[k] = (float)((double)in->c[k] + c); return; }
+    in->src[in->n] = src;
+    in->c[in->n++] = (float)c;
+}
+/* A vector as a linear form of the sample and the model output. */
+typedef struct sdiff__lin2 { double x, mo; } sdiff__lin2;
+SDIFF__PRIVATE void sdiff__sched_terms(sdiff__sched_insn *in, sdiff__lin2 f, double c) {
+    if (c == 0) return;
+    if (f.x != 0) sdiff__sched_term(in, SDIFF__SV_X, c * f.x);
+    if (f.mo != 0) sdiff__sched_term(in, SDIFF__SV_MO, c * f.mo);
+}
+
+/* x0 and epsilon of the alphas_cumprod schedulers (sa = sqrt(alpha_t), sb =
+   sqrt(1 - alpha_t)): epsilon: x0 = (x - sb mo) / sa; sample: x0 = mo, eps =
+   (x - sa mo) / sb; v: x0 = sa x - sb mo, eps = sa mo + sb x. */
+SDIFF__PRIVATE void sdiff__pred_x0(sdiff__pred_type pt, double sa, double sb, sdiff__lin2 *x0, sdiff__lin2 *eps) {
+    if (pt == SDIFF__PRED_EPSILON) { *x0 = (sdiff__lin2){1 / sa, -sb / sa}; *eps = (sdiff__lin2){0, 1}; }
+    else if (pt == SDIFF__PRED_SAMPLE) { *x0 = (sdiff__lin2){0, 1}; *eps = (sdiff__lin2){1 / sb, -sa / sb}; }
+    else { *x0 = (sdiff__lin2){sa, -sb}; *eps = (sdiff__lin2){sb, sa}; }
+}
+
+/* DDIM and DDPM: x <- cx0 * x0 + (dir * eps) + cx * x + sd * noise, x0 clipped
+   to [-clip_sample_range, clip_sample_range] with clip_sample (through kept
+   vector 0; epsilon comes from the unclipped x0, as in diffusers). */
+SDIFF__PRIVATE void sdiff__sched_plan_x0_step(const sdiff__sched *s, sdiff__sched_plan *p, double sa, double sb,
+                                              double cx0, double dir, double cx, double sd) {
     const sdiff__sched_config *c = &s->cfg;
+    sdiff__lin2 x0, eps;
+    sdiff__pred_x0(c->prediction_type, sa, sb, &x0, &eps);
+    if (c->clip_sample) {
+        sdiff__sched_terms(sdiff__sched_insn_new(p, SDIFF__SV_STATE, (float)c->clip_sample_range), x0, 1);
+        x0 = (sdiff__lin2){0, 0};
+    }
+    sdiff__sched_insn *in = sdiff__sched_insn_new(p, SDIFF__SV_X, 0);
+    if (c->clip_sample) sdiff__sched_term(in, SDIFF__SV_STATE, cx0);
+    sdiff__sched_terms(in, x0, cx0);
+    sdiff__sched_terms(in, eps, dir);
+    if (cx != 0) sdiff__sched_term(in, SDIFF__SV_X, cx);
+    if (sd != 0) sdiff__sched_term(in, SDIFF__SV_NOISE, sd);
+}
+
+SDIFF__PRIVATE void sdiff__ddim_plan(const sdiff__sched *s, int idx, sdiff__sched_plan *p) {
     int64_t t = s->its[idx];
-    int64_t prev_t = t - c->num_train_timesteps / s->steps; /* always N // steps, whatever the spacing */
+    int64_t prev_t = t - s->cfg.num_train_timesteps / s->steps; /* always N // steps, whatever the spacing */
     float at = s->alphas_cumprod[t];
     float ap = prev_t >= 0 ? s->alphas_cumprod[prev_t] : s->final_alpha_cumprod;
     float bt = 1.0f - at, bp = 1.0f - ap;
-    float sa = sqrtf(at), sb = sqrtf(bt), sap = sqrtf(ap);
     float variance = (bp / bt) * (1.0f - at / ap);
     float std = s->eta * sqrtf(variance);
-    float std2 = std * std;
-    float dir = sqrtf(1.0f - ap - std2);
-    float r = (float)c->clip_sample_range;
-    for (size_t j = 0; j < n; j++) {
-        float x0, eps;
-        sdiff__pred_x0(c->prediction_type, sa, sb, mo[j], x[j], &x0, &eps);
-        if (c->clip_sample) x0 = x0 < -r ? -r : x0 > r ? r : x0;
-        float u = sap * x0, v = dir * eps;
-        float prev = u + v;
-        if (noise) { float w = std * noise[j]; prev = prev + w; }
-        x[j] = prev;
-    }
+    float dir = sqrtf(1.0f - ap - std * std);
+    sdiff__sched_plan_x0_step(s, p, sqrtf(at), sqrtf(bt), sqrtf(ap), dir, 0, s->eta > 0 ? std : 0);
 }
 
-SDIFF__PRIVATE void sdiff__ddpm_step(const sdiff__sched *s, int idx, const float *mo, float *x, size_t n, float *noise) {
+SDIFF__PRIVATE void sdiff__ddpm_plan(const sdiff__sched *s, int idx, sdiff__sched_plan *p) {
     const sdiff__sched_config *c = &s->cfg;
     int64_t t = s->its[idx];
     int64_t prev_t = idx == s->n_ts - 1 ? -1 : s->its[idx + 1]; /* previous_timestep */
     float at = s->alphas_cumprod[t];
     float ap = prev_t >= 0 ? s->alphas_cumprod[prev_t] : 1.0f;
-    float bt = 1.0f - at, bp = 1.0f - ap;
+    float bt = 1.0f - at;
     float cur_a = at / ap, cur_b = 1.0f - cur_a;
-    float sa = sqrtf(at), sb = sqrtf(bt);
-    float c0 = sqrtf(ap) * cur_b; c0 = c0 / bt;
-    float c1 = sqrtf(cur_a) * bp; c1 = c1 / bt;
-    float var = (1.0f - ap) / (1.0f - at); var = var * cur_b;
+    float c0 = sqrtf(ap) * cur_b / bt;
+    float c1 = sqrtf(cur_a) * (1.0f - ap) / bt;
+    float var = (1.0f - ap) / (1.0f - at) * cur_b;
     if (var < 1e-20f) var = 1e-20f;
     float sd = c->variance_type == SDIFF__VAR_FIXED_SMALL ? sqrtf(var)
              : c->variance_type == SDIFF__VAR_FIXED_SMALL_LOG ? expf(0.5f * logf(var)) : sqrtf(cur_b);
-    float r = (float)c->clip_sample_range;
-    for (size_t j = 0; j < n; j++) {
-        float x0, eps;
-        sdiff__pred_x0(c->prediction_type, sa, sb, mo[j], x[j], &x0, &eps);
-        if (c->clip_sample) x0 = x0 < -r ? -r : x0 > r ? r : x0;
-        float u = c0 * x0, v = c1 * x[j];
-        float prev = u + v;
-        if (noise) { float w = sd * noise[j]; prev = prev + w; }
-        x[j] = prev;
-    }
+    sdiff__sched_plan_x0_step(s, p, sqrtf(at), sqrtf(bt), c0, 0, c1, sdiff__sched_step_noise(s, idx) ? sd : 0);
 }
 
-/* Euler (gamma = 0: s_churn is 0 in the pipeline) and Euler ancestral. */
-SDIFF__PRIVATE void sdiff__euler_x0(sdiff__pred_type pt, float sigma, float mo, float x, float *x0) {
-    if (pt == SDIFF__PRED_EPSILON) { float p = sigma * mo; *x0 = x - p; }
-    else if (pt == SDIFF__PRED_SAMPLE) *x0 = mo;
-    else {
-        /* model_output * (-sigma / (sigma**2 + 1) ** 0.5) + sample / (sigma**2 + 1) */
-        float s2 = sigma * sigma;
-        s2 = s2 + 1.0f;
-        float cout = -sigma / sqrtf(s2);
-        float a = mo * cout, b = x / s2;
-        *x0 = a + b;
-    }
-}
-
-SDIFF__PRIVATE void sdiff__euler_step(const sdiff__sched *s, int idx, const float *mo, float *x, size_t n, float *noise) {
-    const sdiff__sched_config *c = &s->cfg;
+/* Euler (gamma = 0: s_churn is 0 in the pipeline) and Euler ancestral:
+   x <- x + (x - x0) / sigma * dt + sigma_up * noise. */
+SDIFF__PRIVATE void sdiff__euler_plan(const sdiff__sched *s, int idx, sdiff__sched_plan *p) {
     float sigma = s->sigmas[idx], sigma_next = s->sigmas[idx + 1];
     float dt, sigma_up = 0;
     if (s->kind == SDIFF__K_EULER) {
@@ -7434,31 +7440,31 @@ SDIFF__PRIVATE void sdiff__euler_step(const sdiff__sched *s, int idx, const floa
     } else {
         /* sigma_up = (to^2 (from^2 - to^2) / from^2) ** 0.5, sigma_down = (to^2 - up^2) ** 0.5 */
         float t2 = sigma_next * sigma_next, f2 = sigma * sigma;
-        float num = f2 - t2; num = t2 * num;
-        sigma_up = sqrtf(num / f2);
-        float up2 = sigma_up * sigma_up;
-        float sigma_down = sqrtf(t2 - up2);
+        sigma_up = sqrtf(t2 * (f2 - t2) / f2);
+        float sigma_down = sqrtf(t2 - sigma_up * sigma_up);
         dt = sigma_down - sigma;
     }
-    for (size_t j = 0; j < n; j++) {
-        float x0;
-        sdiff__euler_x0(c->prediction_type, sigma, mo[j], x[j], &x0);
-        float d = x[j] - x0; d = d / sigma;          /* derivative */
-        float v = d * dt;
-        float prev = x[j] + v;
-        if (noise) { float w = noise[j] * sigma_up; prev = prev + w; }
-        x[j] = prev;
-    }
+    /* x0: epsilon x - sigma mo; sample mo; v mo * -sigma / (sigma**2 + 1) ** 0.5 + x / (sigma**2 + 1) */
+    double sg = sigma, s2 = sg * sg + 1;
+    sdiff__pred_type pt = s->cfg.prediction_type;
+    sdiff__lin2 x0 = pt == SDIFF__PRED_EPSILON ? (sdiff__lin2){1, -sg}
+                   : pt == SDIFF__PRED_SAMPLE ? (sdiff__lin2){0, 1} : (sdiff__lin2){1 / s2, -sg / sqrt(s2)};
+    double k = (double)dt / sg;
+    sdiff__sched_insn *in = sdiff__sched_insn_new(p, SDIFF__SV_X, 0);
+    sdiff__sched_term(in, SDIFF__SV_X, 1 + k);
+    sdiff__sched_terms(in, x0, -k);
+    if (s->kind == SDIFF__K_EULER_A) sdiff__sched_term(in, SDIFF__SV_NOISE, sigma_up);
 }
 
-/* DPM-Solver++ (dpmsolver++, midpoint), orders 1 and 2. */
+/* DPM-Solver++ (dpmsolver++, midpoint), orders 1 and 2. Kept vectors 0 and
+   1 take turns as the previous and the current x0. */
 SDIFF__PRIVATE void sdiff__dpm_alpha_sigma(float sigma, float *alpha, float *sig) {
     float s2 = sigma * sigma;
     *alpha = 1.0f / sqrtf(s2 + 1.0f);
     *sig = sigma * *alpha;
 }
 
-SDIFF__PRIVATE void sdiff__dpm_step(sdiff__sched *s, int idx, const float *mo, float *x, size_t n, float *x0buf) {
+SDIFF__PRIVATE void sdiff__dpm_plan(sdiff__sched *s, int idx, sdiff__sched_plan *p) {
     const sdiff__sched_config *c = &s->cfg;
     int len = s->n_ts;
     bool lower_final = idx == len - 1 && (c->euler_at_final || (c->lower_order_final && len < 15) ||
@@ -7468,71 +7474,134 @@ SDIFF__PRIVATE void sdiff__dpm_step(sdiff__sched *s, int idx, const float *mo, f
     sdiff__dpm_alpha_sigma(s->sigmas[idx], &a_s0, &sg_s0);
     float lam_t = logf(a_t) - logf(sg_t), lam_s0 = logf(a_s0) - logf(sg_s0);
     float h = lam_t - lam_s0;
-    float em1 = expf(-h) - 1.0f;
-    float ratio = sg_t / sg_s0;
-    float c_d0 = a_t * em1;
+    double c_d0 = (double)a_t * (double)(expf(-h) - 1.0f), c_d1 = 0;
     bool first = c->solver_order == 1 || s->lower_order_nums < 1 || lower_final;
-    float c_d1 = 0, inv_r0 = 0;
     if (!first) {
+        /* D1 = (x0 - x0_prev) / r0, r0 = h0 / h; x -= 0.5 * c_d0 * D1 */
         float a_s1, sg_s1;
         sdiff__dpm_alpha_sigma(s->sigmas[idx - 1], &a_s1, &sg_s1);
         float lam_s1 = logf(a_s1) - logf(sg_s1);
-        float h0 = lam_s0 - lam_s1;
-        float r0 = h0 / h;
-        inv_r0 = 1.0f / r0;
-        c_d1 = 0.5f * c_d0;
+        c_d1 = 0.5 * c_d0 / (double)((lam_s0 - lam_s1) / h);
     }
-    float *prev_x0 = x0buf;
-    for (size_t j = 0; j < n; j++) {
-        /* convert_model_output: the x0 prediction */
-        float x0;
-        if (c->prediction_type == SDIFF__PRED_EPSILON) { float p = sg_s0 * mo[j]; float d = x[j] - p; x0 = d / a_s0; }
-        else if (c->prediction_type == SDIFF__PRED_SAMPLE) x0 = mo[j];
-        else { float a = a_s0 * x[j], b = sg_s0 * mo[j]; x0 = a - b; }
-        float u = ratio * x[j];
-        float v = c_d0 * x0;
-        float out = u - v;
-        if (!first) {
-            float dd = x0 - prev_x0[j];
-            float d1 = inv_r0 * dd;
-            float w = c_d1 * d1;
-            out = out - w;
-        }
-        prev_x0[j] = x0;
-        x[j] = out;
-    }
+    /* convert_model_output: epsilon (x - sigma mo) / alpha; sample mo; v alpha x - sigma mo */
+    sdiff__pred_type pt = c->prediction_type;
+    sdiff__lin2 x0 = pt == SDIFF__PRED_EPSILON ? (sdiff__lin2){1.0 / a_s0, -(double)sg_s0 / a_s0}
+                   : pt == SDIFF__PRED_SAMPLE ? (sdiff__lin2){0, 1} : (sdiff__lin2){a_s0, -(double)sg_s0};
+    const int cur = SDIFF__SV_STATE + 1 - s->dpm_prev, prev = SDIFF__SV_STATE + s->dpm_prev;
+    sdiff__sched_terms(sdiff__sched_insn_new(p, cur, 0), x0, 1);
+    sdiff__sched_insn *in = sdiff__sched_insn_new(p, SDIFF__SV_X, 0);
+    sdiff__sched_term(in, SDIFF__SV_X, (double)sg_t / sg_s0);
+    sdiff__sched_term(in, cur, -(c_d0 + c_d1));
+    if (!first) sdiff__sched_term(in, prev, c_d1);
+    s->dpm_prev = 1 - s->dpm_prev;
     if (s->lower_order_nums < c->solver_order) s->lower_order_nums++;
 }
 
-/* One denoising step at timestep index i (first .. len-1, in order): x <-
-   the previous sample. rng: the pipeline's generator; Euler a always, DDPM when t > 0
-   and DDIM when eta > 0 draw randn(n) from it, after the model call, as
-   diffusers' step does. */
-SDIFF__PRIVATE sdiff_status sdiff__sched_step(sdiff__sched *s, int i, const float *model_output, float *x, size_t n,
-                                              sdiff__rng *rng) {
+/* PNDM's _get_prev_sample (formula (9) of the PNDM paper) as the
+   coefficients of x <- cs * sample + cm * model_output. */
+SDIFF__PRIVATE void sdiff__pndm_prev(const sdiff__sched *s, int64_t t, int64_t prev_t, double *cs, double *cm) {
+    float at = s->alphas_cumprod[t];
+    float ap = prev_t >= 0 ? s->alphas_cumprod[prev_t] : s->final_alpha_cumprod;
+    float bt = 1.0f - at, bp = 1.0f - ap;
+    double sample_coeff = sqrtf(ap / at);
+    double denom = (double)(at * sqrtf(bp)) + (double)sqrtf(at * bt * ap);
+    double k = (double)(ap - at) / denom;     /* prev = sample_coeff * sample - k * mo */
+    if (s->cfg.prediction_type == SDIFF__PRED_V) { /* mo <- sa * mo + sb * sample */
+        *cs = sample_coeff - k * sqrtf(bt);
+        *cm = -k * sqrtf(at);
+    } else {
+        *cs = sample_coeff;
+        *cm = -k;
+    }
+}
+
+/* PNDM's kept vectors: ets[0..3] (ets_slot maps them, oldest first),
+   cur_sample (4), cur_model_output (5). */
+#define SDIFF__PNDM_CUR_SAMPLE (SDIFF__SV_STATE + 4)
+#define SDIFF__PNDM_CUR_MO (SDIFF__SV_STATE + 5)
+/* ets.append(model_output), keeping the last four: the slot to copy it to. */
+SDIFF__PRIVATE int sdiff__pndm_push_ets(sdiff__sched *s) {
+    if (s->n_ets == 4) {
+        int old = s->ets_slot[0];
+        s->ets_slot[0] = s->ets_slot[1]; s->ets_slot[1] = s->ets_slot[2]; s->ets_slot[2] = s->ets_slot[3];
+        s->ets_slot[3] = old;
+        s->n_ets = 3;
+    }
+    return SDIFF__SV_STATE + s->ets_slot[s->n_ets++];
+}
+
+SDIFF__PRIVATE void sdiff__pndm_plan(sdiff__sched *s, int idx, sdiff__sched_plan *p) {
+    int N = s->cfg.num_train_timesteps, steps = s->steps;
+    int64_t t = s->its[idx];
+    double cs, cm;
+    if (s->counter < s->n_prk && !s->cfg.skip_prk_steps) {
+        /* step_prk: Runge-Kutta warm-up, four evaluations per step; cur_model_output sums
+           mo/6 + mo/3 + mo/3 + mo/6, and the fourth step uses the sum */
+        int64_t diff = s->counter % 2 ? 0 : N / steps / 2;
+        int phase = s->counter % 4;
+        sdiff__pndm_prev(s, s->its[s->counter / 4 * 4], t - diff, &cs, &cm);
+        const double w = phase == 0 || phase == 3 ? 1.0 / 6.0 : 1.0 / 3.0;
+        if (phase == 0) {
+            sdiff__sched_term(sdiff__sched_insn_new(p, SDIFF__PNDM_CUR_MO, 0), SDIFF__SV_MO, w);
+            sdiff__sched_term(sdiff__sched_insn_new(p, sdiff__pndm_push_ets(s), 0), SDIFF__SV_MO, 1);
+            sdiff__sched_term(sdiff__sched_insn_new(p, SDIFF__PNDM_CUR_SAMPLE, 0), SDIFF__SV_X, 1);
+        } else if (phase < 3) {
+            sdiff__sched_insn *in = sdiff__sched_insn_new(p, SDIFF__PNDM_CUR_MO, 0);
+            sdiff__sched_term(in, SDIFF__PNDM_CUR_MO, 1);
+            sdiff__sched_term(in, SDIFF__SV_MO, w);
+        }
+        sdiff__sched_insn *in = sdiff__sched_insn_new(p, SDIFF__SV_X, 0);
+        sdiff__sched_term(in, SDIFF__PNDM_CUR_SAMPLE, cs);
+        if (phase == 3) sdiff__sched_term(in, SDIFF__PNDM_CUR_MO, cm);
+        sdiff__sched_term(in, SDIFF__SV_MO, phase == 3 ? cm * w : cm);
+        s->counter++;
+        return;
+    }
+    /* step_plms: linear multistep over the last four model outputs */
+    int64_t prev_t = t - N / steps;
+    if (s->counter != 1) {
+        sdiff__sched_term(sdiff__sched_insn_new(p, sdiff__pndm_push_ets(s), 0), SDIFF__SV_MO, 1);
+    } else {
+        prev_t = t;
+        t = t + N / steps;
+    }
+    sdiff__pndm_prev(s, t, prev_t, &cs, &cm);
+    const int ne = s->n_ets;
+    int sample = SDIFF__SV_X;
+    static const double w[4][4] = {{1, 0, 0, 0}, {1.5, -0.5, 0, 0}, {23 / 12.0, -16 / 12.0, 5 / 12.0, 0},
+                                   {55 / 24.0, -59 / 24.0, 37 / 24.0, -9 / 24.0}};
+    sdiff__sched_insn *in;
+    if (ne == 1 && s->counter == 0) {           /* m = mo; cur_sample = x */
+        sdiff__sched_term(sdiff__sched_insn_new(p, SDIFF__PNDM_CUR_SAMPLE, 0), SDIFF__SV_X, 1);
+        in = sdiff__sched_insn_new(p, SDIFF__SV_X, 0);
+        sdiff__sched_term(in, SDIFF__SV_MO, cm);
+    } else if (ne == 1 && s->counter == 1) {    /* m = (mo + ets[-1]) / 2, from cur_sample */
+        sample = SDIFF__PNDM_CUR_SAMPLE;
+        in = sdiff__sched_insn_new(p, SDIFF__SV_X, 0);
+        sdiff__sched_term(in, SDIFF__SV_MO, cm * 0.5);
+        sdiff__sched_term(in, SDIFF__SV_STATE + s->ets_slot[0], cm * 0.5);
+    } else {                                    /* the Adams-Bashforth weights of ets[-1], ets[-2], ... */
+        in = sdiff__sched_insn_new(p, SDIFF__SV_X, 0);
+        for (int k = 0; k < ne; k++) sdiff__sched_term(in, SDIFF__SV_STATE + s->ets_slot[ne - 1 - k], cm * w[ne - 1][k]);
+    }
+    sdiff__sched_term(in, sample, cs);
+    s->counter++;
+}
+
+/* Step i (first .. len-1, in order) as instructions; advances the
+   scheduler's state (its counters, which kept vector is which). */
+SDIFF__PRIVATE sdiff_status sdiff__sched_plan_step(sdiff__sched *s, int i, sdiff__sched_plan *p) {
+    p->n = 0;
     if (i < s->t_start || i >= s->n_ts)
         return sdiff__err(SDIFF_ERR_INVALID_ARG, "scheduler: step %d out of range %d..%d", i, s->t_start, s->n_ts - 1);
-    int idx = i;
-    SDIFF__TRY(sdiff__sched_buffers(s, n));
-    bool needs_noise = s->kind == SDIFF__K_EULER_A || (s->kind == SDIFF__K_DDPM && s->its[idx] > 0) ||
-                       (s->kind == SDIFF__K_DDIM && s->eta > 0);
-    float *noise = NULL;
-    if (needs_noise) {
-        if (!rng) return sdiff__err(SDIFF_ERR_INVALID_ARG, "scheduler %s: this step needs a random generator",
-                                    sdiff_sampler_name(s->sampler));
-        noise = (float *)sdiff__malloc(n * sizeof(float));
-        if (!noise) return sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "scheduler: out of memory (%zu floats)", n);
-        sdiff__rng_randn(rng, noise, n);
-    }
     switch (s->kind) {
-    case SDIFF__K_DDIM: sdiff__ddim_step(s, idx, model_output, x, n, noise); break;
-    case SDIFF__K_PNDM: sdiff__pndm_step(s, idx, model_output, x, n); break;
+    case SDIFF__K_DDIM: sdiff__ddim_plan(s, i, p); break;
+    case SDIFF__K_PNDM: sdiff__pndm_plan(s, i, p); break;
     case SDIFF__K_EULER:
-    case SDIFF__K_EULER_A: sdiff__euler_step(s, idx, model_output, x, n, noise); break;
-    case SDIFF__K_DPM: sdiff__dpm_step(s, idx, model_output, x, n, s->buf[0]); break;
-    case SDIFF__K_DDPM: sdiff__ddpm_step(s, idx, model_output, x, n, noise); break;
+    case SDIFF__K_EULER_A: sdiff__euler_plan(s, i, p); break;
+    case SDIFF__K_DPM: sdiff__dpm_plan(s, i, p); break;
+    case SDIFF__K_DDPM: sdiff__ddpm_plan(s, i, p); break;
     }
-    sdiff__free(noise);
     return SDIFF_OK;
 }
 
@@ -8097,6 +8166,28 @@ SDIFF__PRIVATE sdiff_status sdiff__decode_images(sdiff_model *m, const float *la
     return st;
 }
 
+/* Images [b0, b0 + n) of a contiguous [B, ...] tensor: a header on the stack. */
+SDIFF__PRIVATE sdiff__tensor sdiff__batch_slice(const sdiff__tensor *t, int64_t b0, int64_t n) {
+    sdiff__tensor v = *t;
+    v.ne[0] = n;
+    v.data = (char *)t->data + (size_t)(b0 * (sdiff__numel(t) / t->ne[0])) * sdiff__dtype_size(t->dtype);
+    return v;
+}
+
+/* The progress callback after `done` of `total` steps: SDIFF_ERR_CANCELLED when it asks to stop. */
+SDIFF__PRIVATE sdiff_status sdiff__progress(const sdiff_gen_params *p, int done, int total) {
+    if (!p->progress || p->progress(done, total, p->progress_user)) return SDIFF_OK;
+    return sdiff__err(SDIFF_ERR_CANCELLED, "cancelled at step %d of %d", done, total);
+}
+
+/* The steps' noise (sdiff__sched_step_noise) is drawn on the host, in diffusers' order, and
+   uploaded up to this many bytes (at least one step) at a time. */
+#define SDIFF__NOISE_CHUNK_BYTES ((size_t)32 << 20)
+
+/* The sampling loop. The latents stay on the backend (F32, NHWC) from the first step to the
+   last: scale_model_input, CFG and the scheduler's step are lincomb ops (sdiff__sched_plan), so
+   a GPU runs the steps back to back while the host only queues them; the host sees the latents
+   again only to decode them. */
 SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_params *p, sdiff_image *out) {
     sdiff__backend *be = m->ctx->be;
     sdiff__run r = {be, &m->arena};
@@ -8105,48 +8196,60 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
     const bool cfg = p->cfg_scale > 1.0f;                    /* diffusers: guidance_scale > 1 */
     const int nb = cfg ? 2 * B : B;
     sdiff__sched *sched = NULL;
-    sdiff__tensor *context = NULL, *xt = NULL, *cross_kv = NULL, *temb_steps = NULL, *temb = NULL, y;
-    float *lat = NULL, *x_in = NULL, *eps = NULL, *noise = NULL, *tbuf = NULL;
+    sdiff__tensor *context = NULL, *xt = NULL, *cross_kv = NULL, *temb_steps = NULL, *temb = NULL, *lat_t = NULL;
+    sdiff__tensor *mo_t = NULL, *noise_t = NULL, *kept[SDIFF__SCHED_MAX_STATE] = {NULL}, y;
+    float *lat = NULL, *tmp = NULL, *noise = NULL, *tbuf = NULL;
     void *graph = NULL;
     sdiff_status st;
     sdiff__rng rng;
-    int first = 0, total = 0;
+    int first = 0, total = 0, n_noise = 0, chunk = 0, z = 0, z_end = 0;
     be->status = SDIFF_OK;
     sdiff__arena_release(&m->arena, (sdiff__arena_mark){0, 0, 0, 0});
     m->arena.peak = 0;
 
     if ((st = sdiff__sched_create(p->sampler, &m->sched, p->steps, p->eta, &sched)) != SDIFF_OK) goto done;
     if ((st = sdiff__encode_prompts(m, p, cfg, &context)) != SDIFF_OK) goto done;
+    total = sdiff__sched_len(sched);
     lat = (float *)sdiff__calloc((size_t)n, sizeof(float));
-    x_in = (float *)sdiff__calloc((size_t)n * 2, sizeof(float));
-    eps = (float *)sdiff__calloc((size_t)n * 2, sizeof(float));
-    noise = (float *)sdiff__calloc((size_t)n, sizeof(float));
-    tbuf = (float *)sdiff__calloc((size_t)sdiff__sched_len(sched) + 1, sizeof(float)); /* the timesteps */
-    if (!lat || !x_in || !eps || !noise || !tbuf) { st = sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory"); goto done; }
+    tmp = (float *)sdiff__calloc((size_t)n, sizeof(float));
+    tbuf = (float *)sdiff__calloc((size_t)total + 1, sizeof(float)); /* the timesteps */
+    if (!lat || !tmp || !tbuf) { st = sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory"); goto done; }
 
     sdiff__rng_seed(&rng, p->seed);
     rng.path = SDIFF__RNG_X86;
     rng.half = p->noise == SDIFF_NOISE_FP16 || (p->noise == SDIFF_NOISE_AUTO && be->act_dtype == SDIFF__F16);
     if (p->init_image) {
         first = sdiff__sched_img2img_begin(sched, p->strength);
-        if (first >= sdiff__sched_len(sched)) {
+        if (first >= total) {
             st = sdiff__err(SDIFF_ERR_INVALID_ARG, "strength %g with %d steps leaves no step to run", (double)p->strength, p->steps);
             goto done;
         }
         if ((st = sdiff__encode_image(m, p->init_image, B, &rng, lat)) != SDIFF_OK) goto done;
-        sdiff__rng_randn(&rng, noise, (size_t)n);
-        sdiff__sched_add_noise(sched, first, lat, noise, (size_t)n);
+        sdiff__rng_randn(&rng, tmp, (size_t)n);
+        sdiff__sched_add_noise(sched, first, lat, tmp, (size_t)n);
     } else {
         sdiff__rng_randn(&rng, lat, (size_t)n);
         const float sigma = sdiff__sched_init_noise_sigma(sched);
         for (int64_t i = 0; i < n; i++) lat[i] *= sigma;
     }
+    for (int i = first; i < total; i++) n_noise += sdiff__sched_step_noise(sched, i);
+    if (n_noise) {
+        chunk = (int)SDIFF__MIN((size_t)n_noise, SDIFF__MAX(SDIFF__NOISE_CHUNK_BYTES / ((size_t)n * 4), 1));
+        if (!(noise = (float *)sdiff__calloc((size_t)chunk * (size_t)n, sizeof(float)))) {
+            st = sdiff__err(SDIFF_ERR_OUT_OF_MEMORY, "out of host memory");
+            goto done;
+        }
+    }
 
-    /* the step's inputs live at fixed addresses, so that a backend with
-       graphs records the UNet once (on the second step, after the first has
-       sized the arena) and replays it for the rest */
+    /* The loop's tensors live at fixed addresses, so that a backend with graphs records the UNet
+       once (on the second step, after the first has sized the arena) and replays it for the rest. */
     xt = sdiff__new4(&m->arena, be->act_dtype, nb, h, w, C);
-    total = sdiff__sched_len(sched);
+    lat_t = sdiff__new4(&m->arena, SDIFF__F32, B, h, w, C);
+    mo_t = sdiff__new4(&m->arena, SDIFF__F32, B, h, w, C);
+    for (int k = 0; k < sdiff__sched_state_count(sched); k++) kept[k] = sdiff__new4(&m->arena, SDIFF__F32, B, h, w, C);
+    if (chunk) noise_t = sdiff__new2(&m->arena, SDIFF__F32, chunk, n);
+    sdiff__nchw_to_nhwc(tmp, lat, B, C, h * w);
+    be->upload(be, lat_t, tmp, SDIFF__F32);
     /* The conditioning, made once (sdiff__unet_time_proj, _cross_kv): the text's keys and values
        for every cross-attention, and every step's time-embedding projections, a row per step
        (every image of a step has its timestep); a step copies its row to each image's row of temb. */
@@ -8158,17 +8261,18 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
         temb_steps = sdiff__unet_time_proj(&r, &m->unet, ts);
         temb = sdiff__new2(&m->arena, be->act_dtype, nb, m->unet.temb_proj.rows);
     }
+    if ((st = be->status) != SDIFF_OK) goto done;
     for (int i = first; i < total; i++) {
-        /* the UNet input: scale_model_input(latents), duplicated for CFG */
-        memcpy(eps, lat, sizeof(float) * (size_t)n);
-        sdiff__sched_scale_input(sched, i, eps, (size_t)n);
-        for (int c = 0; c < (cfg ? 2 : 1); c++) sdiff__nchw_to_nhwc(x_in + (size_t)c * n, eps, B, C, h * w);
-        be->upload(be, xt, x_in, SDIFF__F32);
-        sdiff__tensor row = *temb_steps, dst = *temb; /* one row of each */
-        row.ne[0] = dst.ne[0] = 1;
-        row.data = (char *)temb_steps->data + (size_t)((i - first) * temb->ne[1]) * sdiff__dtype_size(temb->dtype);
+        /* the UNet input: scale_model_input(latents) in the activation dtype, once per CFG half */
+        const float k_in = sdiff__sched_input_scale(sched, i);
+        const sdiff__tensor *lat_in = lat_t;
+        for (int c = 0; c < nb / B; c++) {
+            sdiff__tensor half = sdiff__batch_slice(xt, (int64_t)c * B, B);
+            be->lincomb(be, &half, 1, &lat_in, &k_in, 0);
+        }
+        const sdiff__tensor row = sdiff__batch_slice(temb_steps, i - first, 1);
         for (int b = 0; b < nb; b++) {
-            dst.data = (char *)temb->data + (size_t)(b * temb->ne[1]) * sdiff__dtype_size(temb->dtype);
+            sdiff__tensor dst = sdiff__batch_slice(temb, b, 1);
             be->activate(be, &dst, &row, SDIFF__ACT_NONE); /* a copy */
         }
         if (!graph && i > first && be->graph_begin && be->graph_begin(be)) {
@@ -8181,19 +8285,52 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
         else {
             sdiff__arena_mark mark = sdiff__arena_mark_get(&m->arena);
             y = *sdiff__unet_step(&r, &m->unet, xt, temb, cross_kv);
-            sdiff__arena_release(&m->arena, mark);
+            sdiff__arena_release(&m->arena, mark); /* y is read next, before anything reuses it */
         }
-        if (be->status == SDIFF_OK) be->download(be, &y, x_in);
+        /* the model output in F32; with CFG uncond + scale * (text - uncond) */
+        const sdiff__tensor y_u = sdiff__batch_slice(&y, 0, B), y_t = sdiff__batch_slice(&y, cfg ? B : 0, B);
+        const sdiff__tensor *ys[2] = {&y_u, &y_t};
+        const float yc[2] = {1.0f - p->cfg_scale, p->cfg_scale}, one = 1.0f;
+        if (cfg) be->lincomb(be, mo_t, 2, ys, yc, 0);
+        else be->lincomb(be, mo_t, 1, ys, &one, 0);
+        /* the scheduler's step, with the next chunk of noise uploaded when this step needs it */
+        sdiff__tensor noise_row;
+        memset(&noise_row, 0, sizeof noise_row);
+        if (sdiff__sched_step_noise(sched, i)) {
+            if (z == z_end) {
+                for (int k = 0; k < SDIFF__MIN(chunk, n_noise - z); k++) {
+                    sdiff__rng_randn(&rng, tmp, (size_t)n);
+                    sdiff__nchw_to_nhwc(noise + (size_t)k * (size_t)n, tmp, B, C, h * w);
+                }
+                be->upload(be, noise_t, noise, SDIFF__F32);
+                z_end = z + chunk;
+            }
+            noise_row = sdiff__batch_slice(noise_t, z++ % chunk, 1);
+        }
+        sdiff__sched_plan plan;
+        if ((st = sdiff__sched_plan_step(sched, i, &plan)) != SDIFF_OK) goto done;
+        sdiff__tensor *vec[SDIFF__SV_STATE + SDIFF__SCHED_MAX_STATE] = {lat_t, mo_t, &noise_row};
+        for (int k = 0; k < SDIFF__SCHED_MAX_STATE; k++) vec[SDIFF__SV_STATE + k] = kept[k];
+        for (int k = 0; k < plan.n; k++) {
+            const sdiff__sched_insn *in = &plan.insn[k];
+            const sdiff__tensor *src[SDIFF__SCHED_MAX_TERMS];
+            for (int j = 0; j < in->n; j++) src[j] = vec[in->src[j]];
+            be->lincomb(be, vec[in->dst], in->n, src, in->c, in->clamp);
+        }
+        /* progress: a backend with marks keeps this step queued while the host waits for the one
+           before (the GPU never waits for the host); on the CPU this step is done */
+        if (be->mark) {
+            be->mark(be, i & 1);
+            if (i > first) be->wait_mark(be, (i - 1) & 1);
+        }
         if ((st = be->status) != SDIFF_OK) goto done;
-        sdiff__nhwc_to_nchw(eps, x_in, nb, C, h * w);
-        if (cfg) /* uncond + scale * (text - uncond), in diffusers' order */
-            for (int64_t k = 0; k < n; k++) eps[k] = eps[k] + p->cfg_scale * (eps[n + k] - eps[k]);
-        sdiff__sched_step(sched, i, eps, lat, (size_t)n, &rng);
-        if (p->progress && !p->progress(i - first + 1, total - first, p->progress_user)) {
-            st = sdiff__err(SDIFF_ERR_CANCELLED, "cancelled at step %d of %d", i - first + 1, total - first);
-            goto done;
-        }
+        const int done_steps = i - first + (be->mark ? 0 : 1);
+        if (done_steps > 0 && (st = sdiff__progress(p, done_steps, total - first)) != SDIFF_OK) goto done;
     }
+    be->download(be, lat_t, tmp);
+    if ((st = be->status) != SDIFF_OK) goto done;
+    if (be->mark && (st = sdiff__progress(p, total - first, total - first)) != SDIFF_OK) goto done;
+    sdiff__nhwc_to_nchw(lat, tmp, B, C, h * w);
     /* the conditioning and the steps' tensors are dead: the VAE gets the whole arena (its peak is
        the generation's) */
     sdiff__arena_release(&m->arena, (sdiff__arena_mark){0, 0, 0, 0});
@@ -8202,8 +8339,7 @@ done:
     if (graph) be->graph_free(be, graph);
     sdiff__sched_free(sched);
     sdiff__free(lat);
-    sdiff__free(x_in);
-    sdiff__free(eps);
+    sdiff__free(tmp);
     sdiff__free(noise);
     sdiff__free(tbuf);
     sdiff__arena_release(&m->arena, (sdiff__arena_mark){0, 0, 0, 0});

@@ -86,7 +86,8 @@
        Causal attention (CLIP) and shapes cuBLASLt has no algorithm for go
        to an exact fp32 online-softmax fallback kernel, head dims up to 512.
      - the rest (norms, GEGLU, add, activations, upsample, concat, embed,
-       timestep features): our own kernels, 16-byte vector loads where sizes
+       timestep features, lincomb: the sampling loop's scheduler step, CFG
+       and input scaling): our own kernels, 16-byte vector loads where sizes
        and alignment allow.
      Everything is issued on one stream, so graph capture (graph_begin /
      graph_end) records a whole denoising step, replayed with graph_launch.
@@ -97,8 +98,9 @@
    Synchronisation
      upload and download (and download_image, which turns a decoded image
      into bytes on the GPU and copies those) are synchronous: they wait for
-     the stream, copy, and (download) wait again. They fail the backend during graph capture; the
-     pipeline uploads a step's inputs before replaying the graph.
+     the stream, copy, and (download) wait again. They fail the backend during graph capture.
+     The sampling loop uses neither between steps: its latents stay on the GPU, and it waits on
+     events (mark / wait_mark) one step behind the one queued, so the GPU never idles for the host.
    Kernels
      The kernel sources are strings below, compiled by NVRTC on first use for
      the GPU found (sm_90a on compute capability 9.0, else sm_XY; PTX for the
@@ -174,6 +176,7 @@ typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
 typedef struct CUgraph_st *CUgraph;
 typedef struct CUgraphExec_st *CUgraphExec;
+typedef struct CUevent_st *CUevent;
 typedef unsigned long long CUdeviceptr;
 #define SDIFF__CUDA_SUCCESS 0
 #define SDIFF__CUDA_ERROR_OUT_OF_MEMORY 2
@@ -198,6 +201,7 @@ typedef struct {
     unsigned n_attrs;
 } sdiff__cu_launch_config;
 #define SDIFF__CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION 4   /* value: three unsigned (x, y, z) */
+#define SDIFF__CU_EVENT_DISABLE_TIMING 2
 #define SDIFF__CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION 6
 
 /* Virtual memory management (the arena's growable range): cuda.h's structs, same layout. */
@@ -271,6 +275,10 @@ typedef struct {
     X(CUresult, cuStreamCreate, "cuStreamCreate", (CUstream * s, unsigned flags))                               \
     X(CUresult, cuStreamDestroy, "cuStreamDestroy_v2", (CUstream s))                                            \
     X(CUresult, cuStreamSynchronize, "cuStreamSynchronize", (CUstream s))                                       \
+    X(CUresult, cuEventCreate, "cuEventCreate", (CUevent * e, unsigned flags))                                  \
+    X(CUresult, cuEventRecord, "cuEventRecord", (CUevent e, CUstream s))                                        \
+    X(CUresult, cuEventSynchronize, "cuEventSynchronize", (CUevent e))                                          \
+    X(CUresult, cuEventDestroy, "cuEventDestroy_v2", (CUevent e))                                               \
     X(CUresult, cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr * p, size_t bytes))                                   \
     X(CUresult, cuMemFree, "cuMemFree_v2", (CUdeviceptr p))                                                     \
     X(CUresult, cuMemGetAddressRange, "cuMemGetAddressRange_v2", (CUdeviceptr * base, size_t * size, CUdeviceptr p)) \
@@ -514,6 +522,7 @@ typedef struct sdiff__cuda {
     CUdevice dev;
     CUcontext ctx;
     CUstream stream;
+    CUevent marks[2];               /* mark / wait_mark (made at the first mark)  */
     int cc_major, cc_minor, n_sm;
     int smem_optin;                 /* the most dynamic shared memory a block may ask for */
     char arch[32], dev_name[128];
@@ -674,7 +683,7 @@ static const char sdiff__cuda_src_convert[] =
 
 static const char sdiff__cuda_src_elementwise[] =
     "/* sdiff_elementwise: activate (also the linear epilogue act + residual),\n"
-    "   add, geglu, upsample, concat, embed, timestep_embedding. Each thread\n"
+    "   add, geglu, upsample, concat, lincomb, embed, timestep_embedding. Each thread\n"
     "   handles chunks of 8 halves; `vec` says that every chunk is one aligned\n"
     "   16-byte vector (sizes multiple of 8, pointers 16-byte aligned), otherwise\n"
     "   the same chunk goes element by element with bounds checks. */\n"
@@ -792,6 +801,22 @@ static const char sdiff__cuda_src_elementwise[] =
     "            if (vec) ((uint4 *)y)[ch] = *(const uint4 *)src;\n"
     "            else y[e] = *src;\n"
     "        }\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "/* y = sum_k c[k] * x[k] (k < t.n) over n values, clamped to [-clamp, clamp] when clamp > 0: the\n"
+    "   sampling loop's arithmetic (sdiff.h's lincomb). x all F16 (x_f16) or all F32, y F16 (y_f16) or\n"
+    "   F32; y may be any x[k]. Summed in fp32 in the order of the terms, as the CPU backend does. */\n"
+    "struct lincomb_terms { const void *x[5]; float c[5]; int n; };\n"
+    "extern \"C\" __global__ void lincomb(void *y, lincomb_terms t, i64 n, float clamp, int x_f16, int y_f16) {\n"
+    "    pdl_begin();\n"
+    "    GRID_STRIDE(e, n) {\n"
+    "        float v = 0.0f;\n"
+    "        for (int k = 0; k < t.n; k++)\n"
+    "            v = __fadd_rn(v, __fmul_rn(t.c[k], x_f16 ? h2f(((const h16 *)t.x[k])[e]) : ((const float *)t.x[k])[e]));\n"
+    "        if (clamp > 0.0f) v = fminf(fmaxf(v, -clamp), clamp);\n"
+    "        if (y_f16) ((h16 *)y)[e] = f2h(v);\n"
+    "        else ((float *)y)[e] = v;\n"
     "    }\n"
     "}\n"
     "\n"
@@ -4482,6 +4507,23 @@ SDIFF__PRIVATE void sdiff__cuda_add(sdiff__backend *be, sdiff__tensor *y, const 
     sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "add", sdiff__cuda_grid(cb, (n + 7) / 8), 1, 256, args);
 }
 
+/* The kernel's lincomb_terms, field for field. */
+typedef struct sdiff__cuda_lincomb_terms { CUdeviceptr x[SDIFF__LINCOMB_MAX]; float c[SDIFF__LINCOMB_MAX]; int n; } sdiff__cuda_lincomb_terms;
+SDIFF__PRIVATE void sdiff__cuda_lincomb(sdiff__backend *be, sdiff__tensor *y, int n, const sdiff__tensor *const *x,
+                                        const float *c, float clamp) {
+    if (!sdiff__cuda_enter(be) || !sdiff__check_lincomb(be, y, n, x, c, clamp, SDIFF__F16)) return;
+    sdiff__cuda_lincomb_terms t;
+    memset(&t, 0, sizeof t);
+    t.n = n;
+    for (int k = 0; k < n; k++) { t.x[k] = SDIFF__DPTR(x[k]->data); t.c[k] = c[k]; }
+    CUdeviceptr dy = SDIFF__DPTR(y->data);
+    int64_t cnt = sdiff__numel(y);
+    int x_f16 = x[0]->dtype == SDIFF__F16, y_f16 = y->dtype == SDIFF__F16;
+    void *args[] = {&dy, &t, &cnt, &clamp, &x_f16, &y_f16};
+    sdiff__cuda_launch(SDIFF__CUDA(be), SDIFF__CP_ELEMENTWISE, 0, "lincomb", sdiff__cuda_grid(SDIFF__CUDA(be), cnt), 1, 256,
+                       args);
+}
+
 /* conv2d's routes (checked arguments). A residual of one row per image (sdiff__residual_per_image)
    only the TMA kernel adds itself: the others get rp = NULL from the caller, which adds it after. True
    when the TMA kernel ran. */
@@ -5017,6 +5059,21 @@ SDIFF__PRIVATE void sdiff__cuda_graph_free(sdiff__backend *be, void *graph) {
     sdiff__g_cu.cuGraphExecDestroy((CUgraphExec)graph);
 }
 
+/* mark and wait_mark: an event recorded on the stream, and the host waiting for it. */
+SDIFF__PRIVATE void sdiff__cuda_mark(sdiff__backend *be, int k) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, "mark")) return;
+    if (k < 0 || k > 1) { sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "cuda: mark %d (0 or 1)", k); return; }
+    if (!cb->marks[k] && !SDIFF__CU(be, cuEventCreate(&cb->marks[k], SDIFF__CU_EVENT_DISABLE_TIMING))) return;
+    SDIFF__CU(be, cuEventRecord(cb->marks[k], cb->stream));
+}
+SDIFF__PRIVATE void sdiff__cuda_wait_mark(sdiff__backend *be, int k) {
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    if (!sdiff__cuda_enter(be) || !sdiff__cuda_not_capturing(be, "wait_mark")) return;
+    if (k < 0 || k > 1 || !cb->marks[k]) { sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "cuda: wait for mark %d, never made", k); return; }
+    SDIFF__CU(be, cuEventSynchronize(cb->marks[k]));
+}
+
 /* >>cuda:create ============================================================
    Creation (returns NULL with the reason in sdiff_last_error), destruction,
    and the registration with sdiff.h.
@@ -5032,6 +5089,8 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
             if (L->cuStreamEndCapture(cb->stream, &g) == 0 && g) L->cuGraphDestroy(g);
         }
         if (cb->stream) L->cuStreamSynchronize(cb->stream);
+        for (int i = 0; i < 2; i++)
+            if (cb->marks[i]) L->cuEventDestroy(cb->marks[i]);
         for (int i = 0; i < cb->n_plans; i++) sdiff__cuda_plan_destroy(&cb->plans[i]);
         for (int i = 0; i < cb->n_bplans; i++) sdiff__cuda_bplan_destroy(&cb->bplans[i]);
         if (cb->lt) L->cublasLtDestroy(cb->lt);
@@ -5147,6 +5206,7 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
     be->geglu = sdiff__cuda_geglu;
     be->add = sdiff__cuda_add;
     be->activate = sdiff__cuda_activate;
+    be->lincomb = sdiff__cuda_lincomb;
     be->upsample = sdiff__cuda_upsample;
     be->concat = sdiff__cuda_concat;
     be->embed = sdiff__cuda_embed;
@@ -5155,6 +5215,8 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
     be->graph_end = sdiff__cuda_graph_end;
     be->graph_launch = sdiff__cuda_graph_launch;
     be->graph_free = sdiff__cuda_graph_free;
+    be->mark = sdiff__cuda_mark;
+    be->wait_mark = sdiff__cuda_wait_mark;
     size_t total_mem = 0;
     bool ok = SDIFF__CU(be, cuDeviceGet(&cb->dev, device)) &&
               SDIFF__CU(be, cuDeviceGetAttribute(&cb->cc_major, SDIFF__CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, cb->dev)) &&

@@ -477,6 +477,37 @@ SDIFF_TEST(cpu_elementwise) {
         CHECK(ok);
         be->free(be, a.data); be->free(be, b.data); be->free(be, y.data);
     }
+    /* lincomb: five terms in their order, y one of them, a clamp; bad arguments */
+    {
+        sdiff__tensor x[5], y = TC_T(be, 3, 37);
+        const sdiff__tensor *xs[5];
+        const float c[5] = {0.5f, -1.25f, 2.0f, 1e-3f, -0.75f};
+        for (int k = 0; k < 5; k++) { x[k] = tc_rand(TC_T(be, 3, 37), 2, 0); xs[k] = &x[k]; }
+        float want[111], want_clamped[111];
+        for (int i = 0; i < 111; i++) {
+            double v = 0;
+            for (int k = 0; k < 5; k++) v += (double)c[k] * tc_f(&x[k])[i];
+            want[i] = (float)v;
+            want_clamped[i] = (float)(v < -1 ? -1 : v > 1 ? 1 : v);
+        }
+        be->lincomb(be, &y, 5, xs, c, 0);
+        CHECK_REL(tc_f(&y), want, 111, 1e-6);
+        be->lincomb(be, &x[2], 5, xs, c, 1.0f);                     /* in place, clamped */
+        CHECK_REL(tc_f(&x[2]), want_clamped, 111, 1e-6);
+        CHECK(be->status == SDIFF_OK);
+        sdiff__tensor small = TC_T(be, 3, 36);
+        be->lincomb(be, &small, 2, xs, c, 0);                       /* sizes differ */
+        CHECK(be->status == SDIFF_ERR_INVALID_ARG && strstr(sdiff__g_error, "lincomb") != NULL);
+        be->status = SDIFF_OK;
+        be->lincomb(be, &y, 6, xs, c, 0);                           /* too many terms */
+        CHECK(be->status == SDIFF_ERR_INVALID_ARG);
+        be->status = SDIFF_OK;
+        be->lincomb(be, &y, 1, xs, c, NAN);                         /* a NaN clamp */
+        CHECK(be->status == SDIFF_ERR_INVALID_ARG);
+        be->status = SDIFF_OK;
+        for (int k = 0; k < 5; k++) be->free(be, x[k].data);
+        be->free(be, y.data); be->free(be, small.data);
+    }
     /* embed, and an id past the table */
     {
         sdiff__tensor t = tc_rand(TC_T(be, 10, 6), 1, 0), y = TC_T(be, 4, 6);

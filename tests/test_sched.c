@@ -240,9 +240,9 @@ SDIFF_TEST(sched_invalid_args) {
     CHECK(sdiff__sched_img2img_begin(s, 0.7f) == 3);  /* 0.7f is 0.7 for Python: int(10 * 0.7) = 7 */
     CHECK(sdiff__sched_img2img_begin(s, 0.05f) == sdiff__sched_len(s));
     CHECK(sdiff__sched_img2img_begin(s, -0.5f) == sdiff__sched_len(s));
-    float x[4] = {0}, e[4] = {0};
-    CHECK(sdiff__sched_step(s, 10, e, x, 4, NULL) == SDIFF_ERR_INVALID_ARG);
-    CHECK(sdiff__sched_step(s, 2, e, x, 4, NULL) == SDIFF_ERR_INVALID_ARG); /* before the begin index */
+    sdiff__sched_plan plan;
+    CHECK(sdiff__sched_plan_step(s, 10, &plan) == SDIFF_ERR_INVALID_ARG && plan.n == 0);
+    CHECK(sdiff__sched_plan_step(s, 2, &plan) == SDIFF_ERR_INVALID_ARG); /* before the begin index */
     sdiff__sched_free(s);
     /* float strength as the user typed it: 0.7f is 0.7 for Python, int(10 * 0.7) = 7 */
     CHECK(sdiff__sched_decimal(0.7f) == 0.7);
@@ -250,6 +250,29 @@ SDIFF_TEST(sched_invalid_args) {
 }
 
 /* --- trajectories against diffusers */
+
+/* A step on host arrays: the plan's instructions through sdiff__lincomb_f32, the arithmetic of
+   the CPU backend's lincomb op (the pipeline tests run the same plans through the backend). The
+   kept vectors are made at the first step. */
+static sdiff_status sched_step_host(sdiff__sched *s, int i, float *mo, float *x, size_t n, sdiff__rng *rng,
+                                    float **kept) {
+    for (int k = 0; k < sdiff__sched_state_count(s); k++)
+        if (!kept[k]) kept[k] = (float *)calloc(n, sizeof(float));
+    float *noise = (float *)calloc(n, sizeof(float));
+    if (sdiff__sched_step_noise(s, i)) sdiff__rng_randn(rng, noise, n);
+    sdiff__sched_plan p;
+    sdiff_status st = sdiff__sched_plan_step(s, i, &p);
+    for (int k = 0; k < p.n && st == SDIFF_OK; k++) {
+        const sdiff__sched_insn *in = &p.insn[k];
+        float *vec[SDIFF__SV_STATE + SDIFF__SCHED_MAX_STATE] = {x, mo, noise};
+        for (int j = 0; j < SDIFF__SCHED_MAX_STATE; j++) vec[SDIFF__SV_STATE + j] = kept[j];
+        const float *src[SDIFF__SCHED_MAX_TERMS];
+        for (int j = 0; j < in->n; j++) src[j] = vec[in->src[j]];
+        sdiff__lincomb_f32(vec[in->dst], in->n, src, in->c, in->clamp, n);
+    }
+    free(noise);
+    return st;
+}
 
 /* The synthetic model of tools/fixtures_sched.py, float32. */
 static void sched_test_model(const float *x, float t, float *eps, size_t n) {
@@ -297,7 +320,7 @@ static void sched_run_case(const char *name) {
     rng.path = SDIFF__RNG_X86;
     sdiff__rng_seed(&rng, (uint64_t)tj_get(&j, "seed")->num);
     float *x = (float *)malloc(n * sizeof(float)), *eps = (float *)malloc(n * sizeof(float));
-    float *in = (float *)malloc(n * sizeof(float));
+    float *in = (float *)malloc(n * sizeof(float)), *kept[SDIFF__SCHED_MAX_STATE] = {NULL};
     if (strength && strength->type == TJ_NUM) {
         CHECK(sdiff__sched_set_strength(s, strength->num) == SDIFF_OK);
         int nm = 0;
@@ -338,9 +361,10 @@ static void sched_run_case(const char *name) {
     for (int i = 0; i < nt && i < sdiff__sched_num_evals(s) && ni == (int)n; i++) {
         float t = sdiff__sched_timestep(s, first + i);
         memcpy(in, x, n * sizeof(float));
-        sdiff__sched_scale_input(s, first + i, in, n);
+        const float k_in = sdiff__sched_input_scale(s, first + i);
+        for (size_t k = 0; k < n; k++) in[k] = in[k] * k_in;
         sched_test_model(in, t, eps, n);
-        CHECK(sdiff__sched_step(s, first + i, eps, x, n, &rng) == SDIFF_OK);
+        CHECK(sched_step_host(s, first + i, eps, x, n, &rng, kept) == SDIFF_OK);
         int nw = 0;
         float *want = tj_floats(&samples->items[i], &nw);
         double e = test_rel_err(x, want, n);
@@ -349,6 +373,7 @@ static void sched_run_case(const char *name) {
         free(want);
     }
     free(ts); free(sig); free(init); free(x); free(eps); free(in);
+    for (int k = 0; k < SDIFF__SCHED_MAX_STATE; k++) free(kept[k]);
     sdiff__sched_free(s);
     tj_free(&j);
 }

@@ -273,8 +273,9 @@ int main(int argc, char **argv) {
         sdiff__arena_release(&m->arena, mark);
     }
     /* the UNet call alone, as tools/bench_ref.py times diffusers' (one forward at 512x512 with CFG,
-       the time between synchronisations): its graph replayed back to back, without the host's
-       scheduler step and copies that sit between a generation's steps (the step interval above) */
+       the time between synchronisations): its graph replayed back to back, without the lincomb
+       launches (input scaling, CFG, scheduler step) and time-embedding copies that sit between a
+       generation's steps (the step interval above) */
     double unet_call_ms = NAN;
     if (!strcmp(sdiff_ctx_backend_name(ctx), "cuda")) {
         sdiff__backend *be = ctx->be;

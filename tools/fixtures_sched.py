@@ -65,6 +65,19 @@ CASES = [
     ("img2img_euler_a", "EulerAncestralDiscreteScheduler", {}, 10, 19, [1, 4, 4, 4], 0.6, 0.0, "euler_a"),
     ("img2img_dpmpp_2m_karras", "DPMSolverMultistepScheduler", {"use_karras_sigmas": True}, 10, 20, [1, 4, 4, 4],
      0.6, 0.0, "dpmpp_2m_karras"),
+    # the clamp of clip_sample, and the prediction types each step folds into its coefficients
+    ("ddim_clip", "DDIMScheduler", {"clip_sample": True}, 10, 21, [1, 4, 4, 4], None, 0.0, "ddim"),
+    ("ddpm_clip", "DDPMScheduler", {"clip_sample": True, "clip_sample_range": 0.8}, 10, 22, [1, 4, 4, 4], None, 0.0,
+     "ddpm"),
+    ("ddim_sample", "DDIMScheduler", {"prediction_type": "sample"}, 10, 23, [1, 4, 4, 4], None, 0.0, "ddim"),
+    ("pndm_v", "PNDMScheduler", {"prediction_type": "v_prediction"}, 10, 24, [1, 4, 4, 4], None, 0.0, "pndm"),
+    ("pndm_prk_v", "PNDMScheduler", {"skip_prk_steps": False, "prediction_type": "v_prediction"}, 10, 25,
+     [1, 4, 4, 4], None, 0.0, "pndm"),
+    ("dpmpp_2m_v", "DPMSolverMultistepScheduler", {"prediction_type": "v_prediction"}, 10, 26, [1, 4, 4, 4], None,
+     0.0, "dpmpp_2m"),
+    ("dpmpp_2m_sample", "DPMSolverMultistepScheduler", {"prediction_type": "sample"}, 10, 27, [1, 4, 4, 4], None,
+     0.0, "dpmpp_2m"),
+    ("ddpm_v", "DDPMScheduler", {"prediction_type": "v_prediction"}, 10, 28, [1, 4, 4, 4], None, 0.0, "ddpm"),
 ]
 
 RANDN_CASES = [  # (seed, [numel of each call, in order, one generator])

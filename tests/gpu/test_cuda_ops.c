@@ -481,6 +481,63 @@ static void gt_attn(int64_t bn, int64_t lq, int64_t lk, int heads, int64_t d, bo
     gt_check("attention", s, &o, GT_TOL);
     gt_free(&o); gt_free(&qkv); gt_free(&q); gt_free(&k); gt_free(&v);
 }
+/* --- lincomb: the sampling loop's arithmetic ------------------------------ */
+/* t's GPU side as F32 with the same values (the loop's latents, model output and kept vectors). */
+static void gt_to_f32(gt_t *t) {
+    size_t n = (size_t)sdiff__numel(&t->c);
+    g_gt.gpu->free(g_gt.gpu, t->g.data);
+    t->g.dtype = SDIFF__F32;
+    t->g.data = g_gt.gpu->alloc(g_gt.gpu, n * 4);
+    g_gt.gpu->upload(g_gt.gpu, &t->g, t->h, SDIFF__F32);
+}
+SDIFF_TEST(cuda_lincomb) {
+    if (!gt_setup()) { g_test_failed++; return; }
+    /* SD's latents at 512x512 with CFG, and an odd size */
+    static const int64_t sh[][4] = {{2, 64, 64, 4}, {1, 7, 5, 3}};
+    for (int i = 0; i < 2; i++) {
+        const int64_t B = sh[i][0], H = sh[i][1], W = sh[i][2], C = sh[i][3];
+        char s[96];
+        snprintf(s, sizeof s, "%lldx%lldx%lldx%lld", (long long)B, (long long)H, (long long)W, (long long)C);
+        const float cfg[2] = {1.0f - 7.5f, 7.5f}, scale = 0.0682f;
+        const float c5[5] = {0.93f, -0.41f, 1.7f, -0.05f, 0.0125f};
+        /* CFG: two F16 halves -> the F32 model output */
+        gt_t u = gt_in(4, B, H, W, C), t = gt_in(4, B, H, W, C), mo = gt_out(4, B, H, W, C);
+        gt_to_f32(&mo);
+        const sdiff__tensor *xc[2] = {&u.c, &t.c}, *xg[2] = {&u.g, &t.g};
+        g_gt.cpu->lincomb(g_gt.cpu, &mo.c, 2, xc, cfg, 0);
+        g_gt.gpu->lincomb(g_gt.gpu, &mo.g, 2, xg, cfg, 0);
+        gt_check("lincomb f16->f32", s, &mo, 1e-6);
+        /* scale_model_input: F32 latents -> the F16 UNet input */
+        gt_t x_in = gt_out(4, B, H, W, C);
+        const sdiff__tensor *lc = &mo.c, *lg = &mo.g;
+        g_gt.cpu->lincomb(g_gt.cpu, &x_in.c, 1, &lc, &scale, 0);
+        g_gt.gpu->lincomb(g_gt.gpu, &x_in.g, 1, &lg, &scale, 0);
+        gt_check("lincomb f32->f16", s, &x_in, 1e-3);
+        /* a step: five F32 terms, in place, clamped */
+        gt_t k[5];
+        const sdiff__tensor *kc[5], *kg[5];
+        for (int j = 0; j < 5; j++) {
+            k[j] = gt_new(4, B, H, W, C, 1, 3.0f);
+            gt_to_f32(&k[j]);
+            kc[j] = &k[j].c; kg[j] = &k[j].g;
+        }
+        g_gt.cpu->lincomb(g_gt.cpu, &k[1].c, 5, kc, c5, 2.5f);
+        g_gt.gpu->lincomb(g_gt.gpu, &k[1].g, 5, kg, c5, 2.5f);
+        gt_check("lincomb f32 5 terms", s, &k[1], 1e-6);
+        for (int j = 0; j < 5; j++) gt_free(&k[j]);
+        gt_free(&u); gt_free(&t); gt_free(&mo); gt_free(&x_in);
+    }
+    /* mixed input dtypes are refused */
+    gt_t a = gt_in(1, 64, 1, 1, 1), b = gt_in(1, 64, 1, 1, 1);
+    gt_to_f32(&b);
+    const sdiff__tensor *ab[2] = {&a.g, &b.g};
+    const float c2[2] = {1, 1};
+    g_gt.gpu->lincomb(g_gt.gpu, &b.g, 2, ab, c2, 0);
+    CHECK(g_gt.gpu->status == SDIFF_ERR_INVALID_ARG);
+    g_gt.gpu->status = SDIFF_OK;
+    gt_free(&a); gt_free(&b);
+}
+
 SDIFF_TEST(cuda_attention) {
     /* On Hopper the D = 40, 64 and 80 cases run twice: the TMA kernel (the library's choice
        there), then the mma.sync one. */
