@@ -8182,7 +8182,9 @@ SDIFF__PRIVATE sdiff_status sdiff__progress(const sdiff_gen_params *p, int done,
 
 /* The steps' noise (sdiff__sched_step_noise) is drawn on the host, in diffusers' order, and
    uploaded up to this many bytes (at least one step) at a time. */
+#ifndef SDIFF__NOISE_CHUNK_BYTES
 #define SDIFF__NOISE_CHUNK_BYTES ((size_t)32 << 20)
+#endif
 
 /* The sampling loop. The latents stay on the backend (F32, NHWC) from the first step to the
    last: scale_model_input, CFG and the scheduler's step are lincomb ops (sdiff__sched_plan), so
