@@ -8338,6 +8338,10 @@ SDIFF__PRIVATE sdiff_status sdiff__generate(sdiff_model *m, const sdiff_gen_para
     sdiff__arena_release(&m->arena, (sdiff__arena_mark){0, 0, 0, 0});
     st = sdiff__decode_images(m, lat, B, h, w, out);
 done:
+    if (graph && be->mark) { /* cancelled: a queued step may still replay the graph */
+        be->mark(be, 0);
+        be->wait_mark(be, 0);
+    }
     if (graph) be->graph_free(be, graph);
     sdiff__sched_free(sched);
     sdiff__free(lat);
