@@ -4210,6 +4210,10 @@ SDIFF__PRIVATE sdiff__cuda_gemm_plan *sdiff__cuda_plan_get(sdiff__cuda *cb, cons
         ok = false;
     }
     if (!ok) { sdiff__cuda_plan_destroy(&p); return NULL; }
+    /* tools/lt_census.c reads these lines (sdiff -v) to replay every GEMM shape of a generation */
+    sdiff__log(be->log, SDIFF_LOG_DEBUG, "cuda", "gemm plan: %lld %lld %lld %lld %d %d %d %d %d %d (M N K lda epilogue "
+               "beta alignments)", (long long)m, (long long)n, (long long)k, (long long)lda, epilogue, beta, align[0],
+               align[1], align[2], align[3]);
     p.algo = res.algo;
     cb->plans[cb->n_plans] = p;
     return &cb->plans[cb->n_plans++];
@@ -4313,6 +4317,12 @@ SDIFF__PRIVATE sdiff__cuda_bgemm_plan *sdiff__cuda_bplan_get(sdiff__cuda *cb, co
     }
     if (pref) sdiff__g_cu.cublasLtMatmulPreferenceDestroy(pref);
     if (!ok) { sdiff__cuda_bplan_destroy(&p); return NULL; }
+    if (p.usable)
+        sdiff__log(be->log, SDIFF_LOG_DEBUG, "cuda", "batched gemm plan: %lld %lld %lld %lld %lld %lld %lld %lld %lld %d %d "
+                   "%d %d %d %d %d %d (m n k lda ldb ldc sa sb sc transa transb ctype batch alignments)",
+                   (long long)key->m, (long long)key->n, (long long)key->k, (long long)key->lda, (long long)key->ldb,
+                   (long long)key->ldc, (long long)key->sa, (long long)key->sb, (long long)key->sc, key->transa,
+                   key->transb, key->ctype, key->batch, key->align[0], key->align[1], key->align[2], key->align[3]);
     p.algo = res.algo;
     cb->bplans[cb->n_bplans] = p;
     return &cb->bplans[cb->n_bplans++];

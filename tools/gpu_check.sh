@@ -11,6 +11,8 @@
 #   convsweep  the same with other tile parameters (not part of "all")
 #   convref    cuDNN and cuBLAS on the same convolution shapes (tools/kernels/bench_conv_ref.py)
 #   attn       the attention kernels alone (tools/kernels/bench_attn.cu): mma.sync, then TMA + wgmma
+#   gemm       the Hopper GEMM prototype alone against cuBLASLt (tools/kernels/bench_gemm.cu), then
+#              compute-sanitizer racecheck and memcheck on it (every tile and split-K)
 #   ops        the memory-bound ops alone at SD's shapes (tools/bench_cuda_ops.c: GroupNorm at every
 #              cluster size, LayerNorm, GEGLU, the time-embedding add)
 #   ref        tools/gpu_ref.py: random-weight SD 1.5 (real configs) + diffusers' reference tensors
@@ -20,13 +22,15 @@
 #   torch      tools/bench_ref.py: diffusers eager and torch.compile on the same GPU, same run
 #   torchquick the same without torch.compile
 #   sanitizer  compute-sanitizer memcheck and racecheck on a short generation
+#   ltcensus   every cuBLASLt GEMM of that generation replayed with each of the heuristic's first 8
+#              algorithms under racecheck, and timed at 512x512 (tools/lt_census.c; not part of "all")
 # The GPU machine has no stb headers: programs are built with -DSDIFF_NO_STB there (the CLI then
 # generates but cannot write the PNG, which the sanitizer step does not need).
 set -u
 OUT=${OUT:-out/gpu_check}
 mkdir -p "$OUT" build
 export PYTHONUNBUFFERED=1 SDIFF_CACHE_DIR=${SDIFF_CACHE_DIR:-/tmp/sdiff-cache}
-steps=${*:-tests conv convref attn ops ref bench profile torch sanitizer}
+steps=${*:-tests conv convref attn gemm ops ref bench profile torch sanitizer}
 has() { case " $steps " in *" $1 "*) return 0;; esac; return 1; }
 step() { echo; echo "=== $1 ($(date +%T))"; }
 NVCC="nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a"
@@ -69,6 +73,20 @@ if has attn; then
   step "attention: the TMA + wgmma kernel (tools/kernels/attn_kernel_sm90.cu; Hopper, D = 40, 64, 72, 80)"
   timeout 120 ./build/bench_attn --kernel sm90 >"$OUT/bench_attn_sm90.log" 2>&1; echo "rc=$?"
   grep -E "^\||PASS|FAIL" "$OUT/bench_attn_sm90.log" | tail -20
+fi
+
+if has gemm; then
+  step "the Hopper GEMM prototype against cuBLASLt (tools/kernels/gemm_kernel_sm90.cu)"
+  $NVCC tools/kernels/bench_gemm.cu -o build/bench_gemm -lnvrtc -lcuda -lcublasLt && \
+    timeout 200 ./build/bench_gemm --csv "$OUT/bench_gemm.csv" >"$OUT/bench_gemm.log" 2>&1; echo "rc=$?"
+  grep -E "^\||PASS|FAIL" "$OUT/bench_gemm.log"
+  for tool in racecheck memcheck; do
+    for only in "odd" "unet L3 128x1280x1280" "unet L0 ff1"; do
+      printf "%s, %s: " "$tool" "$only"
+      timeout 240 compute-sanitizer --tool $tool ./build/bench_gemm --no-time --only "$only" 2>&1 | \
+        grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -1
+    done
+  done
 fi
 
 if has ops; then
@@ -126,5 +144,21 @@ if has sanitizer && command -v compute-sanitizer >/dev/null; then
   san --tool racecheck >"$OUT/sanitizer_racecheck.log" 2>&1
   echo "racecheck, all kernels: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/sanitizer_racecheck.log" | tail -1)"
   grep "Race reported" "$OUT/sanitizer_racecheck.log" | sed 's/+0x[0-9a-f]*//g' | sort | uniq -c
+fi
+if has ltcensus; then
+  step "cuBLASLt census: which of the heuristic's algorithms racecheck flags, and their times"
+  gcc -O2 -I/usr/local/cuda/include tools/lt_census.c -o build/lt_census -L/usr/local/cuda/lib64 -lcublasLt -lcudart
+  for px in 256 512; do
+    ./build/sdiff -v -m /tmp/sd15 -p "a cat" -W $px -H $px --steps 2 --backend cuda -o /tmp/census.png 2>&1 | \
+      grep "gemm plan:" | sort -u >"$OUT/gemm_shapes_$px.txt"
+  done
+  wc -l "$OUT"/gemm_shapes_*.txt
+  timeout 200 ./build/lt_census "$OUT/gemm_shapes_512.txt" time 16 >"$OUT/lt_census_time512.txt" 2>&1; echo "time rc=$?"
+  timeout 300 compute-sanitizer --tool racecheck --print-limit 100000 ./build/lt_census "$OUT/gemm_shapes_256.txt" race 8 \
+    >"$OUT/lt_census_race256.txt" 2>&1; echo "race rc=$?"
+  # per shape, one character per algorithm: X = racecheck reported a hazard in it, . = none
+  awk '/^== shape/ { split($0, p, " [|] "); s = p[1]; if (!(s in seen)) { seen[s] = 1; order[++n] = s } cur = s; flag[s] = flag[s] "." }
+       /Race reported/ && cur != "" { f = flag[cur]; if (substr(f, length(f)) == ".") flag[cur] = substr(f, 1, length(f) - 1) "X" }
+       END { for (i = 1; i <= n; i++) print flag[order[i]], order[i] }' "$OUT/lt_census_race256.txt"
 fi
 echo; echo "=== done ($(date +%T))"

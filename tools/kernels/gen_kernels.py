@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The tensor-core kernels' sources of truth are the .cu files in this folder (.cu, so nvcc -Xptxas -v
 reads them directly): attn_kernel.cu (flash attention, mma.sync), attn_kernel_sm90.cu (flash
-attention on Hopper: TMA and wgmma) and conv_kernel.cu (implicit-GEMM convolution, mma.sync or
-wgmma), all including mma.cuh. This script turns each into C, with mma.cuh pasted in place of its #include:
-the region between its GENERATED markers in sdiff_cuda.h (what the library ships), and a stand-alone
-header in build/ (attn_kernel.h, attn_kernel_sm90.h, conv_kernel.h; not committed) for the tools in this folder.
+attention on Hopper: TMA and wgmma), conv_kernel.cu and conv_kernel_sm90.cu (implicit-GEMM convolution)
+and gemm_kernel_sm90.cu (the Hopper GEMM; a prototype the library does not ship yet), all including
+mma.cuh. This script turns each into C: the region between its GENERATED markers in sdiff_cuda.h
+(what the library ships; not for prototypes), and a stand-alone header in build/ (attn_kernel.h, ...,
+gemm_kernel_sm90.h; not committed) for the tools in this folder.
 Usage: python3 tools/kernels/gen_kernels.py [--check]   (--check: exit 1 if sdiff_cuda.h is stale)"""
 import os
 import sys
@@ -305,6 +306,67 @@ static inline int sdiff__cu_conv2d_tma_maps(sdiff__cu_tmap_encode_fn encode, voi
     return r;
 }
 '''
+GEMM90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
+   -DGEMM_TILE=0..3 [-DOUT_F32=1]; name "sdiff_gemm_tma", extern "C"):
+
+     __global__ void sdiff_gemm_tma(const CUtensorMap ta, const CUtensorMap tb, const half *bias,
+         const half *res, void *y, int M, int N, int KT, int tiles_n, int n_tiles, long long ldy,
+         long long ldr, float alpha);
+
+   y[m, n] = fp16(fp16(alpha * sum_k a[m, k] w[n, k] + bias[n]) + res[m, n]) (bias, res optional;
+   res may be y), or with OUT_F32 y[m, n] = alpha * sum (fp32). a [M][K] (row stride lda) and
+   w [N][K] (row stride ldw) as TMA tensor maps made by sdiff__cu_gemm_maps() below (16-byte
+   aligned bases, row strides multiples of 8 elements; K, M, N need not be tile multiples).
+   Launch (sdiff__cu_gemm_launch_dims below): split 1: a persistent grid of min(tiles, blocks
+   that fit at once); split > 1: grid (split, tiles) in clusters of (split, 1, 1), K shared
+   between a cluster's blocks. Block BM + 128 threads; dynamic shared memory sdiff__cu_gemm_smem(tile) bytes
+   (above 48 KB: raise the function attribute first); the module exports __constant__ int
+   sdiff_gemm_tma_cfg[4] = {BM, BN, threads, smem}. */
+'''
+GEMM90_HELPER = r'''
+/* sdiff_gemm_tma's tiles (GEMM_TILE 0..3): {BM, BN}; BM 128: two blocks per SM, 256: one. */
+static const int sdiff__cu_gemm_tiles[4][2] = {{128, 64}, {128, 128}, {256, 64}, {256, 128}};
+/* Dynamic shared memory of a tile: the epilogue's [bm][bn + 8] fp16 tile, as many 64-wide K stages
+   of the bm x 64 and bn x 64 operand tiles as fit beside it in the block's share of the SM's
+   227 KB (at most 8), the mbarriers, and 1024 bytes to align the ring. */
+static inline unsigned sdiff__cu_gemm_smem(int tile) {
+    const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1];
+    const unsigned stage = (unsigned)(bm + bn) * 128u, epi = (unsigned)(bm * (bn + 8) * 2),
+                   fit = (227u * 1024u / (bm == 128 ? 2u : 1u) - 1024u - 256u - epi) / stage;
+    return (fit > 8 ? 8 : fit) * stage + epi + 256u + 1024u;
+}
+/* Grid and block for M x N with a tile and a split-K of split (see the kernel's doc): tiles
+   (= *n_tiles, *tiles_n along N). */
+static inline void sdiff__cu_gemm_launch_dims(long long M, long long N, int tile, int split, int n_sm, unsigned grid[3],
+                                              unsigned *threads, int *tiles_n, int *n_tiles) {
+    const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1], per_sm = bm == 128 ? 2 : 1;
+    const long long tn = (N + bn - 1) / bn, tiles = ((M + bm - 1) / bm) * tn;
+    *tiles_n = (int)tn;
+    *n_tiles = (int)tiles;
+    *threads = (unsigned)(bm + 128);
+    grid[0] = split > 1 ? (unsigned)split : (unsigned)(tiles < (long long)per_sm * n_sm ? tiles : (long long)per_sm * n_sm);
+    grid[1] = split > 1 ? (unsigned)tiles : 1u;
+    grid[2] = 1;
+}
+/* The two tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of sdiff_gemm_tma: a [M][K]
+   with row stride lda and w [N][K] with row stride ldw (elements), 2-D (K, rows) with boxes of 64
+   x BM (a) and 64 x BN (w) of the tile, 128-byte swizzle, zeros outside. Returns 0, or the first failing
+   CUresult (bases 16-byte aligned, lda and ldw multiples of 8). */
+static inline int sdiff__cu_gemm_maps(sdiff__cu_tmap_encode_fn encode, void *maps[2], const void *a, long long lda,
+                                      long long M, const void *w, long long ldw, long long N, long long K, int tile) {
+    const unsigned ones[2] = {1, 1}, abox[2] = {64, (unsigned)sdiff__cu_gemm_tiles[tile][0]},
+                   wbox[2] = {64, (unsigned)sdiff__cu_gemm_tiles[tile][1]};
+    const unsigned long long ad[2] = {(unsigned long long)K, (unsigned long long)M},
+                             as[1] = {(unsigned long long)lda * 2},
+                             wd[2] = {(unsigned long long)K, (unsigned long long)N},
+                             ws[1] = {(unsigned long long)ldw * 2};
+    /* 6: CU_TENSOR_MAP_DATA_TYPE_FLOAT16; 0: no interleave; 3: CU_TENSOR_MAP_SWIZZLE_128B;
+       2: CU_TENSOR_MAP_L2_PROMOTION_L2_128B; 0: out-of-bounds elements read as zero */
+    int r = encode(maps[0], 6, 2, (void *)a, ad, as, abox, ones, 0, 3, 2, 0);
+    if (!r) r = encode(maps[1], 6, 2, (void *)w, wd, ws, wbox, ones, 0, 3, 2, 0);
+    return r;
+}
+'''
 KERNELS = [
     dict(cu='attn_kernel.cu', var='sdiff__cu_attention_src', header='attn_kernel.h', guard='SDIFF_ATTN_KERNEL_H',
          marker='flash attention', helper_fn='sdiff__cu_attention_launch_dims', doc=ATTN_DOC, helper=ATTN_HELPER,
@@ -327,6 +389,12 @@ KERNELS = [
          helper_fns_int=['sdiff__cu_conv2d_tma_pick', 'sdiff__cu_conv2d_tma_box', 'sdiff__cu_conv2d_tma_maps'],
          title='conv_kernel_sm90.h - sdiff CUDA implicit-GEMM convolution for Hopper (TMA, wgmma), as NVRTC source.',
          intro='The implicit-GEMM convolution on Hopper (a TMA producer, mbarriers, wgmma consumers; sm_90a only).'),
+    dict(cu='gemm_kernel_sm90.cu', var='sdiff__cu_gemm_tma_src', header='gemm_kernel_sm90.h',
+         guard='SDIFF_GEMM_KERNEL_SM90_H', marker='GEMM (TMA, wgmma)',
+         helper_fn='sdiff__cu_gemm_launch_dims', doc=GEMM90_DOC, helper=GEMM90_HELPER,
+         ship=False,
+         title='gemm_kernel_sm90.h - sdiff CUDA GEMM for Hopper (TMA, wgmma), as NVRTC source.',
+         intro='The GEMM on Hopper (a TMA producer, mbarriers, wgmma consumers, persistent; sm_90a only).'),
 ]
 
 
@@ -367,6 +435,8 @@ def main():
                % (k['guard'], k['guard']) + body +
                k['helper'] + '\n#endif /* %s */\n' % k['guard'])
         open(os.path.join(repo, 'build', k['header']), 'w').write(hdr)
+        if not k.get('ship', True):
+            continue  # a prototype: only the tools in this folder build it (build/<header>)
         helper = k['helper'].replace('static inline void ' + k['helper_fn'], 'SDIFF__PRIVATE void ' + k['helper_fn'])
         for fn in ([k['helper_fn2']] if 'helper_fn2' in k else []) + k.get('helper_fns_int', []):
             helper = helper.replace('static inline int ' + fn, 'SDIFF__PRIVATE int ' + fn)
