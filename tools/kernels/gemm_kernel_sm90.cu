@@ -325,13 +325,7 @@ sdiff_gemm_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tm
                     store_out8(yp, res ? res + m * ldr + n : nullptr, N - n, v, 0);
                     continue;
                 }
-                if (res) {
-                    const u32 rw[4] = {rv[e].x, rv[e].y, rv[e].z, rv[e].w};
-#pragma unroll
-                    for (int q = 0; q < 4; ++q)
-                        v[q] = pack_h2(half_to_float((sd_half)(v[q] & 0xffffu)) + half_to_float((sd_half)(rw[q] & 0xffffu)),
-                                       half_to_float((sd_half)(v[q] >> 16)) + half_to_float((sd_half)(rw[q] >> 16)));
-                }
+                if (res) add_h8(v, rv[e]);
                 uint4 ov;
                 ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];
                 *(uint4 *)yp = ov;

@@ -81,16 +81,17 @@ MMA_FN u32 pack_h2(float lo, float hi) {
 // y[0..7], each plus res[e] when res is given (rounded as a separate fp16 add). left: the outputs
 // left in the row from y (those past it are not written); vec: one 16-byte load and store (y and
 // res 16-byte aligned, left >= 8).
+// v (8 fp16 as four packed pairs, lowest first) += r (8 fp16, the same order), each sum rounded to fp16.
+MMA_FN void add_h8(u32 *v, uint4 r) {
+    const u32 rw[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+        v[e] = pack_h2(half_to_float((sd_half)(v[e] & 0xffffu)) + half_to_float((sd_half)(rw[e] & 0xffffu)),
+                       half_to_float((sd_half)(v[e] >> 16)) + half_to_float((sd_half)(rw[e] >> 16)));
+}
 MMA_FN void store_out8(sd_half *y, const sd_half *res, int left, u32 *v, int vec) {
     if (vec) {
-        if (res) {
-            const uint4 rv = *(const uint4 *)res;
-            const u32 rw[4] = {rv.x, rv.y, rv.z, rv.w};
-#pragma unroll
-            for (int e = 0; e < 4; ++e)
-                v[e] = pack_h2(half_to_float((sd_half)(v[e] & 0xffffu)) + half_to_float((sd_half)(rw[e] & 0xffffu)),
-                               half_to_float((sd_half)(v[e] >> 16)) + half_to_float((sd_half)(rw[e] >> 16)));
-        }
+        if (res) add_h8(v, *(const uint4 *)res);
         uint4 ov;
         ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];
         *(uint4 *)y = ov;
