@@ -515,7 +515,8 @@ typedef enum sdiff__act {
     SDIFF__ACT_NONE = 0,
     SDIFF__ACT_SILU,        /* x * sigmoid(x)                                 */
     SDIFF__ACT_GELU,        /* exact, erf-based (PyTorch's default)           */
-    SDIFF__ACT_QUICK_GELU   /* x * sigmoid(1.702 x) (CLIP)                    */
+    SDIFF__ACT_QUICK_GELU,  /* x * sigmoid(1.702 x) (CLIP)                    */
+    SDIFF__ACT_GEGLU        /* linear only: diffusers' GEGLU, see linear      */
 } sdiff__act;
 
 #define SDIFF__LINCOMB_MAX 5   /* terms of a lincomb */
@@ -545,7 +546,11 @@ struct sdiff__backend {
 
     /* --- ops */
     /* y[M,N] = act(x[M,K] . w[N,K]^T + bias[N]) + residual[M,N].
-       x may be [.., K] of any rank; M = its number of rows. */
+       x may be [.., K] of any rank; M = its number of rows. act GEGLU
+       (diffusers' GEGLU, SD's feed-forward): w is [2N,K] and bias [2N], the
+       layer's outputs h = columns 0..N-1 and g = N..2N-1 of x . w^T + bias
+       give y[M,N] = h * gelu(g) (+ residual): one op, so a backend may
+       fuse it into the GEMM (the CUDA one does on Hopper). */
     void (*linear)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, const sdiff__tensor *w,
                    const sdiff__tensor *bias, sdiff__act act, const sdiff__tensor *residual);
     /* NHWC convolution: x[B,H,W,Ci], w[Co,KH,KW,Ci], y[B,Ho,Wo,Co].
@@ -569,8 +574,6 @@ struct sdiff__backend {
        contiguous. causal: query i sees keys 0..i only. */
     void (*attention)(sdiff__backend *be, sdiff__tensor *o, const sdiff__tensor *q, const sdiff__tensor *k,
                       const sdiff__tensor *v, int heads, bool causal);
-    /* x[M, 2N] -> y[M, N] = x[:, :N] * gelu(x[:, N:]) (diffusers' GEGLU). */
-    void (*geglu)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x);
     /* y = a + b. b has a's shape, or [C] (added to every row), or [B, C] with
        B = a->ne[0] (added to every row of batch item b; any row stride). y may
        alias a. */
@@ -734,17 +737,24 @@ SDIFF__PRIVATE bool sdiff__check_upload_conv(sdiff__backend *be, const sdiff__te
     return true;
 }
 SDIFF__PRIVATE bool sdiff__check_linear(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
-                                        const sdiff__tensor *w, const sdiff__tensor *bias,
+                                        const sdiff__tensor *w, const sdiff__tensor *bias, sdiff__act act_fn,
                                         const sdiff__tensor *residual, sdiff__dtype act, sdiff__dtype weight) {
     const char *op = "linear";
     if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, x, op, "x", false, act) ||
         !sdiff__op_tensor_ok(be, w, op, "w", true, weight))
         return false;
+    if (act_fn < SDIFF__ACT_NONE || act_fn > SDIFF__ACT_GEGLU) {
+        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "linear: unknown activation %d", (int)act_fn);
+        return false;
+    }
     int64_t m = sdiff__rows(x), k = sdiff__cols(x);
     if (w->nd != 2 || w->ne[1] != k) return sdiff__shape_fail(be, op, "w is not [N, K]", w, x);
-    int64_t n = w->ne[0];
-    if (sdiff__rows(y) != m || sdiff__cols(y) != n) return sdiff__shape_fail(be, op, "y is not [M, N]", y, x);
-    if (!sdiff__op_vec_ok(be, bias, n, op, "bias", weight)) return false;
+    const bool geglu = act_fn == SDIFF__ACT_GEGLU;
+    int64_t n = geglu ? w->ne[0] / 2 : w->ne[0];
+    if (geglu && w->ne[0] % 2) return sdiff__shape_fail(be, op, "GEGLU's w must have an even number of rows", w, x);
+    if (sdiff__rows(y) != m || sdiff__cols(y) != n)
+        return sdiff__shape_fail(be, op, geglu ? "y is not [M, N] for GEGLU's w [2N, K]" : "y is not [M, N]", y, w);
+    if (!sdiff__op_vec_ok(be, bias, w->ne[0], op, "bias", weight)) return false;
     if (residual) {
         if (!sdiff__op_tensor_ok(be, residual, op, "residual", true, act)) return false;
         if (sdiff__numel(residual) != m * n) return sdiff__shape_fail(be, op, "residual is not y's size", residual, y);
@@ -817,14 +827,6 @@ SDIFF__PRIVATE bool sdiff__check_attention(sdiff__backend *be, const sdiff__tens
                        (long long)q->ne[2], heads);
         return false;
     }
-    return true;
-}
-SDIFF__PRIVATE bool sdiff__check_geglu(sdiff__backend *be, const sdiff__tensor *y, const sdiff__tensor *x,
-                                       sdiff__dtype act) {
-    const char *op = "geglu";
-    if (!sdiff__op_tensor_ok(be, y, op, "y", true, act) || !sdiff__op_tensor_ok(be, x, op, "x", true, act)) return false;
-    if (sdiff__cols(x) != 2 * sdiff__cols(y) || sdiff__rows(x) != sdiff__rows(y))
-        return sdiff__shape_fail(be, op, "x must be [M, 2N] for y [M, N]", x, y);
     return true;
 }
 /* Also says how b is broadcast: *mode 0 (a's shape), 1 ([C]) or 2 ([B, C],
@@ -1882,28 +1884,7 @@ SDIFF__PRIVATE void sdiff__cpu_download_image(sdiff__backend *be, const sdiff__t
     for (int64_t i = 0, n = sdiff__numel(t); i < n; i++) dst[i] = sdiff__image_byte(x[i]);
 }
 
-/* --- linear, conv2d ----------------------------------------------------- */
-SDIFF__PRIVATE void sdiff__cpu_linear(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
-                                      const sdiff__tensor *w, const sdiff__tensor *bias, sdiff__act act,
-                                      const sdiff__tensor *residual) {
-    const char *op = "linear";
-    if (be->status != SDIFF_OK || !sdiff__check_linear(be, y, x, w, bias, residual, SDIFF__F32, SDIFF__F32)) return;
-    const int64_t m = sdiff__rows(x), k = sdiff__cols(x), n = w->ne[0];
-    sdiff__gemm_job g;
-    memset(&g, 0, sizeof g);
-    g.cb = SDIFF__CPU(be);
-    g.m = m; g.n = n; g.k = k;
-    g.a = (const float *)x->data; g.lda = x->row_stride;
-    g.b = (const float *)w->data; g.ldb = k;
-    g.c = (float *)y->data;
-    g.bias = bias ? (const float *)bias->data : NULL;
-    g.act = act;
-    g.res = residual ? (const float *)residual->data : NULL;
-    g.res_rows = 1;
-    g.ldres = n;
-    sdiff__gemm_run(&g, op);
-}
-
+/* --- conv2d --------------------------------------------------------------- */
 SDIFF__PRIVATE void sdiff__cpu_conv2d(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
                                       const sdiff__tensor *w, const sdiff__tensor *bias, int stride, int pad,
                                       const sdiff__tensor *residual) {
@@ -2199,20 +2180,53 @@ typedef struct sdiff__ew_job {
     const sdiff__gemm_isa *isa;
 } sdiff__ew_job;
 
+/* GEGLU's second half, per row r: y[r] = h * gelu(g) (+ res[r]) of t's row r = [h | g] (2c wide;
+   h is overwritten with the product first, so res may alias y). a = t, b = res. */
 SDIFF__PRIVATE void sdiff__cpu_geglu_task(void *arg, int64_t begin, int64_t end, int thread) {
     const sdiff__ew_job *j = (const sdiff__ew_job *)arg;
     SDIFF__UNUSED(thread);
     for (int64_t r = begin; r < end; r++) {
-        const float *x = j->a + r * 2 * j->c;
-        float *y = j->y + r * j->c;
-        j->isa->act(y, x + j->c, j->c, SDIFF__ACT_GELU, x);
+        float *h = (float *)j->a + r * 2 * j->c, *y = j->y + r * j->c;
+        const float *res = j->b ? j->b + r * j->c : NULL;
+        j->isa->act(h, h + j->c, j->c, SDIFF__ACT_GELU, h);
+        for (int64_t i = 0; i < j->c; i++) y[i] = h[i] + (res ? res[i] : 0.0f);
     }
 }
-SDIFF__PRIVATE void sdiff__cpu_geglu(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {
-    if (be->status != SDIFF_OK || !sdiff__check_geglu(be, y, x, SDIFF__F32)) return;
-    int64_t n = sdiff__cols(y);
-    sdiff__ew_job j = {(float *)y->data, (const float *)x->data, NULL, n, 0, 0, 0, 0, SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
-    sdiff__cpu_run(SDIFF__CPU(be), sdiff__rows(y), SDIFF__MAX(1, 4096 / n), sdiff__cpu_geglu_task, &j);
+
+/* --- linear --------------------------------------------------------------- */
+SDIFF__PRIVATE void sdiff__cpu_linear(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
+                                      const sdiff__tensor *w, const sdiff__tensor *bias, sdiff__act act,
+                                      const sdiff__tensor *residual) {
+    const char *op = "linear";
+    if (be->status != SDIFF_OK || !sdiff__check_linear(be, y, x, w, bias, act, residual, SDIFF__F32, SDIFF__F32)) return;
+    const int64_t m = sdiff__rows(x), k = sdiff__cols(x), n = w->ne[0];
+    const bool geglu = act == SDIFF__ACT_GEGLU;
+    /* GEGLU: the layer's 2N outputs into a scratch of their own, then the rows' products into y */
+    float *t = geglu ? (float *)sdiff__malloc((size_t)(m * n) * sizeof(float)) : NULL;
+    if (geglu && !t) {
+        sdiff__be_fail(be, SDIFF_ERR_OUT_OF_MEMORY, "linear: out of host memory for GEGLU's %lld x %lld outputs",
+                       (long long)m, (long long)n);
+        return;
+    }
+    sdiff__gemm_job g;
+    memset(&g, 0, sizeof g);
+    g.cb = SDIFF__CPU(be);
+    g.m = m; g.n = n; g.k = k;
+    g.a = (const float *)x->data; g.lda = x->row_stride;
+    g.b = (const float *)w->data; g.ldb = k;
+    g.c = geglu ? t : (float *)y->data;
+    g.bias = bias ? (const float *)bias->data : NULL;
+    g.act = geglu ? SDIFF__ACT_NONE : act;
+    g.res = residual && !geglu ? (const float *)residual->data : NULL;
+    g.res_rows = 1;
+    g.ldres = n;
+    sdiff__gemm_run(&g, op);
+    if (geglu) {
+        sdiff__ew_job j = {(float *)y->data, t, residual ? (const float *)residual->data : NULL, n / 2, 0, 0, 0, 0,
+                           SDIFF__ACT_NONE, SDIFF__CPU(be)->isa};
+        if (be->status == SDIFF_OK) sdiff__cpu_run(SDIFF__CPU(be), m, SDIFF__MAX(1, 4096 / n), sdiff__cpu_geglu_task, &j);
+        sdiff__free(t);
+    }
 }
 
 SDIFF__PRIVATE void sdiff__cpu_add_task(void *arg, int64_t begin, int64_t end, int thread) {
@@ -2369,7 +2383,6 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cpu_backend_create(int n_threads, const sd
     be->group_norm = sdiff__cpu_group_norm;
     be->layer_norm = sdiff__cpu_layer_norm;
     be->attention = sdiff__cpu_attention;
-    be->geglu = sdiff__cpu_geglu;
     be->add = sdiff__cpu_add;
     be->activate = sdiff__cpu_activate;
     be->lincomb = sdiff__cpu_lincomb;
@@ -5857,16 +5870,16 @@ SDIFF__PRIVATE void sdiff__transformer_forward(sdiff__run *r, const sdiff__trans
         a = sdiff__attention(r, q, cross_kv, C, b->kv2_col, b->kv2_col + C, t->heads, false);
         r->be->linear(r->be, h, a, b->out2_w, b->out2_b, SDIFF__ACT_NONE, h2);
         sdiff__arena_release(r->ar, bm);
-        /* the feed-forward's 8C-wide hidden layer is the largest tensor of
-           the block: run it over chunks of rows (rows are independent) */
+        /* the feed-forward (GEGLU: a linear layer of 8C outputs, then 4C of
+           h * gelu(g)) makes the block's widest tensors: run it over chunks
+           of rows (rows are independent) */
         n = sdiff__layer_norm(r, h, b->ln3_g, b->ln3_b, 1e-5f);
         const int64_t rows = B * N, chunk = SDIFF__MIN(rows, SDIFF__MAX((int64_t)1, (int64_t)SDIFF__FF_CHUNK_ELEMS / (8 * C)));
         for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
             const int64_t nr = SDIFF__MIN(chunk, rows - r0);
             sdiff__arena_mark fm = sdiff__arena_mark_get(r->ar);
-            sdiff__tensor *f = sdiff__linear(r, sdiff__view_rows(r->ar, n, r0, nr), b->ff1_w, b->ff1_b, SDIFF__ACT_NONE, NULL);
-            sdiff__tensor *g = sdiff__like(r, f, 4 * C);
-            r->be->geglu(r->be, g, f);
+            sdiff__tensor *g = sdiff__new2(r->ar, r->be->act_dtype, nr, 4 * C);
+            r->be->linear(r->be, g, sdiff__view_rows(r->ar, n, r0, nr), b->ff1_w, b->ff1_b, SDIFF__ACT_GEGLU, NULL);
             r->be->linear(r->be, sdiff__view_rows(r->ar, h2, r0, nr), g, b->ff2_w, b->ff2_b, SDIFF__ACT_NONE,
                           sdiff__view_rows(r->ar, h, r0, nr));
             sdiff__arena_release(r->ar, fm);

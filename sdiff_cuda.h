@@ -483,10 +483,10 @@ SDIFF__PRIVATE bool sdiff__cuda_load_cublaslt(void) {
    Backend state and the sticky error checks.
    ========================================================================= */
 enum { SDIFF__CP_CONVERT, SDIFF__CP_ELEMENTWISE, SDIFF__CP_NORM, SDIFF__CP_IM2COL, SDIFF__CP_ATTN, SDIFF__CP_FLASH,
-       SDIFF__CP_FLASH_TMA, SDIFF__CP_CONV, SDIFF__CP_CONV_SM90, SDIFF__CP_CONV_TMA, SDIFF__CP_COUNT };
+       SDIFF__CP_FLASH_TMA, SDIFF__CP_CONV, SDIFF__CP_CONV_SM90, SDIFF__CP_CONV_TMA, SDIFF__CP_GEMM_TMA, SDIFF__CP_COUNT };
 /* conv2d's routes (sdiff__cuda_conv2d); tests force one with sdiff__cuda.conv_force. */
 enum { SDIFF__CONV_AUTO, SDIFF__CONV_TMA, SDIFF__CONV_IMPLICIT, SDIFF__CONV_IM2COL, SDIFF__CONV_FEW };
-#define SDIFF__CUDA_MAX_VARIANTS 5
+#define SDIFF__CUDA_MAX_VARIANTS 8
 #define SDIFF__CUDA_MAX_FNS 64
 #define SDIFF__CUDA_STAGE_BYTES ((size_t)16 << 20)   /* upload/download staging */
 #define SDIFF__CUDA_LT_WS_BYTES ((size_t)32 << 20)   /* cuBLASLt workspace      */
@@ -625,7 +625,7 @@ static const char sdiff__cuda_src_prelude[] =
     "   SiLU instruction-bound (tools/PERF.md). */\n"
     "__device__ __forceinline__ float act_f(float x, int act) {\n"
     "    if (act == 1) return __fdividef(x, 1.0f + __expf(-x));\n"
-    "    if (act == 2) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));\n"
+    "    if (act == 2) return gelu_erf(x);\n"
     "    if (act == 3) return __fdividef(x, 1.0f + __expf(-1.702f * x));\n"
     "    return x;\n"
     "}\n"
@@ -786,6 +786,22 @@ static const char sdiff__cuda_src_elementwise[] =
     "            else y[e] = x[src];\n"
     "        }\n"
     "    }\n"
+    "}\n"
+    "\n"
+    "/* y[z][c][r] = x[z][r][c] for a rows x cols matrix (x's rows ldx apart, its batch entries sx apart;\n"
+    "   y dense, entries rows * cols apart): 32 x 32 tiles through shared memory. Grid (ceil(cols / 32),\n"
+    "   ceil(rows / 32), batch), block (32, 8). The attention math path's V^T on Hopper. */\n"
+    "extern \"C\" __global__ void transpose(h16 *y, const h16 *x, i64 rows, i64 cols, i64 ldx, i64 sx) {\n"
+    "    pdl_begin();\n"
+    "    __shared__ h16 t[32][34];\n"
+    "    const i64 r0 = (i64)blockIdx.y * 32, c0 = (i64)blockIdx.x * 32;\n"
+    "    x += blockIdx.z * sx;\n"
+    "    y += blockIdx.z * rows * cols;\n"
+    "    for (int i = threadIdx.y; i < 32; i += 8)\n"
+    "        if (r0 + i < rows && c0 + threadIdx.x < cols) t[i][threadIdx.x] = x[(r0 + i) * ldx + c0 + threadIdx.x];\n"
+    "    __syncthreads();\n"
+    "    for (int i = threadIdx.y; i < 32; i += 8)\n"
+    "        if (c0 + i < cols && r0 + threadIdx.x < rows) y[(c0 + i) * rows + r0 + threadIdx.x] = t[threadIdx.x][i];\n"
     "}\n"
     "\n"
     "/* y[r, :] = [a[r, :Ca], b[r, :Cb]] */\n"
@@ -1721,6 +1737,14 @@ static const char sdiff__cu_mma_src[] =
     "    u32 r;\n"
     "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
     "    return r;\n"
+    "}\n"
+    "// GELU, the exact (erf) form: PyTorch's default, the GEGLU of SD's feed-forward.\n"
+    "MMA_FN float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }\n"
+    "// GEGLU's output from the fp32 sums of its two halves, rounded as the unfused route rounds them (a\n"
+    "// linear layer's fp16 outputs h and g, then h * gelu(g) in fp32).\n"
+    "MMA_FN float geglu_out(float h, float g) {\n"
+    "    const u32 hg = pack_h2(h, g);\n"
+    "    return half_to_float((sd_half)(hg & 0xffffu)) * gelu_erf(half_to_float((sd_half)(hg >> 16)));\n"
     "}\n"
     "// The convolution epilogues' last step: 8 fp16 outputs (v: four packed pairs, lowest first) to\n"
     "// y[0..7], each plus res[e] when res is given (rounded as a separate fp16 add). left: the outputs\n"
@@ -3486,6 +3510,517 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_tma_maps(sdiff__cu_tmap_encode_fn encode, vo
 }
 /* END GENERATED: implicit-GEMM convolution (TMA, wgmma) */
 
+/* BEGIN GENERATED: GEMM (TMA, wgmma) (tools/kernels/gen_kernels.py) */
+/* The GEMM on Hopper (a TMA producer, mbarriers, wgmma consumers, persistent; sm_90a only).
+   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
+   -DGEMM_TILE=0..6, or -DOUT_F32=1 (fp32 out, the 256 x 128 tile); names "sdiff_gemm_tma" and
+   (fp16 out only) "sdiff_gemm_tma_geglu", extern "C", the same parameters):
+
+     __global__ void sdiff_gemm_tma(const CUtensorMap ta, const CUtensorMap tb, const half *bias,
+         const half *res, void *y, int M, int N, int KT, int tiles_n, int n_tiles, long long ldy,
+         long long ldr, float alpha);
+
+   y[m, n] = fp16(fp16(alpha * sum_k a[m, k] w[n, k] + bias[n]) + res[m, n]) (bias, res optional;
+   res may be y), or with OUT_F32 y[m, n] = alpha * sum (fp32); _geglu: w has 2N rows and y[m, n]
+   = fp16(h * gelu(g)) (+ res) of the fp16 outputs h = n and g = N + n of that linear layer. a
+   [M][K] (row stride lda) and w (row stride ldw) as TMA tensor maps made by sdiff__cu_gemm_maps()
+   below (16-byte aligned bases, row strides multiples of 8 elements; K, M, N need not be tile
+   multiples). Launch (sdiff__cu_gemm_launch_dims below): split 1: a persistent grid of min(tiles,
+   blocks that fit at once); split > 1: grid (split, tiles) in clusters of (split, 1, 1), K shared
+   between a cluster's blocks. Block 384 threads (BM 256) or 256; dynamic shared memory sdiff__cu_gemm_smem(tile)
+   bytes (above 48 KB: raise the function attribute first); the module exports __constant__ int
+   sdiff_gemm_tma_cfg[4] = {BM, BN, threads, smem}. sdiff__cu_gemm_pick() chooses the tile and split. */
+static const char sdiff__cu_gemm_tma_src[] =
+    "// sdiff GEMM on Hopper (sm_90a): y[m, n] = alpha * sum_k a[m, k] w[n, k] (+ bias[n]) (+ res[m, n]), the\n"
+    "// linear layers' y = x w^T with both operands K-major, fp16 in, fp32 accumulate, fp16 (or fp32) out;\n"
+    "// optionally with GEGLU fused (y = h * gelu(g) of the layer's two halves: SD's feed-forward).\n"
+    "// The library runs its Hopper GEMMs on it instead of cuBLASLt: cuBLASLt's own Hopper kernels\n"
+    "// (nvjet_*) are flagged by compute-sanitizer racecheck whenever their shared-memory ring wraps\n"
+    "// (tools/PERF.md, S12), and a library whose users run the sanitizer on their programs must not\n"
+    "// report races it cannot explain; and an epilogue of our own takes the GEGLU, which saves the\n"
+    "// feed-forward's widest tensor a round trip through memory (PERF.md, S13).\n"
+    "// tools/kernels/bench_gemm.cu checks and times it against cuBLASLt.\n"
+    "// The structure is conv_kernel_sm90.cu's without the image: a producer warpgroup whose first\n"
+    "// thread issues 2-D TMA copies (a K tile of 64 of a, and of w, into the 128-byte swizzle that is\n"
+    "// wgmma's K-major layout) and one or two consumer warpgroups of 128 rows that run the wgmmas,\n"
+    "// with an mbarrier ring between them.\n"
+    "//\n"
+    "// Persistent: the host launches as many blocks as fit at once (two per SM for the 128-row tiles,\n"
+    "// each with half the shared memory; one for the 256-row tiles); block b takes output tiles b,\n"
+    "// b + grid, b + 2 grid, ... (tile t = (t / tiles_n, t % tiles_n): neighbouring blocks share the rows\n"
+    "// of a, so a stays in L2), and its producer runs ahead into the next tile while the consumers write\n"
+    "// the last one. Two blocks per SM hide an epilogue: while one writes its tile the other's wgmmas\n"
+    "// keep the tensor cores busy (CUTLASS's \"ping-pong\", obtained from the block scheduler instead of\n"
+    "// two consumer warpgroups sharing one ring, whose mbarrier parities could not tell a consumer two\n"
+    "// phases ahead from one in step); the 256-row tiles read each w tile once for 256 rows instead.\n"
+    "//\n"
+    "// Split-K (split > 1; for grids too small to fill the GPU: SD's 8x8 and 16x16 levels, the time\n"
+    "// projections): clusters of `split` blocks along x, one tile per cluster; block `rank` sums K tiles\n"
+    "// [rank * KT / split, (rank + 1) * KT / split), the partial tiles meet in distributed shared memory\n"
+    "// and block `rank` finishes rows [rank * BM / split, (rank + 1) * BM / split) adding the partials in\n"
+    "// rank order (the same order every run). No workspace, no second kernel, as conv_kernel_sm90.cu.\n"
+    "//\n"
+    "// Epilogue (the rounding of the library's other routes and of diffusers, a linear layer then the\n"
+    "// residual add): y = fp16(fp16(alpha * acc + bias) + res), through a [BM][BN+8] fp16 tile of its\n"
+    "// own in shared memory (the ring already holds the next tile's operands), then 16-byte stores with\n"
+    "// the residual loads of EPI_BATCH chunks per thread in flight together. GEGLU (sdiff_gemm_tma_geglu): a tile's\n"
+    "// w rows are BN/2 rows of the layer's first half (h) and the same BN/2 of its second (g), loaded\n"
+    "// as two TMA boxes, so the tile holds both halves of BN/2 outputs; the fp16 tile is made as\n"
+    "// always and y = fp16(h * gelu(g)) of its two halves, rounded as the unfused route rounds. Straight from the\n"
+    "// registers (4-byte stores, a residual load per pair) it was 1.3-2.5x slower: res may be y, so\n"
+    "// every load had to wait for the store before it (PERF.md, S12). OUT_F32 (attention scores):\n"
+    "// y = alpha * acc in fp32, straight from the registers.\n"
+    "//\n"
+    "// Defines: GEMM_TILE (0..6, BM x BN: 128 x 64, 128 x 128, 256 x 64, 256 x 128, 128 x 80, 256 x 80,\n"
+    "// 64 x 80; mirrored by the host's sdiff__cu_gemm_tiles. BM 256: two consumer warpgroups and one\n"
+    "// block per SM; else one (of 64 rows at BM 64) and two blocks per SM. The 80-wide tiles are\n"
+    "// cuBLASLt's trick for SD's widths: 320, 640 and 1280 columns in 4, 8 and 16 of them make about\n"
+    "// one wave of 128 tiles at each level, where 64 and 128 leave 40% of the SMs idle or need a second\n"
+    "// wave, PERF.md S13), OUT_F32 (1: fp32 output, no bias or residual), GEMM_STAGES (the\n"
+    "// ring's depth; default: as many as fit beside the epilogue tile in the block's share of the SM's\n"
+    "// 227 KB, at most 8).\n"
+    "\n"
+    "#if !defined(__CUDA_ARCH_FEAT_SM90_ALL)\n"
+    "#error \"gemm_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)\"\n"
+    "#endif\n"
+    "#ifndef OUT_F32\n"
+    "#define OUT_F32 0\n"
+    "#endif\n"
+    "#ifndef GEMM_TILE // the fp32-output build (attention scores) is the 256 x 128 tile's\n"
+    "#define GEMM_TILE (OUT_F32 ? 3 : 1)\n"
+    "#endif\n"
+    "#if GEMM_TILE < 0 || GEMM_TILE > 6\n"
+    "#error \"GEMM_TILE must be 0..6\"\n"
+    "#endif\n"
+    "#define BM (GEMM_TILE == 6 ? 64 : GEMM_TILE == 2 || GEMM_TILE == 3 || GEMM_TILE == 5 ? 256 : 128)\n"
+    "#define BN (GEMM_TILE >= 4 ? 80 : GEMM_TILE & 1 ? 128 : 64)\n"
+    "#define CWG (BM == 256 ? 2 : 1)                 // consumer warpgroups, 128 rows each (64 at BM 64)\n"
+    "#define MT (BM == 64 ? 1 : 2)                   // 64-row wgmma tiles per consumer warpgroup\n"
+    "#define NT (128 * (1 + CWG))                    // producer warpgroup + consumers\n"
+    "#define BPS (CWG == 1 ? 2 : 1)                  // blocks per SM\n"
+    "#define A_BYTES (BM * 128)                      // one K tile of a: BM rows of 64 fp16\n"
+    "#define STAGE_BYTES ((BM + BN) * 128)\n"
+    "#define BAR_BYTES 256\n"
+    "#define EPI_STR (BN + 8)                        // halves per row of the epilogue tile\n"
+    "#define EPI_BYTES (BM * EPI_STR * 2)\n"
+    "#ifndef GEMM_STAGES\n"
+    "#define GEMM_STAGES_FIT ((227 * 1024 / BPS - 1024 - BAR_BYTES - EPI_BYTES) / STAGE_BYTES)\n"
+    "#define GEMM_STAGES (GEMM_STAGES_FIT > 8 ? 8 : GEMM_STAGES_FIT)\n"
+    "#endif\n"
+    "#define STAGES GEMM_STAGES\n"
+    "#define EPI_BATCH 4                             // 16-byte output chunks per thread in flight\n"
+    "#define PART_STR (BN + 4)                       // floats per row of a split-K partial tile\n"
+    "#define PIPE_BYTES (STAGES * STAGE_BYTES)\n"
+    "#define SMEM_BYTES (PIPE_BYTES + EPI_BYTES + BAR_BYTES + 1024)\n"
+    "#define PRODUCER_REGS 40\n"
+    "#define CONSUMER_REGS (CWG == 1 ? 216 : 232)\n"
+    "static_assert(STAGES >= 2 && 16 * STAGES <= BAR_BYTES, \"2..16 stages\");\n"
+    "static_assert(BM * PART_STR * 4 <= PIPE_BYTES + EPI_BYTES, \"the split-K partial tile reuses the ring's and the epilogue's memory\");\n"
+    "static_assert(BPS * 128 * (PRODUCER_REGS + CWG * CONSUMER_REGS) <= 65536, \"the blocks of an SM must fit its registers\");\n"
+    "\n"
+    "#ifdef GEMM_EXPECT_SMEM // what the host's tables say (tests/test_cuda.c)\n"
+    "static_assert(BM == GEMM_EXPECT_BM && BN == GEMM_EXPECT_BN && SMEM_BYTES == GEMM_EXPECT_SMEM,\n"
+    "              \"sdiff__cu_gemm_tiles or sdiff__cu_gemm_smem disagrees with the kernel\");\n"
+    "#endif\n"
+    "\n"
+    "// Tile configuration, readable by the host (cuModuleGetGlobal).\n"
+    "extern \"C\" __constant__ int sdiff_gemm_tma_cfg[4] = {BM, BN, NT, SMEM_BYTES};\n"
+    "\n"
+    "#include \"mma.cuh\"\n"
+    "\n"
+    "// Elements n and n + 1 of row p as a packed pair (lo = n; a missing one, n + 1 == N, reads as 0):\n"
+    "// one 4-byte load where p allows it. Only called with n < N.\n"
+    "static __device__ __forceinline__ u32 load_pair(const sd_half *p, int n, int N) {\n"
+    "    if (n + 1 < N && !((unsigned long long)(p + n) & 3)) return *(const u32 *)(p + n);\n"
+    "    return (u32)p[n] | (n + 1 < N ? (u32)p[n + 1] << 16 : 0u);\n"
+    "}\n"
+    "// Outputs (m, n) and (m, n + 1) of y (the second only when n + 1 < N; only called with n < N):\n"
+    "// fp16(fp16(alpha * v + bias) + res) with the bias and residual pairs already loaded (b, r: packed\n"
+    "// fp16, r used when has_res), or alpha * v in fp32 with OUT_F32.\n"
+    "static __device__ __forceinline__ void store_pair(void *yv, long long ldy, int m, int n, int N, float v0, float v1,\n"
+    "                                                  float alpha, u32 b, u32 r, bool has_res) {\n"
+    "    const bool two = n + 1 < N;\n"
+    "#if OUT_F32\n"
+    "    float *y = (float *)yv + m * ldy + n;\n"
+    "    if (two && !((unsigned long long)y & 7)) {\n"
+    "        float2 f;\n"
+    "        f.x = alpha * v0;\n"
+    "        f.y = alpha * v1;\n"
+    "        *(float2 *)y = f;\n"
+    "    } else {\n"
+    "        y[0] = alpha * v0;\n"
+    "        if (two) y[1] = alpha * v1;\n"
+    "    }\n"
+    "#else\n"
+    "    u32 h = pack_h2(alpha * v0 + half_to_float((sd_half)(b & 0xffffu)), alpha * v1 + half_to_float((sd_half)(b >> 16)));\n"
+    "    if (has_res)\n"
+    "        h = pack_h2(half_to_float((sd_half)(h & 0xffffu)) + half_to_float((sd_half)(r & 0xffffu)),\n"
+    "                    half_to_float((sd_half)(h >> 16)) + half_to_float((sd_half)(r >> 16)));\n"
+    "    sd_half *y = (sd_half *)yv + m * ldy + n;\n"
+    "    if (two && !((unsigned long long)y & 3)) {\n"
+    "        *(u32 *)y = h;\n"
+    "    } else {\n"
+    "        y[0] = (sd_half)(h & 0xffffu);\n"
+    "        if (two) y[1] = (sd_half)(h >> 16);\n"
+    "    }\n"
+    "#endif\n"
+    "}\n"
+    "\n"
+    "// v[0..3] = the sum over the cluster's blocks 0..split-1 (in that order) of the four floats at shared\n"
+    "// address a: every load in flight before the first add.\n"
+    "static __device__ __forceinline__ void cluster_sum4(float *v, u32 a, int split) {\n"
+    "    float4 p[8];\n"
+    "#pragma unroll\n"
+    "    for (int q = 0; q < 8; ++q)\n"
+    "        if (q < split) p[q] = cluster_ld4(a, (u32)q);\n"
+    "    v[0] = v[1] = v[2] = v[3] = 0.f;\n"
+    "#pragma unroll\n"
+    "    for (int q = 0; q < 8; ++q)\n"
+    "        if (q < split) { v[0] += p[q].x; v[1] += p[q].y; v[2] += p[q].z; v[3] += p[q].w; }\n"
+    "}\n"
+    "\n"
+    "#if !OUT_F32\n"
+    "// Epilogue 2: the tile's COLS columns of fp16 outputs (in the epilogue tile at epi, rows EPI_STR\n"
+    "// halves apart; with GEGLU h * gelu(g) of its columns c and BN/2 + c) plus the residual out to y as\n"
+    "// 16-byte chunks (8 outputs), EPI_BATCH chunks per thread at a time with their residual loads\n"
+    "// issued together (res may be y: each chunk is read and then written by the same thread). c_first:\n"
+    "// this thread's index among the consumers.\n"
+    "template <int COLS, bool GEGLU>\n"
+    "static __device__ __forceinline__ void write_tile(int c_first, u32 epi, void *yv, long long ldy, const sd_half *res,\n"
+    "                                                  long long ldr, int m0, int n0, int M, int N) {\n"
+    "    const bool vec = !(ldy & 7) && !(N & 7) && !((unsigned long long)yv & 15) &&\n"
+    "                     (!res || (!(ldr & 7) && !((unsigned long long)res & 15)));\n"
+    "    constexpr int CPR = COLS / 8, CHUNKS = BM * CPR, STEP = 128 * CWG; // chunks per row, per tile\n"
+    "#pragma unroll 1\n"
+    "    for (int c0 = c_first; c0 < CHUNKS; c0 += STEP * EPI_BATCH) {\n"
+    "        uint4 rv[EPI_BATCH];\n"
+    "#pragma unroll\n"
+    "        for (int e = 0; e < EPI_BATCH; ++e) {\n"
+    "            const int c = c0 + e * STEP, r = c / CPR, m = m0 + r, n = n0 + (c - r * CPR) * 8;\n"
+    "            rv[e].x = rv[e].y = rv[e].z = rv[e].w = 0u;\n"
+    "            if (vec && res && c < CHUNKS && m < M && n < N) rv[e] = *(const uint4 *)(res + m * ldr + n);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int e = 0; e < EPI_BATCH; ++e) {\n"
+    "            const int c = c0 + e * STEP, r = c / CPR, m = m0 + r, c8 = (c - r * CPR) * 8, n = n0 + c8;\n"
+    "            if (c >= CHUNKS || m >= M || n >= N) continue;\n"
+    "            u32 v[4];\n"
+    "            asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                         : \"=r\"(v[0]), \"=r\"(v[1]), \"=r\"(v[2]), \"=r\"(v[3])\n"
+    "                         : \"r\"(epi + (r * EPI_STR + c8) * 2) : \"memory\");\n"
+    "            if (GEGLU) { // v = h, the same 8 columns of g BN/2 further: y = h * gelu(g)\n"
+    "                u32 gv[4];\n"
+    "                asm volatile(\"ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                             : \"=r\"(gv[0]), \"=r\"(gv[1]), \"=r\"(gv[2]), \"=r\"(gv[3])\n"
+    "                             : \"r\"(epi + (r * EPI_STR + BN / 2 + c8) * 2) : \"memory\");\n"
+    "#pragma unroll\n"
+    "                for (int q = 0; q < 4; ++q)\n"
+    "                    v[q] = pack_h2(geglu_out(half_to_float((sd_half)(v[q] & 0xffffu)), half_to_float((sd_half)(gv[q] & 0xffffu))),\n"
+    "                                   geglu_out(half_to_float((sd_half)(v[q] >> 16)), half_to_float((sd_half)(gv[q] >> 16))));\n"
+    "            }\n"
+    "            sd_half *yp = (sd_half *)yv + m * ldy + n;\n"
+    "            if (!vec) {\n"
+    "                store_out8(yp, res ? res + m * ldr + n : nullptr, N - n, v, 0);\n"
+    "                continue;\n"
+    "            }\n"
+    "            if (res) add_h8(v, rv[e]);\n"
+    "            uint4 ov;\n"
+    "            ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];\n"
+    "            *(uint4 *)yp = ov;\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "#endif\n"
+    "\n"
+    "// Launch: split == 1: grid (min(n_tiles, 2 * SMs), 1, 1); split > 1: grid (split, n_tiles, 1) in\n"
+    "// clusters of (split, 1, 1). Block (NT, 1, 1), dynamic shared memory sdiff_gemm_tma_cfg[3] bytes.\n"
+    "// ta: a as a 2-D map (K, M), box (64, BM); tb: w as (K, rows of w), box (64, BN / 2) (a tile's w\n"
+    "// rows come in two halves); 128-byte swizzle, zeros outside (so K need not be a multiple of 64, nor\n"
+    "// M, N of the tile). KT = ceil(K / 64). y: row m at y + m * ldy (fp16, or fp32 with OUT_F32); res\n"
+    "// (optional; may be y) likewise with ldr. N: y's columns. sdiff_gemm_tma: w [N][K], bias (optional)\n"
+    "// [N], tiles_n = ceil(N / BN); sdiff_gemm_tma_geglu: w [2N][K] (a linear layer of 2N outputs), y[m, n] = h * gelu(g)\n"
+    "// of its outputs h = n and g = N + n, bias (optional) [2N], tiles_n = ceil(N / (BN / 2)) (a tile\n"
+    "// computes BN / 2 of h and the same BN / 2 of g). n_tiles = ceil(M / BM) * tiles_n.\n"
+    "// GEGLU is a template parameter, two kernels (sdiff_gemm_tma, sdiff_gemm_tma_geglu): as a run-time\n"
+    "// flag its code made the plain kernel 10-15% slower (PERF.md, S13).\n"
+    "template <bool GEGLU>\n"
+    "static __device__ __forceinline__ void gemm_body(const sd_tmap &ta, const sd_tmap &tb, const sd_half *__restrict__ bias,\n"
+    "                                                 const sd_half *res, void *yv, int M, int N, int KT, int tiles_n,\n"
+    "                                                 int n_tiles, long long ldy, long long ldr, float alpha) {\n"
+    "    constexpr bool geglu = GEGLU;\n"
+    "    extern __shared__ __align__(1024) unsigned char smem[];\n"
+    "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;\n"
+    "    const int split = (int)cluster_size(), rank = (int)cluster_rank();\n"
+    "    // split == 1: tiles blockIdx.x, + gridDim.x, ...; split > 1: tile blockIdx.y, this rank's K tiles.\n"
+    "    const int t_first = split > 1 ? (int)blockIdx.y : (int)blockIdx.x, t_step = split > 1 ? n_tiles : (int)gridDim.x;\n"
+    "    const int kt0 = rank * KT / split, nkt = (rank + 1) * KT / split - kt0;\n"
+    "    const u32 base = (smem_addr(smem) + 1023u) & ~1023u;\n"
+    "    const u32 epi = base + PIPE_BYTES, bars = epi + EPI_BYTES;\n"
+    "#define FULL(s) (bars + 16 * (s))\n"
+    "#define EMPTY(s) (bars + 16 * (s) + 8)\n"
+    "    if (tid == 0) {\n"
+    "        for (int s = 0; s < STAGES; ++s) {\n"
+    "            mbar_init(FULL(s), 1);\n"
+    "            mbar_init(EMPTY(s), 4 * CWG); // one arrival per consumer warp\n"
+    "        }\n"
+    "        asm volatile(\"fence.mbarrier_init.release.cluster;\\n\" ::: \"memory\");\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "\n"
+    "    if (wg == 0) {\n"
+    "        // ---- Producer: the ring's iterations run on across tiles (it counts every K tile).\n"
+    "        asm volatile(\"setmaxnreg.dec.sync.aligned.u32 %0;\\n\" ::\"n\"(PRODUCER_REGS));\n"
+    "        if (tid == 0) {\n"
+    "            int it = 0;\n"
+    "            for (int t = t_first; t < n_tiles; t += t_step) {\n"
+    "                // w rows of the tile's two halves: n0.. and n0 + BN/2.., or with geglu h's n0.. and g's N + n0..\n"
+    "                const int m0 = (t / tiles_n) * BM, n0 = (t % tiles_n) * (geglu ? BN / 2 : BN);\n"
+    "                const int w0 = n0, w1 = geglu ? N + n0 : n0 + BN / 2;\n"
+    "                for (int i = 0; i < nkt; ++i, ++it) {\n"
+    "                    const int s = it % STAGES;\n"
+    "                    mbar_wait(EMPTY(s), ((it / STAGES) & 1) ^ 1);\n"
+    "                    const u32 dst = base + s * STAGE_BYTES;\n"
+    "                    mbar_expect_tx(FULL(s), STAGE_BYTES);\n"
+    "                    tma_load2(dst, &ta, (kt0 + i) * 64, m0, FULL(s));\n"
+    "                    tma_load2(dst + A_BYTES, &tb, (kt0 + i) * 64, w0, FULL(s));\n"
+    "                    tma_load2(dst + A_BYTES + BN / 2 * 128, &tb, (kt0 + i) * 64, w1, FULL(s));\n"
+    "                }\n"
+    "            }\n"
+    "        }\n"
+    "        if (split > 1) { // the partials' exchange below: every thread of the cluster takes part\n"
+    "            __syncwarp();\n"
+    "            cluster_arrive();\n"
+    "            cluster_wait();\n"
+    "            cluster_arrive();\n"
+    "            cluster_wait();\n"
+    "        }\n"
+    "        return;\n"
+    "    }\n"
+    "\n"
+    "    // ---- Consumers: warpgroup cw owns rows cw*128 .. +128 of the tile, all BN columns, as MT wgmma\n"
+    "    // tiles of 64 rows (acc[mt]).\n"
+    "    asm volatile(\"setmaxnreg.inc.sync.aligned.u32 %0;\\n\" ::\"n\"(CONSUMER_REGS));\n"
+    "    const int cw = wg - 1;\n"
+    "    float acc[MT][BN / 2];\n"
+    "    // Fragment layout: acc[mt][4j..4j+3] = rows g, g, g+8, g+8 of this warp's 16 in 64-row tile mt,\n"
+    "    // columns 8j + 2t4 + {0, 1, 0, 1}.\n"
+    "    const int g = lane >> 2, t4 = lane & 3, row0 = cw * 128 + (warp & 3) * 16 + g;\n"
+    "    int it = 0;\n"
+    "    for (int t = t_first; t < n_tiles; t += t_step) {\n"
+    "        const int m0 = (t / tiles_n) * BM, n0 = (t % tiles_n) * (geglu ? BN / 2 : BN); // y's first row and column\n"
+    "        // The first K tile's first wgmma overwrites the accumulators (scale_d = 0); a stage is\n"
+    "        // handed back once the wgmmas that read it have retired (wait<1> after the next tile's).\n"
+    "        for (int i = 0; i < nkt; ++i, ++it) {\n"
+    "            const int s = it % STAGES;\n"
+    "            mbar_wait(FULL(s), (it / STAGES) & 1);\n"
+    "            const u32 as = base + s * STAGE_BYTES + cw * 128 * 128, bs = base + s * STAGE_BYTES + A_BYTES;\n"
+    "            wgmma_pin<MT * BN / 2>(&acc[0][0]);\n"
+    "            wgmma_fence();\n"
+    "#pragma unroll\n"
+    "            for (int ks = 0; ks < 4; ++ks)\n"
+    "#pragma unroll\n"
+    "                for (int mt = 0; mt < MT; ++mt)\n"
+    "                    wgmma_ss<BN>(acc[mt], wgmma_desc_sw128(as + mt * 64 * 128 + ks * 32), wgmma_desc_sw128(bs + ks * 32),\n"
+    "                                 i > 0 || ks > 0);\n"
+    "            wgmma_commit();\n"
+    "            wgmma_wait<1>();\n"
+    "            wgmma_pin<MT * BN / 2>(&acc[0][0]);\n"
+    "            if (i > 0 && lane == 0) mbar_arrive(EMPTY((it - 1) % STAGES));\n"
+    "        }\n"
+    "        wgmma_wait<0>();\n"
+    "        wgmma_pin<MT * BN / 2>(&acc[0][0]);\n"
+    "        if (lane == 0) mbar_arrive(EMPTY((it - 1) % STAGES));\n"
+    "\n"
+    "        if (split > 1) {\n"
+    "            // ---- Split-K: this block's partial sums into a [BM][BN+4] fp32 tile in the ring's and\n"
+    "            // the epilogue tile's memory (free: every copy this block asked for has been waited for\n"
+    "            // and consumed, and a block has only this tile);\n"
+    "            // once every block of the cluster has written its own, rows [rank*BM/split,\n"
+    "            // (rank+1)*BM/split) are summed over the cluster's tiles (rank 0 first) and written; a\n"
+    "            // second cluster barrier keeps every tile alive until the others have read it.\n"
+    "            asm volatile(\"bar.sync 1, %0;\\n\" ::\"n\"(128 * CWG) : \"memory\");\n"
+    "#pragma unroll\n"
+    "            for (int mt = 0; mt < MT; ++mt)\n"
+    "#pragma unroll\n"
+    "                for (int j = 0; j < BN / 8; ++j) {\n"
+    "                    const float *d = &acc[mt][4 * j];\n"
+    "                    const u32 a0 = base + ((row0 + mt * 64) * PART_STR + j * 8 + 2 * t4) * 4, a1 = a0 + 8 * PART_STR * 4;\n"
+    "                    asm volatile(\"st.shared.v2.f32 [%0], {%1, %2};\\n\" ::\"r\"(a0), \"f\"(d[0]), \"f\"(d[1]) : \"memory\");\n"
+    "                    asm volatile(\"st.shared.v2.f32 [%0], {%1, %2};\\n\" ::\"r\"(a1), \"f\"(d[2]), \"f\"(d[3]) : \"memory\");\n"
+    "                }\n"
+    "            cluster_arrive();\n"
+    "            cluster_wait();\n"
+    "            const int r0 = rank * BM / split, r1 = (rank + 1) * BM / split, c4n = (geglu ? BN / 2 : BN) / 4;\n"
+    "            for (int i = tid - 128; i < (r1 - r0) * c4n; i += 128 * CWG) {\n"
+    "                const int r = r0 + i / c4n, c4 = (i % c4n) * 4, m = m0 + r, n = n0 + c4;\n"
+    "                // every block's partials in flight together, then summed in rank order (with geglu: h's, then g's)\n"
+    "                float h[4], g[4] = {0.f, 0.f, 0.f, 0.f};\n"
+    "                cluster_sum4(h, base + (r * PART_STR + c4) * 4, split);\n"
+    "                if (geglu) cluster_sum4(g, base + (r * PART_STR + BN / 2 + c4) * 4, split);\n"
+    "                if (m >= M) continue;\n"
+    "                u32 b[2] = {0u, 0u}, rp[2] = {0u, 0u};\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 2; ++e)\n"
+    "                    if (n + 2 * e < N) {\n"
+    "                        if (res) rp[e] = load_pair(res + m * ldr, n + 2 * e, N);\n"
+    "                        if (bias && !geglu) b[e] = load_pair(bias, n + 2 * e, N);\n"
+    "                    }\n"
+    "                float a = alpha;\n"
+    "                if (geglu) { // h * gelu(g) first, then on as a plain output with no bias\n"
+    "#pragma unroll\n"
+    "                    for (int e = 0; e < 4; ++e)\n"
+    "                        if (n + e < N)\n"
+    "                            h[e] = geglu_out(alpha * h[e] + (bias ? half_to_float(bias[n + e]) : 0.f),\n"
+    "                                             alpha * g[e] + (bias ? half_to_float(bias[N + n + e]) : 0.f));\n"
+    "                    a = 1.f;\n"
+    "                }\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 2; ++e)\n"
+    "                    if (n + 2 * e < N) store_pair(yv, ldy, m, n + 2 * e, N, h[2 * e], h[2 * e + 1], a, b[e], rp[e], res);\n"
+    "            }\n"
+    "            cluster_arrive();\n"
+    "            cluster_wait();\n"
+    "            return;\n"
+    "        }\n"
+    "\n"
+    "#if OUT_F32\n"
+    "        // ---- Epilogue (fp32 scores): straight from the registers.\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < BN / 8; ++j) {\n"
+    "            const int n = n0 + j * 8 + 2 * t4;\n"
+    "            if (n >= N) continue;\n"
+    "#pragma unroll\n"
+    "            for (int mt = 0; mt < MT; ++mt)\n"
+    "#pragma unroll\n"
+    "                for (int h = 0; h < 2; ++h) {\n"
+    "                    const int m = m0 + mt * 64 + row0 + 8 * h;\n"
+    "                    const float *d = &acc[mt][4 * j + 2 * h];\n"
+    "                    if (m < M) store_pair(yv, ldy, m, n, N, d[0], d[1], alpha, 0u, 0u, false);\n"
+    "                }\n"
+    "        }\n"
+    "#else\n"
+    "        // ---- Epilogue 1: alpha * acc + bias, rounded to fp16, into the [BM][BN+8] tile of its own\n"
+    "        // (the ring is the next tile's by now). Column c < BN/2 is w row w0 + c, c >= BN/2 is w1 + c\n"
+    "        // - BN/2 (the producer's two halves). The barrier first: every consumer has finished\n"
+    "        // reading the previous tile out of it.\n"
+    "        const int w0 = n0, w1 = geglu ? N + n0 : n0 + BN / 2;\n"
+    "        asm volatile(\"bar.sync 1, %0;\\n\" ::\"n\"(128 * CWG) : \"memory\");\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < BN / 8; ++j) {\n"
+    "            const int col = j * 8 + 2 * t4, cc = j < BN / 16 ? col : col - BN / 2, wr = (j < BN / 16 ? w0 : w1) + cc;\n"
+    "            const bool ok0 = (geglu ? n0 + cc : wr) < N, ok1 = (geglu ? n0 + cc : wr) + 1 < N;\n"
+    "            const float b0 = bias && ok0 ? half_to_float(bias[wr]) : 0.f, b1 = bias && ok1 ? half_to_float(bias[wr + 1]) : 0.f;\n"
+    "#pragma unroll\n"
+    "            for (int mt = 0; mt < MT; ++mt) {\n"
+    "                const float *d = &acc[mt][4 * j];\n"
+    "                const u32 a0 = epi + ((row0 + mt * 64) * EPI_STR + col) * 2, a1 = a0 + 8 * EPI_STR * 2;\n"
+    "                asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a0), \"r\"(pack_h2(alpha * d[0] + b0, alpha * d[1] + b1)) : \"memory\");\n"
+    "                asm volatile(\"st.shared.b32 [%0], %1;\\n\" ::\"r\"(a1), \"r\"(pack_h2(alpha * d[2] + b0, alpha * d[3] + b1)) : \"memory\");\n"
+    "            }\n"
+    "        }\n"
+    "        asm volatile(\"bar.sync 1, %0;\\n\" ::\"n\"(128 * CWG) : \"memory\");\n"
+    "        if (geglu) write_tile<BN / 2, true>(tid - 128, epi, yv, ldy, res, ldr, m0, n0, M, N);\n"
+    "        else write_tile<BN, false>(tid - 128, epi, yv, ldy, res, ldr, m0, n0, M, N);\n"
+    "#endif\n"
+    "    }\n"
+    "#undef FULL\n"
+    "#undef EMPTY\n"
+    "}\n"
+    "\n"
+    "#define GEMM_PARAMS                                                                                                     \\\n"
+    "    const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb, const sd_half *__restrict__ bias,            \\\n"
+    "        const sd_half *res, void *yv, int M, int N, int KT, int tiles_n, int n_tiles, long long ldy, long long ldr,     \\\n"
+    "        float alpha\n"
+    "extern \"C\" __global__ void __launch_bounds__(NT, BPS) sdiff_gemm_tma(GEMM_PARAMS) {\n"
+    "    pdl_begin();\n"
+    "    gemm_body<false>(ta, tb, bias, res, yv, M, N, KT, tiles_n, n_tiles, ldy, ldr, alpha);\n"
+    "}\n"
+    "#if !OUT_F32\n"
+    "extern \"C\" __global__ void __launch_bounds__(NT, BPS) sdiff_gemm_tma_geglu(GEMM_PARAMS) {\n"
+    "    pdl_begin();\n"
+    "    gemm_body<true>(ta, tb, bias, res, yv, M, N, KT, tiles_n, n_tiles, ldy, ldr, alpha);\n"
+    "}\n"
+    "#endif\n";
+
+/* sdiff_gemm_tma's tiles (GEMM_TILE 0..6): {BM, BN}; BM 256: one block per SM, else two. */
+#define SDIFF__CU_GEMM_TILES 7
+static const int sdiff__cu_gemm_tiles[SDIFF__CU_GEMM_TILES][2] = {{128, 64}, {128, 128}, {256, 64}, {256, 128},
+                                                                 {128, 80}, {256, 80}, {64, 80}};
+/* Dynamic shared memory of a tile: the epilogue's [bm][bn + 8] fp16 tile, as many 64-wide K stages
+   of the bm x 64 and bn x 64 operand tiles as fit beside it in the block's share of the SM's
+   227 KB (at most 8), the mbarriers, and 1024 bytes to align the ring. */
+static inline unsigned sdiff__cu_gemm_smem(int tile) {
+    const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1];
+    const unsigned stage = (unsigned)(bm + bn) * 128u, epi = (unsigned)(bm * (bn + 8) * 2),
+                   fit = (227u * 1024u / (bm == 256 ? 1u : 2u) - 1024u - 256u - epi) / stage;
+    return (fit > 8 ? 8 : fit) * stage + epi + 256u + 1024u;
+}
+/* Grid and block for y [M][N] with a tile and a split-K of split (see the kernel's doc): tiles
+   (= *n_tiles, *tiles_n along N; with geglu a tile covers bn / 2 of y's columns). */
+SDIFF__PRIVATE void sdiff__cu_gemm_launch_dims(long long M, long long N, int geglu, int tile, int split, int n_sm,
+                                              unsigned grid[3], unsigned *threads, int *tiles_n, int *n_tiles) {
+    const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1] / (geglu ? 2 : 1),
+              per_sm = bm == 256 ? 1 : 2;
+    const long long tn = (N + bn - 1) / bn, tiles = ((M + bm - 1) / bm) * tn;
+    *tiles_n = (int)tn;
+    *n_tiles = (int)tiles;
+    *threads = bm == 256 ? 384u : 256u;
+    grid[0] = split > 1 ? (unsigned)split : (unsigned)(tiles < (long long)per_sm * n_sm ? tiles : (long long)per_sm * n_sm);
+    grid[1] = split > 1 ? (unsigned)tiles : 1u;
+    grid[2] = 1;
+}
+/* The tile and split-K (*split: 1, 2, 4 or 8) for y [M][N] = a [M][K] . w^T (geglu: w has 2N rows)
+   on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu's timings of
+   every tile and split on an H100 (tools/kernels/fit_gemm_pick.py: median error 7%; tools/PERF.md,
+   S13). A block of tile t that sums kt K tiles takes kt * CK[t] us for its wgmmas (times the
+   blocks sharing its SM: all but the 256-row tiles run two per SM; KS more per K tile when split,
+   the SMs then all streaming at once) plus CE[t] for its epilogue, and CX[t] for a split's
+   exchange; the blocks run in rounds of as many as fit at once (clusters of s must fit in a GPC:
+   about n_sm / s of them, one fewer from s = 4), plus C0 for the launch. */
+SDIFF__PRIVATE int sdiff__cu_gemm_pick(long long M, long long N, long long K, int geglu, int n_sm, int *split) {
+    static const double C0 = 2.633, KS = 0.086,
+                        CK[SDIFF__CU_GEMM_TILES] = {0.262, 0.497, 0.367, 0.588, 0.301, 0.385, 0.185},
+                        CE[SDIFF__CU_GEMM_TILES] = {2.177, 3.935, 2.806, 5.185, 2.758, 3.609, 1.884},
+                        CX[SDIFF__CU_GEMM_TILES] = {2.859, 3.220, 3.643, 4.344, 3.451, 3.999, 2.420};
+    const long long kt = (K + 63) / 64;
+    double best = 1e300;
+    int best_tile = 0;
+    *split = 1;
+    for (int t = 0; t < SDIFF__CU_GEMM_TILES; t++)
+        for (int s = 1; s <= 8 && s <= kt; s *= 2) {
+            const int bm = sdiff__cu_gemm_tiles[t][0], bn = sdiff__cu_gemm_tiles[t][1] / (geglu ? 2 : 1),
+                      per_sm = bm == 256 ? 1 : 2, clusters = n_sm / s - (s >= 4 ? 1 : 0);
+            const long long units = ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * s,
+                            slots = (long long)per_sm * (clusters > 1 ? clusters : 1) * s,
+                            rounds = (units + slots - 1) / slots, active = units < slots ? units : slots,
+                            busy = (active + n_sm - 1) / n_sm, sharing = busy < per_sm ? busy : per_sm;
+            const double ck = CK[t] + (s > 1 ? KS : 0.0), cx = s > 1 ? CX[t] : 0.0,
+                         us = C0 + (double)rounds * ((double)((kt + s - 1) / s) * (double)sharing * ck + CE[t] + cx);
+            if (us < best) { best = us; best_tile = t; *split = s; }
+        }
+    return best_tile;
+}
+/* The two tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of sdiff_gemm_tma: a [M][K]
+   with row stride lda and w [w_rows][K] with row stride ldw (elements), 2-D (K, rows) with boxes of
+   64 x BM (a) and 64 x BN / 2 (w: the kernel loads a tile's w rows in two halves) of the tile,
+   128-byte swizzle, zeros outside. Returns 0, or the first failing CUresult (bases 16-byte aligned,
+   lda and ldw multiples of 8). */
+SDIFF__PRIVATE int sdiff__cu_gemm_maps(sdiff__cu_tmap_encode_fn encode, void *maps[2], const void *a, long long lda,
+                                      long long M, const void *w, long long ldw, long long w_rows, long long K, int tile) {
+    const unsigned ones[2] = {1, 1}, abox[2] = {64, (unsigned)sdiff__cu_gemm_tiles[tile][0]},
+                   wbox[2] = {64, (unsigned)sdiff__cu_gemm_tiles[tile][1] / 2};
+    const unsigned long long ad[2] = {(unsigned long long)K, (unsigned long long)M},
+                             as[1] = {(unsigned long long)lda * 2},
+                             wd[2] = {(unsigned long long)K, (unsigned long long)w_rows},
+                             ws[1] = {(unsigned long long)ldw * 2};
+    /* 6: CU_TENSOR_MAP_DATA_TYPE_FLOAT16; 0: no interleave; 3: CU_TENSOR_MAP_SWIZZLE_128B;
+       2: CU_TENSOR_MAP_L2_PROMOTION_L2_128B; 0: out-of-bounds elements read as zero */
+    int r = encode(maps[0], 6, 2, (void *)a, ad, as, abox, ones, 0, 3, 2, 0);
+    if (!r) r = encode(maps[1], 6, 2, (void *)w, wd, ws, wbox, ones, 0, 3, 2, 0);
+    return r;
+}
+/* END GENERATED: GEMM (TMA, wgmma) */
+
 /* >>cuda:nvrtc =============================================================
    NVRTC compilation, the on-disk cubin cache and the per-backend modules.
    ========================================================================= */
@@ -3516,6 +4051,10 @@ static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
     /* variant t is -DCONV_TILE=t, sdiff__cu_conv2d_tma_tiles[t] (tests/test_cuda.c checks it) */
     {"sdiff_conv2d_tma", sdiff__cu_conv2d_tma_src, 5,
      {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2", "-DCONV_TILE=3", "-DCONV_TILE=4"}, true},
+    /* variant t < 7 is -DGEMM_TILE=t, sdiff__cu_gemm_tiles[t]; variant 7 the fp32-output one (tile 3) */
+    {"sdiff_gemm_tma", sdiff__cu_gemm_tma_src, 8,
+     {"-DGEMM_TILE=0", "-DGEMM_TILE=1", "-DGEMM_TILE=2", "-DGEMM_TILE=3", "-DGEMM_TILE=4", "-DGEMM_TILE=5",
+      "-DGEMM_TILE=6", "-DOUT_F32=1"}, true},
 };
 /* The head dims the tensor-core kernel is built for (SD 1.x: 40, 80, 160;
    SD 2.x and CLIP: 64), in the order of its variants above; and those of the
@@ -4134,7 +4673,11 @@ SDIFF__PRIVATE void sdiff__cuda_download_image(sdiff__backend *be, const sdiff__
 }
 
 /* >>cuda:gemm ==============================================================
-   y[M,N] = x[M,K] . w[N,K]^T through cuBLASLt. cuBLASLt is column-major, so
+   y[M,N] = x[M,K] . w[N,K]^T. On Hopper through sdiff's own kernel
+   (sdiff__cuda_gemm_tma: tools/kernels/gemm_kernel_sm90.cu) wherever the TMA
+   takes the operands; cuBLASLt's Hopper kernels are flagged by
+   compute-sanitizer racecheck (tools/PERF.md, S12), and ours fuses GEGLU.
+   Elsewhere, and on other GPUs, through cuBLASLt. cuBLASLt is column-major, so
    it computes y^T[N,M] = w . x^T: A = w seen as a column-major [K,N] matrix
    (ld K) transposed, B = x seen as [K,M] (ld = x's row stride, so a column
    view works), C = D = y^T with ld N. The bias rides in the epilogue
@@ -4219,12 +4762,46 @@ SDIFF__PRIVATE sdiff__cuda_gemm_plan *sdiff__cuda_plan_get(sdiff__cuda *cb, cons
     cb->plans[cb->n_plans] = p;
     return &cb->plans[cb->n_plans++];
 }
+/* The Hopper GEMM: y [m][n] (row stride ldy; fp16, or fp32 with f32) = alpha a [m][k] (row
+   stride lda) . w^T (+ bias) (+ res, row stride ldr, may be y); geglu: w has 2n rows (bias 2n) and
+   y = h * gelu(g) of the layer's halves (the kernel's header). w's rows are ldw apart. Chooses the
+   tile and split-K (sdiff__cu_gemm_pick; f32 is the one 256 x 128 tile). False, nothing launched,
+   where the kernel cannot take the operands: off Hopper, bases not 16-byte aligned, lda or k not
+   multiples of 8 (the TMA's 16-byte strides), sizes past 32 bits. */
+SDIFF__PRIVATE bool sdiff__cuda_gemm_tma(sdiff__cuda *cb, void *y, int64_t ldy, const void *a, int64_t lda, const void *w,
+                                         int64_t ldw, const void *bias, const void *res, int64_t ldr, int64_t m, int64_t n,
+                                         int64_t k, int geglu, bool f32, float alpha) {
+    if (!cb->tma || !sdiff__cuda_al16(a) || !sdiff__cuda_al16(w) || lda % 8 || ldw % 8 || k % 8 || m >= INT32_MAX ||
+        n >= INT32_MAX / 2 || k >= INT32_MAX)
+        return false;
+    int split = 1, tile = 3;
+    if (!f32) tile = sdiff__cu_gemm_pick(m, n, k, geglu, cb->n_sm, &split);
+    /* the tensor maps go into the launch by value, so a captured graph keeps its own copies */
+    unsigned char buf[2 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
+    void *mp[2] = {maps, maps + 128};
+    const int r = sdiff__cu_gemm_maps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, a, lda, m, w, ldw, geglu ? 2 * n : n, k, tile);
+    if (r != 0) { /* not expected (the checks above are the TMA's): said, and the caller takes cuBLASLt */
+        sdiff__log(cb->be.log, SDIFF_LOG_DEBUG, "cuda", "gemm: cuTensorMapEncodeTiled: %s; on cuBLASLt",
+                   sdiff__cu_errstr((CUresult)r));
+        return false;
+    }
+    unsigned grid[3], threads;
+    int tiles_n, n_tiles, M = (int)m, N = (int)n, KT = (int)((k + 63) / 64);
+    sdiff__cu_gemm_launch_dims(m, n, geglu, tile, split, cb->n_sm, grid, &threads, &tiles_n, &n_tiles);
+    CUdeviceptr db = SDIFF__DPTR(bias), dr = SDIFF__DPTR(res), dy = SDIFF__DPTR(y);
+    long long ly = ldy, lr = ldr;
+    void *args[] = {mp[0], mp[1], &db, &dr, &dy, &M, &N, &KT, &tiles_n, &n_tiles, &ly, &lr, &alpha};
+    const unsigned block[3] = {threads, 1, 1};
+    sdiff__cuda_launch_cluster(cb, SDIFF__CP_GEMM_TMA, f32 ? SDIFF__CU_GEMM_TILES : tile, geglu ? "sdiff_gemm_tma_geglu" : "sdiff_gemm_tma", grid, block,
+                               sdiff__cu_gemm_smem(tile), split > 1 ? (unsigned)split : 0, args);
+    return true;
+}
 /* d[M,N] = a[M,K] (row stride lda) . w[N,K]^T + bias[N] + c[M,N]; bias and c
    optional; d may be c. All F16 device pointers. */
 SDIFF__PRIVATE void sdiff__cuda_gemm(sdiff__cuda *cb, const char *op, void *d, const void *a, int64_t lda,
                                      const void *w, const void *bias, const void *c, int64_t m, int64_t n, int64_t k) {
     sdiff__backend *be = &cb->be;
-    if (be->status != SDIFF_OK) return;
+    if (be->status != SDIFF_OK || sdiff__cuda_gemm_tma(cb, d, n, a, lda, w, k, bias, c, n, m, n, k, 0, false, 1.0f)) return;
     const int epilogue = bias ? SDIFF__CUBLASLT_EPILOGUE_BIAS : SDIFF__CUBLASLT_EPILOGUE_DEFAULT;
     /* cuBLASLt's A is w, its B is x */
     const int align[4] = {sdiff__cuda_align(w), sdiff__cuda_align(a), sdiff__cuda_align(c ? c : d), sdiff__cuda_align(d)};
@@ -4360,33 +4937,6 @@ SDIFF__PRIVATE void sdiff__cuda_act_launch(sdiff__cuda *cb, void *y, const void 
     sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "activate", sdiff__cuda_grid(cb, (n + 7) / 8), 1, 256, args);
 }
 
-SDIFF__PRIVATE void sdiff__cuda_linear(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
-                                       const sdiff__tensor *w, const sdiff__tensor *bias, sdiff__act act,
-                                       const sdiff__tensor *residual) {
-    const char *op = "linear";
-    if (!sdiff__cuda_enter(be) || !sdiff__check_linear(be, y, x, w, bias, residual, SDIFF__F16, SDIFF__F16)) return;
-    const int64_t m = sdiff__rows(x), k = sdiff__cols(x), n = w->ne[0];
-    if (act < SDIFF__ACT_NONE || act > SDIFF__ACT_QUICK_GELU) {
-        sdiff__be_fail(be, SDIFF_ERR_INVALID_ARG, "linear: unknown activation %d", (int)act);
-        return;
-    }
-    sdiff__cuda *cb = SDIFF__CUDA(be);
-    const void *bp = bias ? bias->data : NULL;
-    if (act == SDIFF__ACT_NONE) {
-        sdiff__cuda_gemm(cb, op, y->data, x->data, x->row_stride, w->data, bp, residual ? residual->data : NULL, m, n, k);
-        return;
-    }
-    /* act(x.w + b) + residual: the GEMM writes y, then one fused pass
-       applies the activation and adds the residual (which therefore must
-       not be y itself) */
-    if (residual && residual->data == y->data) {
-        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "linear: an activation with a residual that aliases y");
-        return;
-    }
-    sdiff__cuda_gemm(cb, op, y->data, x->data, x->row_stride, w->data, bp, NULL, m, n, k);
-    sdiff__cuda_act_launch(cb, y->data, y->data, residual ? residual->data : NULL, m * n, act);
-}
-
 /* The scratch (im2col; attention's scores): grown only outside a capture (a capture must find it
    big enough already: the first, eager step sizes it). */
 SDIFF__PRIVATE bool sdiff__cuda_reserve(sdiff__cuda *cb, CUdeviceptr *buf, size_t *size, size_t need, const char *op) {
@@ -4411,6 +4961,50 @@ SDIFF__PRIVATE bool sdiff__cuda_reserve(sdiff__cuda *cb, CUdeviceptr *buf, size_
     *size = need;
     return true;
 }
+
+SDIFF__PRIVATE void sdiff__cuda_linear(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x,
+                                       const sdiff__tensor *w, const sdiff__tensor *bias, sdiff__act act,
+                                       const sdiff__tensor *residual) {
+    const char *op = "linear";
+    if (!sdiff__cuda_enter(be) || !sdiff__check_linear(be, y, x, w, bias, act, residual, SDIFF__F16, SDIFF__F16)) return;
+    const int64_t m = sdiff__rows(x), k = sdiff__cols(x), n = w->ne[0];
+    sdiff__cuda *cb = SDIFF__CUDA(be);
+    const void *bp = bias ? bias->data : NULL, *rp = residual ? residual->data : NULL;
+    if (act == SDIFF__ACT_NONE) {
+        sdiff__cuda_gemm(cb, op, y->data, x->data, x->row_stride, w->data, bp, rp, m, n, k);
+        return;
+    }
+    if (act == SDIFF__ACT_GEGLU) {
+        /* fused into the Hopper GEMM's epilogue; else the layer's 2N outputs into scratch, then
+           the geglu kernel (and the residual after) */
+        if (sdiff__cuda_gemm_tma(cb, y->data, n / 2, x->data, x->row_stride, w->data, k, bp, rp, n / 2, m, n / 2, k, 1,
+                                 false, 1.0f))
+            return;
+        if (residual && residual->data == y->data) {
+            sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "linear: GEGLU with a residual that aliases y (off Hopper)");
+            return;
+        }
+        if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(m * n * 2), op)) return;
+        sdiff__cuda_gemm(cb, op, (void *)(uintptr_t)cb->scratch, x->data, x->row_stride, w->data, bp, NULL, m, n, k);
+        int64_t rows = m, nh = n / 2;
+        CUdeviceptr dy = SDIFF__DPTR(y->data), dt = cb->scratch; /* scratch: 256-byte aligned */
+        int vec = nh % 8 == 0 && sdiff__cuda_al16(y->data);
+        void *args[] = {&dy, &dt, &rows, &nh, &vec};
+        sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "geglu", sdiff__cuda_grid(cb, (m * nh + 7) / 8), 1, 256, args);
+        if (residual) sdiff__cuda_act_launch(cb, y->data, y->data, rp, m * nh, SDIFF__ACT_NONE);
+        return;
+    }
+    /* act(x.w + b) + residual: the GEMM writes y, then one fused pass
+       applies the activation and adds the residual (which therefore must
+       not be y itself) */
+    if (residual && residual->data == y->data) {
+        sdiff__be_fail(be, SDIFF_ERR_UNSUPPORTED, "linear: an activation with a residual that aliases y");
+        return;
+    }
+    sdiff__cuda_gemm(cb, op, y->data, x->data, x->row_stride, w->data, bp, NULL, m, n, k);
+    sdiff__cuda_act_launch(cb, y->data, y->data, rp, m * n, act);
+}
+
 
 /* The TMA convolution (Hopper; tools/kernels/conv_kernel_sm90.cu) of x [bn, h, wd, ci] with w
    [co, kh, kw, ci] onto the ho x wo output grid, stride 1: output (oy, ox) reads input (oy - padh +
@@ -4787,16 +5381,6 @@ SDIFF__PRIVATE void sdiff__cuda_layer_norm(sdiff__backend *be, sdiff__tensor *y,
     sdiff__cuda_launch(SDIFF__CUDA(be), SDIFF__CP_NORM, 0, kernel, (unsigned)((rows + 7) / 8), 1, 256, args);
 }
 
-SDIFF__PRIVATE void sdiff__cuda_geglu(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x) {
-    if (!sdiff__cuda_enter(be) || !sdiff__check_geglu(be, y, x, SDIFF__F16)) return;
-    int64_t n = sdiff__cols(y), m = sdiff__rows(y);
-    sdiff__cuda *cb = SDIFF__CUDA(be);
-    CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data);
-    int vec = n % 8 == 0 && sdiff__cuda_al16(y->data) && sdiff__cuda_al16(x->data);
-    void *args[] = {&dy, &dx, &m, &n, &vec};
-    sdiff__cuda_launch(cb, SDIFF__CP_ELEMENTWISE, 0, "geglu", sdiff__cuda_grid(cb, (m * n + 7) / 8), 1, 256, args);
-}
-
 SDIFF__PRIVATE void sdiff__cuda_activate(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, sdiff__act act) {
     if (!sdiff__cuda_enter(be) || !sdiff__check_activate(be, y, x, act, SDIFF__F16)) return;
     sdiff__cuda_act_launch(SDIFF__CUDA(be), y->data, x->data, NULL, sdiff__numel(x), act);
@@ -4902,12 +5486,17 @@ SDIFF__PRIVATE void sdiff__cuda_attention_fallback(sdiff__cuda *cb, sdiff__tenso
        fp16 (o's own rows: its head's D columns, the others untouched).
    The GEMMs are strided-batched over the heads (head h is D columns further
    on in q, k, v and o), one call per batch item; with one head, over the
-   batch items instead (Lq*qs, Lk*ks, ... apart), one call for all. S and P
-   live in the backend's scratch (shared with im2col, grown only outside
-   graph capture); when they would pass SDIFF_CUDA_ATTN_MAX the batch is
-   split into groups and then the query rows into chunks. Returns false only
-   when cuBLASLt has no algorithm for a shape (the caller falls back; what
-   was written to o is rewritten then); true when done or the backend failed. */
+   batch items instead (Lq*qs, Lk*ks, ... apart), one call for all. On
+   Hopper, where the TMA takes the operands (16-byte aligned, strides and D
+   and Lk in 8s), the same products run on sdiff's GEMM (sdiff__cuda_gemm_tma,
+   one launch per batch entry) instead, S = Q . K^T straight from q and k and
+   O = P . (V^T)^T from a V^T the transpose kernel writes into scratch (the
+   kernel's operands are K-major). S, P (and V^T) live in the backend's
+   scratch (shared with im2col, grown only outside graph capture); when they
+   would pass SDIFF_CUDA_ATTN_MAX the batch is split into groups and then the
+   query rows into chunks. Returns false only when cuBLASLt has no algorithm
+   for a shape (the caller falls back; what was written to o is rewritten
+   then); true when done or the backend failed. */
 SDIFF__PRIVATE bool sdiff__cuda_attention_gemm(sdiff__cuda *cb, sdiff__tensor *o, const sdiff__tensor *q,
                                                const sdiff__tensor *k, const sdiff__tensor *v, int heads) {
     const char *op = "attention";
@@ -4929,9 +5518,13 @@ SDIFF__PRIVATE bool sdiff__cuda_attention_gemm(sdiff__cuda *cb, sdiff__tensor *o
             rows = rows >= 64 ? rows / 64 * 64 : SDIFF__MAX(rows, (int64_t)1);
         }
     }
-    const int64_t p_off = (g * rows * lk * 4 + 255) / 256 * 256;
-    if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(p_off + g * rows * lk * 2), op)) return true;
-    const CUdeviceptr sbuf = cb->scratch, pbuf = cb->scratch + (CUdeviceptr)p_off;
+    const bool ours = cb->tma && d % 8 == 0 && lk % 8 == 0 && qs % 8 == 0 && ks % 8 == 0 && vs % 8 == 0 &&
+                      sdiff__cuda_al16(q->data) && sdiff__cuda_al16(k->data) && sdiff__cuda_al16(v->data) &&
+                      lq < INT32_MAX && lk < INT32_MAX / 2;
+    const int64_t p_off = (g * rows * lk * 4 + 255) / 256 * 256, vt_off = (p_off + g * rows * lk * 2 + 255) / 256 * 256;
+    if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(ours ? vt_off + g * d * lk * 2 : vt_off), op))
+        return true;
+    const CUdeviceptr sbuf = cb->scratch, pbuf = cb->scratch + (CUdeviceptr)p_off, vtbuf = cb->scratch + (CUdeviceptr)vt_off;
     const float scale = 1.0f / sqrtf((float)d);
     int vec = lk % 4 == 0;   /* scratch is 256-byte aligned, rows lk apart */
     int64_t lkn = lk;
@@ -4946,6 +5539,35 @@ SDIFF__PRIVATE bool sdiff__cuda_attention_gemm(sdiff__cuda *cb, sdiff__tensor *o
                 const void *qp = qd + 2 * (ob * lq * qs + g0 * qbs + r0 * qs);
                 const void *kp = kd + 2 * (ob * lk * ks + g0 * kbs), *vp = vd + 2 * (ob * lk * vs + g0 * vbs);
                 void *opp = od + 2 * (ob * lq * os + g0 * obs + r0 * os);
+                CUdeviceptr ds = sbuf, dp = pbuf;
+                void *sm_args[] = {&dp, &ds, &lkn, &vec};
+                if (ours) {
+                    if (r0 == 0) { /* this group's V^T, [gc][D][Lk] */
+                        CUdeviceptr dvt = vtbuf, dv = SDIFF__DPTR(vp);
+                        int64_t dd = d;
+                        void *args[] = {&dvt, &dv, &lkn, &dd, (void *)&vs, (void *)&vbs};
+                        const unsigned grid[3] = {(unsigned)((d + 31) / 32), (unsigned)((lk + 31) / 32), (unsigned)gc},
+                                       blk[3] = {32, 8, 1};
+                        sdiff__cuda_launch_ex(cb, SDIFF__CP_ELEMENTWISE, 0, "transpose", grid, blk, 0, args);
+                    }
+                    bool ran = true;
+                    for (int64_t e = 0; e < gc && ran; e++)
+                        ran = sdiff__cuda_gemm_tma(cb, (void *)(uintptr_t)(sbuf + (CUdeviceptr)(e * rc * lk * 4)), lk,
+                                                   (const char *)qp + 2 * e * qbs, qs, (const char *)kp + 2 * e * kbs, ks,
+                                                   NULL, NULL, 0, rc, lk, d, 0, true, scale);
+                    sdiff__cuda_launch(cb, SDIFF__CP_NORM, 0, "softmax_rows", (unsigned)(gc * rc), 1, 256, sm_args);
+                    for (int64_t e = 0; e < gc && ran; e++)
+                        ran = sdiff__cuda_gemm_tma(cb, (char *)opp + 2 * e * obs, os,
+                                                   (const void *)(uintptr_t)(pbuf + (CUdeviceptr)(e * rc * lk * 2)), lk,
+                                                   (const void *)(uintptr_t)(vtbuf + (CUdeviceptr)(e * d * lk * 2)), lk,
+                                                   NULL, NULL, 0, rc, d, lk, 0, false, 1.0f);
+                    if (!ran) {
+                        sdiff__be_fail(be, SDIFF_ERR_BACKEND, "attention: the GEMM kernel declined Lq %lld Lk %lld D %lld",
+                                       (long long)lq, (long long)lk, (long long)d);
+                        return true;
+                    }
+                    continue;
+                }
                 sdiff__cuda_bgemm_key k1, k2;
                 memset(&k1, 0, sizeof k1);
                 k1.m = lk; k1.n = rc; k1.k = d; k1.lda = ks; k1.ldb = qs; k1.ldc = lk;
@@ -4959,9 +5581,7 @@ SDIFF__PRIVATE bool sdiff__cuda_attention_gemm(sdiff__cuda *cb, sdiff__tensor *o
                 k2.batch = (int32_t)gc;
                 int r = sdiff__cuda_bgemm(cb, op, k1, scale, kp, qp, (void *)(uintptr_t)sbuf);
                 if (r <= 0) return r < 0;
-                CUdeviceptr ds = sbuf, dp = pbuf;
-                void *args[] = {&dp, &ds, &lkn, &vec};
-                sdiff__cuda_launch(cb, SDIFF__CP_NORM, 0, "softmax_rows", (unsigned)(gc * rc), 1, 256, args);
+                sdiff__cuda_launch(cb, SDIFF__CP_NORM, 0, "softmax_rows", (unsigned)(gc * rc), 1, 256, sm_args);
                 r = sdiff__cuda_bgemm(cb, op, k2, 1.0f, vp, (const void *)(uintptr_t)pbuf, opp);
                 if (r <= 0) return r < 0;
             }
@@ -5214,7 +5834,6 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
     be->upsample_conv2d = sdiff__cuda_upsample_conv2d;
     be->layer_norm = sdiff__cuda_layer_norm;
     be->attention = sdiff__cuda_attention;
-    be->geglu = sdiff__cuda_geglu;
     be->add = sdiff__cuda_add;
     be->activate = sdiff__cuda_activate;
     be->lincomb = sdiff__cuda_lincomb;

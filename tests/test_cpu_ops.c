@@ -80,14 +80,21 @@ SDIFF_TEST(cpu_pool) {
 }
 
 /* --- linear ------------------------------------------------------------- */
+/* y [m, ny] of w [n, k]: ny = n, or n / 2 for GEGLU (y = h * gelu(g) of the layer's two halves). */
+static double tc_dot_row(const float *x, const float *w, const float *bias, int64_t j, int64_t k) {
+    double s = bias ? bias[j] : 0.0;
+    for (int64_t t = 0; t < k; t++) s += (double)x[t] * w[j * k + t];
+    return s;
+}
 static void tc_linear_ref(float *y, const float *x, int64_t ldx, const float *w, const float *bias, sdiff__act act,
                           const float *res, int64_t m, int64_t n, int64_t k) {
+    const int64_t ny = act == SDIFF__ACT_GEGLU ? n / 2 : n;
     for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            double s = bias ? bias[j] : 0.0;
-            for (int64_t t = 0; t < k; t++) s += (double)x[i * ldx + t] * w[j * k + t];
-            s = tc_act(s, act);
-            y[i * n + j] = (float)(s + (res ? res[i * n + j] : 0.0));
+        for (int64_t j = 0; j < ny; j++) {
+            double s = tc_dot_row(x + i * ldx, w, bias, j, k);
+            s = act == SDIFF__ACT_GEGLU ? s * tc_act(tc_dot_row(x + i * ldx, w, bias, ny + j, k), SDIFF__ACT_GELU)
+                                        : tc_act(s, act);
+            y[i * ny + j] = (float)(s + (res ? res[i * ny + j] : 0.0));
         }
 }
 
@@ -98,14 +105,15 @@ static float *tc_linear_case(sdiff__backend *be, int64_t m, int64_t n, int64_t k
     sdiff__tensor xb = tc_rand(TC_T(be, m, k + xpad), 1, 0);
     sdiff__tensor x = xb;          /* a column view when xpad > 0 */
     x.ne[1] = k;
+    const int64_t ny = act == SDIFF__ACT_GEGLU ? n / 2 : n;
     sdiff__tensor w = tc_rand(TC_T(be, n, k), 1, 0), b = tc_rand(TC_T(be, n), 1, 0);
-    sdiff__tensor y = tc_rand(TC_T(be, m, n), 1, 0), r = tc_rand(TC_T(be, m, n), 1, 0);
-    float *want = (float *)malloc((size_t)(m * n) * 4);
+    sdiff__tensor y = tc_rand(TC_T(be, m, ny), 1, 0), r = tc_rand(TC_T(be, m, ny), 1, 0);
+    float *want = (float *)malloc((size_t)(m * ny) * 4);
     float *resv = res_mode == 2 ? tc_copy(&y) : tc_copy(&r);
     tc_linear_ref(want, tc_f(&x), k + xpad, tc_f(&w), bias_on ? tc_f(&b) : NULL, act, res_mode ? resv : NULL, m, n, k);
     be->linear(be, &y, &x, &w, bias_on ? &b : NULL, act, res_mode == 1 ? &r : res_mode == 2 ? &y : NULL);
     CHECK(be->status == SDIFF_OK);
-    CHECK_REL(tc_f(&y), want, (size_t)(m * n), 1e-5);
+    CHECK_REL(tc_f(&y), want, (size_t)(m * ny), 1e-5);
     float *got = tc_copy(&y);
     be->free(be, xb.data); be->free(be, w.data); be->free(be, b.data); be->free(be, y.data); be->free(be, r.data);
     free(want); free(resv);
@@ -119,6 +127,8 @@ SDIFF_TEST(cpu_linear) {
         {2, 45, 70, 0, true, SDIFF__ACT_SILU, 0},   {4, 33, 9, 5, false, SDIFF__ACT_NONE, 1},
         {5, 64, 300, 0, true, SDIFF__ACT_QUICK_GELU, 0}, {130, 70, 520, 0, false, SDIFF__ACT_NONE, 2},
         {200, 700, 31, 2, true, SDIFF__ACT_NONE, 1}, {1, 1, 1, 0, true, SDIFF__ACT_NONE, 2},
+        {9, 42, 20, 0, true, SDIFF__ACT_GEGLU, 0},  {33, 84, 40, 3, true, SDIFF__ACT_GEGLU, 2}, /* SD's feed-forward */
+        {5, 10, 7, 0, false, SDIFF__ACT_GEGLU, 1},
     };
     for (int isa = 0; isa < SDIFF__GEMM_N_ISAS; isa++) {
         sdiff__backend *b1 = tc_backend(1, isa), *b3 = tc_backend(3, isa);
@@ -130,7 +140,8 @@ SDIFF_TEST(cpu_linear) {
             g_test_rng = seed;
             float *y3 = tc_linear_case(b3, cases[c].m, cases[c].n, cases[c].k, cases[c].xpad, cases[c].bias,
                                        cases[c].act, cases[c].res);
-            CHECK_MSG(!memcmp(y1, y3, (size_t)(cases[c].m * cases[c].n) * 4), "isa %s case %d: 1 vs 3 threads",
+            CHECK_MSG(!memcmp(y1, y3, (size_t)(cases[c].m * cases[c].n / (cases[c].act == SDIFF__ACT_GEGLU ? 2 : 1)) * 4),
+                      "isa %s case %d: 1 vs 3 threads",
                       sdiff__gemm_isas[isa].name, (int)c);
             free(y1); free(y3);
         }
@@ -413,17 +424,6 @@ SDIFF_TEST(cpu_layer_norm) {
 /* --- elementwise -------------------------------------------------------- */
 SDIFF_TEST(cpu_elementwise) {
     sdiff__backend *be = sdiff__cpu_backend_create(2, NULL);
-    /* geglu */
-    {
-        sdiff__tensor x = tc_rand(TC_T(be, 2, 9, 2 * 21), 3, 0), y = TC_T(be, 2, 9, 21);
-        float want[2 * 9 * 21];
-        for (int r = 0; r < 18; r++)
-            for (int i = 0; i < 21; i++)
-                want[r * 21 + i] = (float)(tc_f(&x)[r * 42 + i] * tc_act(tc_f(&x)[r * 42 + 21 + i], SDIFF__ACT_GELU));
-        be->geglu(be, &y, &x);
-        CHECK_REL(tc_f(&y), want, 18 * 21, 1e-5);
-        be->free(be, x.data); be->free(be, y.data);
-    }
     /* add: full, [C], [B, C], and y aliasing a */
     for (int mode = 0; mode < 3; mode++) {
         sdiff__tensor a = tc_rand(TC_T(be, 3, 5, 7), 1, 0), y = TC_T(be, 3, 5, 7);
@@ -563,6 +563,21 @@ SDIFF_TEST(cpu_shape_errors) {
     be->linear(be, &y, &x, &w, NULL, SDIFF__ACT_NONE, NULL);                 /* K 6 vs 7 */
     CHECK(be->status == SDIFF_ERR_INVALID_ARG);
     CHECK(strstr(sdiff__g_error, "linear") != NULL);
+    be->status = SDIFF_OK;
+    sdiff__tensor w56 = tc_rand(TC_T(be, 5, 6), 1, 0), w106 = tc_rand(TC_T(be, 10, 6), 1, 0);
+    be->linear(be, &y, &x, &w56, NULL, SDIFF__ACT_GEGLU, NULL);              /* GEGLU's w: 5 rows */
+    CHECK(be->status == SDIFF_ERR_INVALID_ARG);
+    be->status = SDIFF_OK;
+    be->linear(be, &y, &x, &w56, NULL, (sdiff__act)99, NULL);                /* no such activation */
+    CHECK(be->status == SDIFF_ERR_INVALID_ARG && strstr(sdiff__g_error, "activation") != NULL);
+    be->status = SDIFF_OK;
+    be->linear(be, &y, &x, &w106, NULL, SDIFF__ACT_NONE, NULL);              /* y [4, 5] for 10 outputs */
+    CHECK(be->status == SDIFF_ERR_INVALID_ARG);
+    be->status = SDIFF_OK;
+    be->linear(be, &y, &x, &w106, NULL, SDIFF__ACT_GEGLU, NULL);             /* GEGLU: y [4, 5] is right */
+    CHECK(be->status == SDIFF_OK);
+    be->free(be, w56.data); be->free(be, w106.data);
+    be->linear(be, &y, &x, &w, NULL, SDIFF__ACT_NONE, NULL);                 /* failing again */
     /* sticky: a valid op after a failure does nothing */
     sdiff__tensor a = tc_rand(TC_T(be, 4, 5), 1, 0);
     memset(y.data, 0, 4 * 5 * 4);
@@ -589,9 +604,6 @@ SDIFF_TEST(cpu_shape_errors) {
     be->status = SDIFF_OK;
     sdiff__tensor b7 = tc_rand(TC_T(be, 7), 1, 0);
     be->add(be, &y, &a, &b7);                                                 /* [7] vs C 5 */
-    CHECK(be->status == SDIFF_ERR_INVALID_ARG);
-    be->status = SDIFF_OK;
-    be->geglu(be, &y, &a);                                                    /* not [M, 2N] */
     CHECK(be->status == SDIFF_ERR_INVALID_ARG);
     be->status = SDIFF_OK;
     sdiff__tensor view = x;                                                   /* a view where none is allowed */

@@ -85,6 +85,48 @@ SDIFF_TEST(cuda_conv_tma_tiles_agree) {
     }
 }
 
+/* Likewise the Hopper GEMM's tiles and shared memory (sdiff__cu_gemm_tiles, _smem) for every
+   variant the library builds, and the tile and split its cost model picks for SD 1.5's shapes. */
+SDIFF_TEST(cuda_gemm_tma_tiles_agree) {
+    if (!sdiff__cuda_load_nvrtc()) {
+        printf("  skipped: no NVRTC (%s)\n", sdiff__g_cu.nvrtc_why);
+        return;
+    }
+    const sdiff__cuda_program *P = &sdiff__cuda_programs[SDIFF__CP_GEMM_TMA];
+    CHECK(P->n_variants == SDIFF__CU_GEMM_TILES + 1);
+    for (int v = 0; v < P->n_variants; v++) {
+        const int t = v < SDIFF__CU_GEMM_TILES ? v : 3; /* the last: fp32 out, tile 3 */
+        char o[4][48];
+        snprintf(o[0], sizeof o[0], v < SDIFF__CU_GEMM_TILES ? "-DGEMM_TILE=%d" : "-DOUT_F32=1", t);
+        CHECK_MSG(!strcmp(P->variant_opts[v], o[0]), "variant %d is %s", v, P->variant_opts[v]);
+        snprintf(o[1], sizeof o[1], "-DGEMM_EXPECT_BM=%d", sdiff__cu_gemm_tiles[t][0]);
+        snprintf(o[2], sizeof o[2], "-DGEMM_EXPECT_BN=%d", sdiff__cu_gemm_tiles[t][1]);
+        for (int wrong = 0; wrong < 2; wrong++) {
+            snprintf(o[3], sizeof o[3], "-DGEMM_EXPECT_SMEM=%u", sdiff__cu_gemm_smem(t) + (unsigned)wrong);
+            const char *opts[6] = {"--gpu-architecture=sm_90a", "--std=c++17", o[0], o[1], o[2], o[3]};
+            const bool ok = tcuda_compiles(sdiff__cu_gemm_tma_src, opts, 6);
+            CHECK_MSG(ok == !wrong, "variant %d: sdiff__cu_gemm_smem (%u bytes%s) %s the kernel", v,
+                      sdiff__cu_gemm_smem(t) + (unsigned)wrong, wrong ? ", one too many" : "", ok ? "accepted by" : "rejected by");
+        }
+        CHECK(sdiff__cu_gemm_smem(t) <= (sdiff__cu_gemm_tiles[t][0] == 256 ? 227u * 1024u : 227u * 1024u / 2));
+    }
+    /* the pick on an H100 (132 SMs): a tile, a split of 1, 2, 4 or 8 that leaves every block K
+       tiles; the big grids unsplit, the 8x8 level's long-K ones split */
+    static const long long shapes[][4] = {{8192, 320, 320, 0}, {8192, 1280, 320, 1}, {2048, 640, 2560, 0},
+                                          {512, 5120, 1280, 1}, {128, 1280, 5120, 0}, {128, 1280, 11520, 0},
+                                          {3, 20160, 1280, 0}, {77, 100, 200, 0}, {262144, 128, 256, 0}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        int split = 0;
+        const long long m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
+        const int t = sdiff__cu_gemm_pick(m, n, k, (int)shapes[i][3], 132, &split);
+        CHECK_MSG(t >= 0 && t < SDIFF__CU_GEMM_TILES && (split == 1 || split == 2 || split == 4 || split == 8) &&
+                      split <= (k + 63) / 64,
+                  "%lldx%lldx%lld: tile %d split %d", m, n, k, t, split);
+        if (m >= 2048) CHECK_MSG(split == 1, "%lldx%lldx%lld: split %d", m, n, k, split);
+        if (m == 128 && k >= 5120) CHECK_MSG(split > 1, "%lldx%lldx%lld: not split", m, n, k);
+    }
+}
+
 /* The library launches every kernel with programmatic dependent launch on Hopper, which is only
    correct if the kernel waits for its predecessor before touching memory: each __global__
    function's body must open with pdl_begin(). */

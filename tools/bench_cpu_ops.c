@@ -33,7 +33,7 @@ static sdiff__tensor bench_tensor(sdiff__backend *be, int nd, int64_t n0, int64_
     return t;
 }
 
-typedef enum { B_LINEAR, B_CONV, B_ATTN, B_GN, B_LN, B_GEGLU, B_ADD } bench_kind;
+typedef enum { B_LINEAR, B_CONV, B_ATTN, B_GN, B_LN, B_ADD } bench_kind;
 typedef struct bench_case {
     bench_kind kind;
     const char *name;
@@ -81,8 +81,8 @@ static void bench_one(sdiff__backend *be, const bench_case *bc) {
                  (long long)bc->c, (long long)bc->d, (long long)bc->e, bc->stride ? " causal" : "");
         break;
     }
-    case B_GN: case B_LN: case B_GEGLU: case B_ADD: {
-        int64_t cin = bc->kind == B_GEGLU ? 2 * bc->b : bc->b;
+    case B_GN: case B_LN: case B_ADD: {
+        int64_t cin = bc->b;
         t[nt++] = bench_tensor(be, 2, bc->a, cin, 1, 1);
         t[nt++] = bench_tensor(be, 2, bc->a, bc->b, 1, 1);
         t[nt++] = bench_tensor(be, 1, bc->b, 1, 1, 1);
@@ -107,7 +107,6 @@ static void bench_one(sdiff__backend *be, const bench_case *bc) {
             break;
         }
         case B_LN: be->layer_norm(be, &t[1], &t[0], &t[2], &t[3], 1e-5f); break;
-        case B_GEGLU: be->geglu(be, &t[1], &t[0]); break;
         case B_ADD: be->add(be, &t[1], &t[0], &t[1]); break;
         }
         if (r >= 0) times[r] = bench_now() - t0;
@@ -154,7 +153,6 @@ int main(int argc, char **argv) {
         /* memory-bound ops */
         {B_GN, "gn+silu", 8192, 320, 0, 0, 0, 0},
         {B_LN, "layernorm", 8192, 320, 0, 0, 0, 0},
-        {B_GEGLU, "geglu", 8192, 1280, 0, 0, 0, 0},
         {B_ADD, "add", 8192, 320, 0, 0, 0, 0},
     };
     printf("%-10s %-38s %9s %17s\n", "op", "shape", "ms", "rate");

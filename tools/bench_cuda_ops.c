@@ -1,5 +1,5 @@
 /* bench_cuda_ops - the CUDA backend's memory-bound ops alone, at the shapes SD 1.5 gives them
-   (GroupNorm at every UNet and VAE level, LayerNorm, GEGLU, the time-embedding add), so a
+   (GroupNorm at every UNet and VAE level, LayerNorm, the time-embedding add), so a
    kernel change can be measured without the whole model.
 
      build/bench_cuda_ops [filter]           # time every case whose name contains filter
@@ -28,11 +28,11 @@
 #define REPS 20
 #define RUNS 15
 
-typedef enum { OP_GN, OP_GN_SILU, OP_LN, OP_GEGLU, OP_ADD_BC } op_kind;
+typedef enum { OP_GN, OP_GN_SILU, OP_LN, OP_ADD_BC } op_kind;
 typedef struct bench_case {
     const char *name;
     op_kind op;
-    int64_t b, h, w, c; /* NHWC (GroupNorm, the add: [b, h*w, c]); LayerNorm, GEGLU: rows = b*h*w */
+    int64_t b, h, w, c; /* NHWC (GroupNorm, the add: [b, h*w, c]); LayerNorm: rows = b*h*w */
 } bench_case;
 
 static const bench_case CASES[] = {
@@ -49,7 +49,6 @@ static const bench_case CASES[] = {
     {"gn vae 256x256x256", OP_GN_SILU, 1, 256, 256, 256}, {"gn vae 512x512x128", OP_GN_SILU, 1, 512, 512, 128},
     {"ln unet 8192x320", OP_LN, 2, 64, 64, 320},          {"ln unet 2048x640", OP_LN, 2, 32, 32, 640},
     {"ln unet 512x1280", OP_LN, 2, 16, 16, 1280},
-    {"geglu unet 2048x2560", OP_GEGLU, 1, 1, 2048, 2560}, {"geglu unet 2048x5120", OP_GEGLU, 1, 1, 2048, 5120},
     {"add temb unet 64x64x320", OP_ADD_BC, 2, 64, 64, 320},
 };
 
@@ -84,7 +83,6 @@ static void run_op(sdiff__backend *be, const bench_case *k, sdiff__tensor *y, sd
     case OP_GN:
     case OP_GN_SILU: be->group_norm(be, y, x, g, bt, 32, 1e-5f, k->op == OP_GN_SILU); break;
     case OP_LN: be->layer_norm(be, y, x, g, bt, 1e-5f); break;
-    case OP_GEGLU: be->geglu(be, y, x); break;
     case OP_ADD_BC: be->add(be, y, x, bt); break;
     }
 }
@@ -146,9 +144,9 @@ int main(int argc, char **argv) {
         const bool gn = k->op == OP_GN || k->op == OP_GN_SILU;
         const int64_t rows = k->b * k->h * k->w;
         sdiff__tensor x, y, g, bt;
-        if (k->op == OP_LN || k->op == OP_GEGLU) {
+        if (k->op == OP_LN) {
             x = make(be, 2, rows, k->c, 1, 1);
-            y = make(be, 2, rows, k->op == OP_GEGLU ? k->c / 2 : k->c, 1, 1);
+            y = make(be, 2, rows, k->c, 1, 1);
         } else {
             x = make(be, 4, k->b, k->h, k->w, k->c);
             y = make(be, 4, k->b, k->h, k->w, k->c);

@@ -111,8 +111,9 @@ static void gt_check(const char *op, const char *shape, gt_t *y, double tol) {
 static void gt_linear(int64_t m, int64_t k, int64_t n, bool bias, sdiff__act act, int residual, int64_t x_extra) {
     if (!gt_setup()) { g_test_failed++; return; }
     float ws = 1.0f / sqrtf((float)k);
+    const int64_t ny = act == SDIFF__ACT_GEGLU ? n / 2 : n; /* GEGLU: w [n, k], y [m, n / 2] */
     gt_t x = gt_in(2, m, k + x_extra, 1, 1), w = gt_new(2, n, k, 1, 1, 1, ws), b = gt_in(1, n, 1, 1, 1);
-    gt_t r = gt_in(2, m, n, 1, 1), y = gt_out(2, m, n, 1, 1);
+    gt_t r = gt_in(2, m, ny, 1, 1), y = gt_out(2, m, ny, 1, 1);
     gt_t *out = residual == 2 ? &r : &y;
     sdiff__tensor xc = x.c, xg = x.g;
     if (x_extra) gt_view(&x, x_extra / 2, k, &xc, &xg);
@@ -120,7 +121,8 @@ static void gt_linear(int64_t m, int64_t k, int64_t n, bool bias, sdiff__act act
     g_gt.gpu->linear(g_gt.gpu, &out->g, &xg, &w.g, bias ? &b.g : NULL, act, residual ? &r.g : NULL);
     char s[128];
     snprintf(s, sizeof s, "%lldx%lld.%lldx%lld%s%s%s%s", (long long)m, (long long)k, (long long)n, (long long)k,
-             bias ? " +b" : "", act == SDIFF__ACT_GELU ? " gelu" : act == SDIFF__ACT_SILU ? " silu" : act ? " qgelu" : "",
+             bias ? " +b" : "", act == SDIFF__ACT_GELU ? " gelu" : act == SDIFF__ACT_SILU ? " silu" :
+                                act == SDIFF__ACT_GEGLU ? " geglu" : act ? " qgelu" : "",
              residual == 2 ? " +=res" : residual ? " +res" : "", x_extra ? " xview" : "");
     gt_check("linear", s, out, GT_TOL);
     gt_free(&x); gt_free(&w); gt_free(&b); gt_free(&r); gt_free(&y);
@@ -141,6 +143,14 @@ SDIFF_TEST(cuda_linear) {
     gt_linear(4096, 320, 320, false, SDIFF__ACT_NONE, 0, 640);      /* x a column view */
     gt_linear(33, 17, 29, true, SDIFF__ACT_NONE, 1, 0);             /* odd, non-tile */
     gt_linear(7, 24, 5, false, SDIFF__ACT_GELU, 1, 2);
+    /* GEGLU (SD's feed-forward in: w [8C, C], y [M, 4C]) at every UNet level and the tails */
+    gt_linear(8192, 320, 2560, true, SDIFF__ACT_GEGLU, 0, 0);
+    gt_linear(2048, 640, 5120, true, SDIFF__ACT_GEGLU, 0, 0);
+    gt_linear(512, 1280, 10240, true, SDIFF__ACT_GEGLU, 0, 0);
+    gt_linear(128, 1280, 10240, true, SDIFF__ACT_GEGLU, 0, 0);      /* 8x8: split-K */
+    gt_linear(100, 200, 84, true, SDIFF__ACT_GEGLU, 1, 0);          /* 42 outputs: partial tiles, a residual */
+    gt_linear(33, 24, 50, false, SDIFF__ACT_GEGLU, 2, 0);           /* odd: the residual in place */
+    gt_linear(64, 320, 1280, true, SDIFF__ACT_GEGLU, 0, 320);       /* x a column view */
 }
 
 /* conv2d: the CPU result once, then the GPU's on every route that applies, each checked. The routes
@@ -356,15 +366,6 @@ SDIFF_TEST(cuda_norms) {
 SDIFF_TEST(cuda_elementwise) {
     if (!gt_setup()) { g_test_failed++; return; }
     char s[96];
-    int64_t gg[][2] = {{8192, 1280}, {7, 13}};
-    for (int i = 0; i < 2; i++) {
-        gt_t x = gt_new(2, gg[i][0], 2 * gg[i][1], 1, 1, 1, 3.0f), y = gt_out(2, gg[i][0], gg[i][1], 1, 1);
-        g_gt.cpu->geglu(g_gt.cpu, &y.c, &x.c);
-        g_gt.gpu->geglu(g_gt.gpu, &y.g, &x.g);
-        snprintf(s, sizeof s, "%lldx%lld -> %lld", (long long)gg[i][0], (long long)(2 * gg[i][1]), (long long)gg[i][1]);
-        gt_check("geglu", s, &y, GT_TOL);
-        gt_free(&x); gt_free(&y);
-    }
     /* add: full, [C], [B, C], in place */
     int64_t ad[][4] = {{2, 64, 64, 320}, {3, 5, 7, 13}};
     for (int i = 0; i < 2; i++) {

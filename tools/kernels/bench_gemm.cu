@@ -9,6 +9,8 @@
 //        -lnvrtc -lcuda -lcublasLt
 //   build/bench_gemm [--only TEXT] [--csv FILE] [--no-time] [-DGEMM_...=v ...]
 //     --csv: every tile at every split-K, one row each; --no-time: check only (under compute-sanitizer)
+// The table's "pick" column is the tile and split sdiff__cu_gemm_pick (the library's choice) takes
+// and its time; GEGLU cases (SD's feed-forward in, fused) have w of 2N rows and N outputs.
 // Each case: fresh random fp16 a, w, bias, residual; y poisoned with NaN; compared with an fp32
 // reference (rel = ||y - ref|| / ||ref|| <= 1e-2, NaN fails); timed as the mean of 10 back-to-back
 // launches (latency hidden, as in a graph replay), median of 15 samples; rerun to check the
@@ -19,18 +21,27 @@
 
 #define LT(x) do { cublasStatus_t s_ = (x); if (s_) { fprintf(stderr, "%s:%d %s: %d\n", __FILE__, __LINE__, #x, (int)s_); exit(1); } } while (0)
 
-// fp32 reference: y = alpha * a.w^T + bias + res.
+// fp32 reference: y = alpha * a.w^T + bias + res, or with geglu h * gelu(g) + res of the 2N outputs.
+__device__ float ref_dot(const __half *a, long long lda, const __half *w, long long ldw, const __half *bias, int m,
+                         int n, int K, float alpha) {
+    float acc = 0.f;
+    for (int k = 0; k < K; ++k) acc += __half2float(a[m * lda + k]) * __half2float(w[n * ldw + k]);
+    return alpha * acc + (bias ? __half2float(bias[n]) : 0.f);
+}
 __global__ void ref_gemm(const __half *a, long long lda, const __half *w, long long ldw, const __half *bias,
-                         const __half *res, float *y, int M, int N, int K, float alpha) {
+                         const __half *res, float *y, int M, int N, int K, float alpha, int geglu) {
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i >= (long long)M * N) return;
     const int n = (int)(i % N), m = (int)(i / N);
-    float acc = 0.f;
-    for (int k = 0; k < K; ++k) acc += __half2float(a[m * lda + k]) * __half2float(w[n * ldw + k]);
-    y[i] = alpha * acc + (bias ? __half2float(bias[n]) : 0.f) + (res ? __half2float(res[i]) : 0.f);
+    float v = ref_dot(a, lda, w, ldw, bias, m, n, K, alpha);
+    if (geglu) {
+        const float g = ref_dot(a, lda, w, ldw, bias, m, N + n, K, alpha);
+        v *= 0.5f * g * (1.f + erff(g * 0.70710678f));
+    }
+    y[i] = v + (res ? __half2float(res[i]) : 0.f);
 }
 
-struct Case { const char *name; int M, N, K, lda, ldw, bias, res, f32; };
+struct Case { const char *name; int M, N, K, lda, ldw, bias, res, f32, geglu; };
 
 static const sdiff__cu_tmap_encode_fn encode = (sdiff__cu_tmap_encode_fn)(void *)cuTensorMapEncodeTiled;
 
@@ -45,21 +56,23 @@ int main(int argc, char **argv) {
         else extra.push_back(argv[i]);
     }
     FILE *cf = csv ? fopen(csv, "w") : NULL;
-    if (cf) fprintf(cf, "case,M,N,K,tile,bm,bn,split,us,rel\n");
+    if (cf) fprintf(cf, "case,M,N,K,geglu,tile,bm,bn,split,us,rel\n");
     std::string arch = device_arch();
     if (arch != "sm_90a") { printf("needs sm_90a\n"); return 0; }
     int dev, n_sm;
     CK(cudaGetDevice(&dev));
     CK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev));
-    CUfunction fn[4][2];
-    unsigned smem[4];
-    for (int v = 0; v < 4; ++v)
+    const int NTL = SDIFF__CU_GEMM_TILES;
+    CUfunction fn[NTL][3]; // [tile][plain fp16, fp32, GEGLU]
+    unsigned smem[NTL];
+    for (int v = 0; v < NTL; ++v)
         for (int f32 = 0; f32 < 2; ++f32) {
             std::vector<std::string> defs = {"-DGEMM_TILE=" + std::to_string(v),
                                              "-DOUT_F32=" + std::to_string(f32)};
             defs.insert(defs.end(), extra.begin(), extra.end());
             CUmodule m = nvrtc_module(sdiff__cu_gemm_tma_src, "sdiff_gemm_tma.cu", arch, defs);
             CU(cuModuleGetFunction(&fn[v][f32], m, "sdiff_gemm_tma"));
+            if (!f32) CU(cuModuleGetFunction(&fn[v][2], m, "sdiff_gemm_tma_geglu"));
             CUdeviceptr cp; size_t cb; int cfg[4];
             CU(cuModuleGetGlobal(&cp, &cb, m, "sdiff_gemm_tma_cfg"));
             CU(cuMemcpyDtoH(cfg, cp, sizeof cfg));
@@ -71,6 +84,7 @@ int main(int argc, char **argv) {
                 return 1;
             }
             CU(cuFuncSetAttribute(fn[v][f32], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg[3]));
+            if (!f32) CU(cuFuncSetAttribute(fn[v][2], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cfg[3]));
             int regs; CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fn[v][f32]));
             if (!f32) printf("tile %d: BM %d BN %d threads %d smem %d regs %d\n", v, cfg[0], cfg[1], cfg[2], cfg[3], regs);
         }
@@ -116,39 +130,51 @@ int main(int argc, char **argv) {
         {"odd 1000x72x40 lda 48", 1000, 72, 40, 48, 40, 1, 0, 0},
         {"odd 5x1000x1288 +res", 5, 1000, 1288, 1288, 1288, 0, 1, 0},
         {"odd 300x130x64 f32", 300, 130, 64, 64, 64, 0, 0, 1},
+        // VAE attention's O = P . V (w = V^T, transposed into scratch by the library)
+        {"vae pv 4096x512x4096", 4096, 512, 4096, 4096, 4096, 0, 0, 0},
+        // GEGLU fused (N outputs of a 2N-row w): SD's feed-forward in at each level, odd sizes
+        {"geglu L0 8192x1280x320", 8192, 1280, 320, 320, 320, 1, 0, 0, 1},
+        {"geglu L1 2048x2560x640", 2048, 2560, 640, 640, 640, 1, 0, 0, 1},
+        {"geglu L2 512x5120x1280", 512, 5120, 1280, 1280, 1280, 1, 0, 0, 1},
+        {"geglu L3 128x5120x1280", 128, 5120, 1280, 1280, 1280, 1, 0, 0, 1},
+        {"geglu odd 77x100x200 +res", 77, 100, 200, 200, 200, 1, 1, 0, 1},
     };
     const int ncases = sizeof cases / sizeof cases[0];
     unsigned seed = 4242u ^ (unsigned)time(0);
     cublasLtHandle_t lt; LT(cublasLtCreate(&lt));
     void *ws; const size_t ws_bytes = 32u << 20; CK(cudaMalloc(&ws, ws_bytes));
     int fails = 0;
-    printf("\n| case | M x N x K | cuBLASLt us | ours best us (tile/split) | TF | best us per tile 0-3 | rel err |\n|---|---|---|---|---|---|---|\n");
+    printf("\n| case | M x N x K | cuBLASLt us | ours best us (tile/split) | pick us (tile/split) | TF | best us per tile 0-6 | rel err |\n|---|---|---|---|---|---|---|---|\n");
     for (int ci = 0; ci < ncases; ++ci) {
         const Case &c = cases[ci];
         if (only && !strstr(c.name, only)) continue;
         __half *a, *w, *bias, *res; float *ref; void *y;
         const size_t ysz = (size_t)c.M * c.N * (c.f32 ? 4 : 2);
-        CK(cudaMalloc(&a, (size_t)c.M * c.lda * 2)); CK(cudaMalloc(&w, (size_t)c.N * c.ldw * 2));
-        CK(cudaMalloc(&bias, (size_t)c.N * 2)); CK(cudaMalloc(&res, (size_t)c.M * c.N * 2));
+        const int wrows = c.geglu ? 2 * c.N : c.N;
+        CK(cudaMalloc(&a, (size_t)c.M * c.lda * 2)); CK(cudaMalloc(&w, (size_t)wrows * c.ldw * 2));
+        CK(cudaMalloc(&bias, (size_t)wrows * 2)); CK(cudaMalloc(&res, (size_t)c.M * c.N * 2));
         CK(cudaMalloc(&ref, (size_t)c.M * c.N * 4)); CK(cudaMalloc(&y, ysz));
-        fill(a, (size_t)c.M * c.lda, seed++, 1.f); fill(w, (size_t)c.N * c.ldw, seed++, 1.f / sqrtf((float)c.K));
-        fill(bias, c.N, seed++, 0.5f); fill(res, (size_t)c.M * c.N, seed++, 1.f);
+        fill(a, (size_t)c.M * c.lda, seed++, 1.f); fill(w, (size_t)wrows * c.ldw, seed++, 1.f / sqrtf((float)c.K));
+        fill(bias, wrows, seed++, 0.5f); fill(res, (size_t)c.M * c.N, seed++, 1.f);
         const float alpha = c.f32 ? 1.f / sqrtf((float)c.K) : 1.f;
         const __half *bp = c.bias ? bias : NULL, *rp = c.res ? res : NULL;
-        ref_gemm<<<(unsigned)(((long long)c.M * c.N + 255) / 256), 256>>>(a, c.lda, w, c.ldw, bp, rp, ref, c.M, c.N, c.K, alpha);
+        ref_gemm<<<(unsigned)(((long long)c.M * c.N + 255) / 256), 256>>>(a, c.lda, w, c.ldw, bp, rp, ref, c.M, c.N, c.K, alpha, c.geglu);
         CK(cudaDeviceSynchronize());
         std::vector<float> href((size_t)c.M * c.N);
         CK(cudaMemcpy(href.data(), ref, href.size() * 4, cudaMemcpyDeviceToHost));
         const int KT = (c.K + 63) / 64;
-        double best = 1e9, worst_rel = 0, tbest[4] = {0, 0, 0, 0}; int best_v = 0, best_s = 0;
-        for (int v = 0; v < 4; ++v) {
+        // the library's pick
+        int pick_split = 1, pick_tile = 3;
+        if (!c.f32) pick_tile = sdiff__cu_gemm_pick(c.M, c.N, c.K, c.geglu, n_sm, &pick_split);
+        double best = 1e9, worst_rel = 0, tbest[NTL] = {}, tpick = -1; int best_v = 0, best_s = 0;
+        for (int v = 0; v < NTL; ++v) {
             alignas(64) CUtensorMap maps[2];
             void *mp[2] = {&maps[0], &maps[1]};
-            if (sdiff__cu_gemm_maps(encode, mp, a, c.lda, c.M, w, c.ldw, c.N, c.K, v)) { printf("maps failed\n"); return 1; }
-            for (int s = 1; s <= 8 && s <= KT; ++s) {
+            if (sdiff__cu_gemm_maps(encode, mp, a, c.lda, c.M, w, c.ldw, wrows, c.K, v)) { printf("maps failed\n"); return 1; }
+            for (int s = 1; s <= 8 && s <= KT; s *= 2) {
                 unsigned grid[3], threads; int tiles_n, n_tiles;
-                sdiff__cu_gemm_launch_dims(c.M, c.N, v, s, n_sm, grid, &threads, &tiles_n, &n_tiles);
-                if (s > 1 && n_tiles > 2 * n_sm) continue;
+                sdiff__cu_gemm_launch_dims(c.M, c.N, c.geglu, v, s, n_sm, grid, &threads, &tiles_n, &n_tiles);
+                if (s > 1 && (n_tiles > 2 * n_sm || c.f32)) continue;
                 long long ldy = c.N, ldr = c.N;
                 const void *rr = rp;
                 void *args[] = {&maps[0], &maps[1], (void *)&bp, (void *)&rr, &y, (void *)&c.M, (void *)&c.N, (void *)&KT,
@@ -160,7 +186,7 @@ int main(int argc, char **argv) {
                 lc.gridDimX = grid[0]; lc.gridDimY = grid[1]; lc.gridDimZ = 1;
                 lc.blockDimX = threads; lc.blockDimY = lc.blockDimZ = 1;
                 lc.sharedMemBytes = smem[v]; lc.attrs = &at; lc.numAttrs = s > 1 ? 1 : 0;
-                auto launch = [&]() { CU(cuLaunchKernelEx(&lc, fn[v][c.f32], args, NULL)); };
+                auto launch = [&]() { CU(cuLaunchKernelEx(&lc, fn[v][c.geglu ? 2 : c.f32], args, NULL)); };
                 CK(cudaMemset(y, 0xff, ysz));
                 launch();
                 CK(cudaDeviceSynchronize());
@@ -191,14 +217,15 @@ int main(int argc, char **argv) {
                 if (rel > worst_rel || rel != rel) worst_rel = rel;
                 const double t = timing ? time_ms(launch, 3, 15, 10) * 1000 : 0;
                 if (t < best) { best = t; best_v = v; best_s = s; }
+                if (v == pick_tile && s == pick_split) tpick = t;
                 if (!tbest[v] || t < tbest[v]) tbest[v] = t;
-                if (cf) fprintf(cf, "%s,%d,%d,%d,%d,%d,%d,%d,%.2f,%.3e\n", c.name, c.M, c.N, c.K, v, sdiff__cu_gemm_tiles[v][0],
-                                sdiff__cu_gemm_tiles[v][1], s, t, rel);
+                if (cf) fprintf(cf, "%s,%d,%d,%d,%d,%d,%d,%d,%d,%.2f,%.3e\n", c.name, c.M, c.N, c.K, c.geglu, v,
+                                sdiff__cu_gemm_tiles[v][0], sdiff__cu_gemm_tiles[v][1], s, t, rel);
             }
         }
         // cuBLASLt, set up as the library did (column-major: y^T = w . a^T)
         double tlt = -1;
-        if (!c.f32 && timing) {
+        if (!c.f32 && !c.geglu && timing) {
             cublasLtMatmulDesc_t desc; cublasLtMatrixLayout_t la, lb, lcc;
             LT(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
             int32_t opt = CUBLAS_OP_T, opn = CUBLAS_OP_N, bt = CUDA_R_16F;
@@ -229,9 +256,12 @@ int main(int argc, char **argv) {
             cublasLtMatmulPreferenceDestroy(pref); cublasLtMatrixLayoutDestroy(la); cublasLtMatrixLayoutDestroy(lb);
             cublasLtMatrixLayoutDestroy(lcc); cublasLtMatmulDescDestroy(desc);
         }
-        const double fl = 2.0 * c.M * c.N * c.K;
-        printf("| %s | %dx%dx%d | %.2f | %.2f (%d/%d) | %.0f | %.1f %.1f %.1f %.1f | %.2e |\n", c.name, c.M, c.N, c.K, tlt,
-               best, best_v, best_s, best > 0 ? fl / (best * 1e-6) / 1e12 : 0, tbest[0], tbest[1], tbest[2], tbest[3],
+        const double fl = 2.0 * c.M * wrows * c.K;
+        char per_tile[128] = "";
+        for (int v = 0; v < NTL; ++v)
+            snprintf(per_tile + strlen(per_tile), sizeof per_tile - strlen(per_tile), "%s%.1f", v ? " " : "", tbest[v]);
+        printf("| %s | %dx%dx%d | %.2f | %.2f (%d/%d) | %.2f (%d/%d) | %.0f | %s | %.2e |\n", c.name, c.M, c.N, c.K, tlt,
+               best, best_v, best_s, tpick, pick_tile, pick_split, best > 0 ? fl / (best * 1e-6) / 1e12 : 0, per_tile,
                worst_rel);
         fflush(stdout);
         cudaFree(a); cudaFree(w); cudaFree(bias); cudaFree(res); cudaFree(ref); cudaFree(y);

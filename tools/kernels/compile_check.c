@@ -1,5 +1,5 @@
 /* compile_check.c - compiles sdiff's tensor-core kernel strings (build/attn_kernel.h,
-   build/attn_kernel_sm90.h, build/conv_kernel.h, build/conv_kernel_sm90.h and the prototype
+   build/attn_kernel_sm90.h, build/conv_kernel.h, build/conv_kernel_sm90.h and
    build/gemm_kernel_sm90.h, written by
    tools/kernels/gen_kernels.py) with NVRTC (mma.cuh as an in-memory
    header, as the library passes it), for
@@ -106,15 +106,15 @@ int main(void) {
                      sdiff__cu_conv2d_tma_tiles[t][0], sdiff__cu_conv2d_tma_tiles[t][1], grid[1], grid[2], block[0], smem);
             bad |= check(sdiff__cu_conv2d_tma_src, "sdiff_conv2d_tma.cu", archs[a], o_t, NULL, launch);
         }
-        /* the GEMM prototype: sm_90a only, every tile, fp16 and fp32 output */
-        for (int t = 0; !strcmp(archs[a], "sm_90a") && t < 4; ++t)
+        /* the GEMM: sm_90a only, every tile, fp16 and fp32 output */
+        for (int t = 0; !strcmp(archs[a], "sm_90a") && t < SDIFF__CU_GEMM_TILES; ++t)
             for (int f = 0; f < 2; ++f) {
                 char o_t[32], o_f[32], launch[128];
                 unsigned grid[3], threads;
                 int tiles_n, n_tiles;
                 snprintf(o_t, sizeof o_t, "-DGEMM_TILE=%d", t);
                 snprintf(o_f, sizeof o_f, "-DOUT_F32=%d", f);
-                sdiff__cu_gemm_launch_dims(8192, 2560, t, 1, 132, grid, &threads, &tiles_n, &n_tiles);
+                sdiff__cu_gemm_launch_dims(8192, 2560, 0, t, 1, 132, grid, &threads, &tiles_n, &n_tiles);
                 snprintf(launch, sizeof launch, "GEMM %dx%d (8192 x 2560, 132 SMs): grid %u block %u smem %u",
                          sdiff__cu_gemm_tiles[t][0], sdiff__cu_gemm_tiles[t][1], grid[0], threads, sdiff__cu_gemm_smem(t));
                 bad |= check(sdiff__cu_gemm_tma_src, "sdiff_gemm_tma.cu", archs[a], o_t, o_f, launch);

@@ -1,11 +1,12 @@
 // sdiff GEMM on Hopper (sm_90a): y[m, n] = alpha * sum_k a[m, k] w[n, k] (+ bias[n]) (+ res[m, n]), the
-// linear layers' y = x w^T with both operands K-major, fp16 in, fp32 accumulate, fp16 (or fp32) out.
-// It is to replace cuBLASLt for the GEMMs the library runs on Hopper: cuBLASLt's own Hopper kernels
+// linear layers' y = x w^T with both operands K-major, fp16 in, fp32 accumulate, fp16 (or fp32) out;
+// optionally with GEGLU fused (y = h * gelu(g) of the layer's two halves: SD's feed-forward).
+// The library runs its Hopper GEMMs on it instead of cuBLASLt: cuBLASLt's own Hopper kernels
 // (nvjet_*) are flagged by compute-sanitizer racecheck whenever their shared-memory ring wraps
 // (tools/PERF.md, S12), and a library whose users run the sanitizer on their programs must not
-// report races it cannot explain. A prototype for now: it matches cuBLASLt where the output and
-// the epilogue dominate and is slower on the large-N and long-K shapes (PERF.md S12 has the
-// table), so the library does not ship it yet; tools/kernels/bench_gemm.cu checks and times it.
+// report races it cannot explain; and an epilogue of our own takes the GEGLU, which saves the
+// feed-forward's widest tensor a round trip through memory (PERF.md, S13).
+// tools/kernels/bench_gemm.cu checks and times it against cuBLASLt.
 // The structure is conv_kernel_sm90.cu's without the image: a producer warpgroup whose first
 // thread issues 2-D TMA copies (a K tile of 64 of a, and of w, into the 128-byte swizzle that is
 // wgmma's K-major layout) and one or two consumer warpgroups of 128 rows that run the wgmmas,
@@ -29,33 +30,39 @@
 // Epilogue (the rounding of the library's other routes and of diffusers, a linear layer then the
 // residual add): y = fp16(fp16(alpha * acc + bias) + res), through a [BM][BN+8] fp16 tile of its
 // own in shared memory (the ring already holds the next tile's operands), then 16-byte stores with
-// the residual loads of EPI_BATCH chunks per thread in flight together. Straight from the
+// the residual loads of EPI_BATCH chunks per thread in flight together. GEGLU (sdiff_gemm_tma_geglu): a tile's
+// w rows are BN/2 rows of the layer's first half (h) and the same BN/2 of its second (g), loaded
+// as two TMA boxes, so the tile holds both halves of BN/2 outputs; the fp16 tile is made as
+// always and y = fp16(h * gelu(g)) of its two halves, rounded as the unfused route rounds. Straight from the
 // registers (4-byte stores, a residual load per pair) it was 1.3-2.5x slower: res may be y, so
 // every load had to wait for the store before it (PERF.md, S12). OUT_F32 (attention scores):
 // y = alpha * acc in fp32, straight from the registers.
 //
-// Defines: GEMM_TILE (0..3: 128 x 64 and 128 x 128 with one consumer warpgroup and two blocks per
-// SM; 256 x 64 and 256 x 128 with two consumer warpgroups and one block per SM; mirrored by the
-// host's sdiff__cu_gemm_tiles), OUT_F32 (1: fp32 output, no bias or residual), GEMM_STAGES (the
+// Defines: GEMM_TILE (0..6, BM x BN: 128 x 64, 128 x 128, 256 x 64, 256 x 128, 128 x 80, 256 x 80,
+// 64 x 80; mirrored by the host's sdiff__cu_gemm_tiles. BM 256: two consumer warpgroups and one
+// block per SM; else one (of 64 rows at BM 64) and two blocks per SM. The 80-wide tiles are
+// cuBLASLt's trick for SD's widths: 320, 640 and 1280 columns in 4, 8 and 16 of them make about
+// one wave of 128 tiles at each level, where 64 and 128 leave 40% of the SMs idle or need a second
+// wave, PERF.md S13), OUT_F32 (1: fp32 output, no bias or residual), GEMM_STAGES (the
 // ring's depth; default: as many as fit beside the epilogue tile in the block's share of the SM's
 // 227 KB, at most 8).
 
 #if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #error "gemm_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)"
 #endif
-#ifndef GEMM_TILE
-#define GEMM_TILE 1
-#endif
-#if GEMM_TILE < 0 || GEMM_TILE > 3
-#error "GEMM_TILE must be 0..3"
-#endif
 #ifndef OUT_F32
 #define OUT_F32 0
 #endif
-#define CWG (GEMM_TILE >= 2 ? 2 : 1)            // consumer warpgroups, 128 rows each
-#define BM (128 * CWG)
-#define BN (GEMM_TILE & 1 ? 128 : 64)
-#define MT 2                                    // 64-row wgmma tiles per consumer warpgroup
+#ifndef GEMM_TILE // the fp32-output build (attention scores) is the 256 x 128 tile's
+#define GEMM_TILE (OUT_F32 ? 3 : 1)
+#endif
+#if GEMM_TILE < 0 || GEMM_TILE > 6
+#error "GEMM_TILE must be 0..6"
+#endif
+#define BM (GEMM_TILE == 6 ? 64 : GEMM_TILE == 2 || GEMM_TILE == 3 || GEMM_TILE == 5 ? 256 : 128)
+#define BN (GEMM_TILE >= 4 ? 80 : GEMM_TILE & 1 ? 128 : 64)
+#define CWG (BM == 256 ? 2 : 1)                 // consumer warpgroups, 128 rows each (64 at BM 64)
+#define MT (BM == 64 ? 1 : 2)                   // 64-row wgmma tiles per consumer warpgroup
 #define NT (128 * (1 + CWG))                    // producer warpgroup + consumers
 #define BPS (CWG == 1 ? 2 : 1)                  // blocks per SM
 #define A_BYTES (BM * 128)                      // one K tile of a: BM rows of 64 fp16
@@ -126,17 +133,88 @@ static __device__ __forceinline__ void store_pair(void *yv, long long ldy, int m
 #endif
 }
 
+// v[0..3] = the sum over the cluster's blocks 0..split-1 (in that order) of the four floats at shared
+// address a: every load in flight before the first add.
+static __device__ __forceinline__ void cluster_sum4(float *v, u32 a, int split) {
+    float4 p[8];
+#pragma unroll
+    for (int q = 0; q < 8; ++q)
+        if (q < split) p[q] = cluster_ld4(a, (u32)q);
+    v[0] = v[1] = v[2] = v[3] = 0.f;
+#pragma unroll
+    for (int q = 0; q < 8; ++q)
+        if (q < split) { v[0] += p[q].x; v[1] += p[q].y; v[2] += p[q].z; v[3] += p[q].w; }
+}
+
+#if !OUT_F32
+// Epilogue 2: the tile's COLS columns of fp16 outputs (in the epilogue tile at epi, rows EPI_STR
+// halves apart; with GEGLU h * gelu(g) of its columns c and BN/2 + c) plus the residual out to y as
+// 16-byte chunks (8 outputs), EPI_BATCH chunks per thread at a time with their residual loads
+// issued together (res may be y: each chunk is read and then written by the same thread). c_first:
+// this thread's index among the consumers.
+template <int COLS, bool GEGLU>
+static __device__ __forceinline__ void write_tile(int c_first, u32 epi, void *yv, long long ldy, const sd_half *res,
+                                                  long long ldr, int m0, int n0, int M, int N) {
+    const bool vec = !(ldy & 7) && !(N & 7) && !((unsigned long long)yv & 15) &&
+                     (!res || (!(ldr & 7) && !((unsigned long long)res & 15)));
+    constexpr int CPR = COLS / 8, CHUNKS = BM * CPR, STEP = 128 * CWG; // chunks per row, per tile
+#pragma unroll 1
+    for (int c0 = c_first; c0 < CHUNKS; c0 += STEP * EPI_BATCH) {
+        uint4 rv[EPI_BATCH];
+#pragma unroll
+        for (int e = 0; e < EPI_BATCH; ++e) {
+            const int c = c0 + e * STEP, r = c / CPR, m = m0 + r, n = n0 + (c - r * CPR) * 8;
+            rv[e].x = rv[e].y = rv[e].z = rv[e].w = 0u;
+            if (vec && res && c < CHUNKS && m < M && n < N) rv[e] = *(const uint4 *)(res + m * ldr + n);
+        }
+#pragma unroll
+        for (int e = 0; e < EPI_BATCH; ++e) {
+            const int c = c0 + e * STEP, r = c / CPR, m = m0 + r, c8 = (c - r * CPR) * 8, n = n0 + c8;
+            if (c >= CHUNKS || m >= M || n >= N) continue;
+            u32 v[4];
+            asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
+                         : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
+                         : "r"(epi + (r * EPI_STR + c8) * 2) : "memory");
+            if (GEGLU) { // v = h, the same 8 columns of g BN/2 further: y = h * gelu(g)
+                u32 gv[4];
+                asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
+                             : "=r"(gv[0]), "=r"(gv[1]), "=r"(gv[2]), "=r"(gv[3])
+                             : "r"(epi + (r * EPI_STR + BN / 2 + c8) * 2) : "memory");
+#pragma unroll
+                for (int q = 0; q < 4; ++q)
+                    v[q] = pack_h2(geglu_out(half_to_float((sd_half)(v[q] & 0xffffu)), half_to_float((sd_half)(gv[q] & 0xffffu))),
+                                   geglu_out(half_to_float((sd_half)(v[q] >> 16)), half_to_float((sd_half)(gv[q] >> 16))));
+            }
+            sd_half *yp = (sd_half *)yv + m * ldy + n;
+            if (!vec) {
+                store_out8(yp, res ? res + m * ldr + n : nullptr, N - n, v, 0);
+                continue;
+            }
+            if (res) add_h8(v, rv[e]);
+            uint4 ov;
+            ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];
+            *(uint4 *)yp = ov;
+        }
+    }
+}
+#endif
+
 // Launch: split == 1: grid (min(n_tiles, 2 * SMs), 1, 1); split > 1: grid (split, n_tiles, 1) in
 // clusters of (split, 1, 1). Block (NT, 1, 1), dynamic shared memory sdiff_gemm_tma_cfg[3] bytes.
-// ta: a as a 2-D map (K, M), box (64, BM); tb: w as (K, N), box (64, BN); 128-byte swizzle, zeros
-// outside (so K need not be a multiple of 64, nor M, N of the tile). KT = ceil(K / 64). y: row m at
-// y + m * ldy (fp16, or fp32 with OUT_F32); res (optional; may be y) likewise with ldr; bias
-// (optional) [N]. n_tiles = ceil(M / BM) * tiles_n, tiles_n = ceil(N / BN).
-extern "C" __global__ void __launch_bounds__(NT, BPS)
-sdiff_gemm_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb, const sd_half *__restrict__ bias,
-               const sd_half *res, void *yv, int M, int N, int KT, int tiles_n, int n_tiles, long long ldy,
-               long long ldr, float alpha) {
-    pdl_begin();
+// ta: a as a 2-D map (K, M), box (64, BM); tb: w as (K, rows of w), box (64, BN / 2) (a tile's w
+// rows come in two halves); 128-byte swizzle, zeros outside (so K need not be a multiple of 64, nor
+// M, N of the tile). KT = ceil(K / 64). y: row m at y + m * ldy (fp16, or fp32 with OUT_F32); res
+// (optional; may be y) likewise with ldr. N: y's columns. sdiff_gemm_tma: w [N][K], bias (optional)
+// [N], tiles_n = ceil(N / BN); sdiff_gemm_tma_geglu: w [2N][K] (a linear layer of 2N outputs), y[m, n] = h * gelu(g)
+// of its outputs h = n and g = N + n, bias (optional) [2N], tiles_n = ceil(N / (BN / 2)) (a tile
+// computes BN / 2 of h and the same BN / 2 of g). n_tiles = ceil(M / BM) * tiles_n.
+// GEGLU is a template parameter, two kernels (sdiff_gemm_tma, sdiff_gemm_tma_geglu): as a run-time
+// flag its code made the plain kernel 10-15% slower (PERF.md, S13).
+template <bool GEGLU>
+static __device__ __forceinline__ void gemm_body(const sd_tmap &ta, const sd_tmap &tb, const sd_half *__restrict__ bias,
+                                                 const sd_half *res, void *yv, int M, int N, int KT, int tiles_n,
+                                                 int n_tiles, long long ldy, long long ldr, float alpha) {
+    constexpr bool geglu = GEGLU;
     extern __shared__ __align__(1024) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
     const int split = (int)cluster_size(), rank = (int)cluster_rank();
@@ -162,14 +240,17 @@ sdiff_gemm_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tm
         if (tid == 0) {
             int it = 0;
             for (int t = t_first; t < n_tiles; t += t_step) {
-                const int m0 = (t / tiles_n) * BM, n0 = (t % tiles_n) * BN;
+                // w rows of the tile's two halves: n0.. and n0 + BN/2.., or with geglu h's n0.. and g's N + n0..
+                const int m0 = (t / tiles_n) * BM, n0 = (t % tiles_n) * (geglu ? BN / 2 : BN);
+                const int w0 = n0, w1 = geglu ? N + n0 : n0 + BN / 2;
                 for (int i = 0; i < nkt; ++i, ++it) {
                     const int s = it % STAGES;
                     mbar_wait(EMPTY(s), ((it / STAGES) & 1) ^ 1);
                     const u32 dst = base + s * STAGE_BYTES;
                     mbar_expect_tx(FULL(s), STAGE_BYTES);
                     tma_load2(dst, &ta, (kt0 + i) * 64, m0, FULL(s));
-                    tma_load2(dst + A_BYTES, &tb, (kt0 + i) * 64, n0, FULL(s));
+                    tma_load2(dst + A_BYTES, &tb, (kt0 + i) * 64, w0, FULL(s));
+                    tma_load2(dst + A_BYTES + BN / 2 * 128, &tb, (kt0 + i) * 64, w1, FULL(s));
                 }
             }
         }
@@ -193,7 +274,7 @@ sdiff_gemm_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tm
     const int g = lane >> 2, t4 = lane & 3, row0 = cw * 128 + (warp & 3) * 16 + g;
     int it = 0;
     for (int t = t_first; t < n_tiles; t += t_step) {
-        const int m0 = (t / tiles_n) * BM, n0 = (t % tiles_n) * BN;
+        const int m0 = (t / tiles_n) * BM, n0 = (t % tiles_n) * (geglu ? BN / 2 : BN); // y's first row and column
         // The first K tile's first wgmma overwrites the accumulators (scale_d = 0); a stage is
         // handed back once the wgmmas that read it have retired (wait<1> after the next tile's).
         for (int i = 0; i < nkt; ++i, ++it) {
@@ -236,27 +317,33 @@ sdiff_gemm_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tm
                 }
             cluster_arrive();
             cluster_wait();
-            const int r0 = rank * BM / split, r1 = (rank + 1) * BM / split;
-            for (int i = tid - 128; i < (r1 - r0) * (BN / 4); i += 128 * CWG) {
-                const int r = r0 + i / (BN / 4), c4 = (i % (BN / 4)) * 4, m = m0 + r, n = n0 + c4;
-                float4 v;
-                v.x = v.y = v.z = v.w = 0.f;
-                for (int q = 0; q < split; ++q) {
-                    const float4 p = cluster_ld4(base + (r * PART_STR + c4) * 4, (u32)q);
-                    v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w;
-                }
+            const int r0 = rank * BM / split, r1 = (rank + 1) * BM / split, c4n = (geglu ? BN / 2 : BN) / 4;
+            for (int i = tid - 128; i < (r1 - r0) * c4n; i += 128 * CWG) {
+                const int r = r0 + i / c4n, c4 = (i % c4n) * 4, m = m0 + r, n = n0 + c4;
+                // every block's partials in flight together, then summed in rank order (with geglu: h's, then g's)
+                float h[4], g[4] = {0.f, 0.f, 0.f, 0.f};
+                cluster_sum4(h, base + (r * PART_STR + c4) * 4, split);
+                if (geglu) cluster_sum4(g, base + (r * PART_STR + BN / 2 + c4) * 4, split);
                 if (m >= M) continue;
-                const float w4[4] = {v.x, v.y, v.z, v.w};
                 u32 b[2] = {0u, 0u}, rp[2] = {0u, 0u};
 #pragma unroll
                 for (int e = 0; e < 2; ++e)
                     if (n + 2 * e < N) {
-                        if (bias) b[e] = load_pair(bias, n + 2 * e, N);
                         if (res) rp[e] = load_pair(res + m * ldr, n + 2 * e, N);
+                        if (bias && !geglu) b[e] = load_pair(bias, n + 2 * e, N);
                     }
+                float a = alpha;
+                if (geglu) { // h * gelu(g) first, then on as a plain output with no bias
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        if (n + e < N)
+                            h[e] = geglu_out(alpha * h[e] + (bias ? half_to_float(bias[n + e]) : 0.f),
+                                             alpha * g[e] + (bias ? half_to_float(bias[N + n + e]) : 0.f));
+                    a = 1.f;
+                }
 #pragma unroll
                 for (int e = 0; e < 2; ++e)
-                    if (n + 2 * e < N) store_pair(yv, ldy, m, n + 2 * e, N, w4[2 * e], w4[2 * e + 1], alpha, b[e], rp[e], res);
+                    if (n + 2 * e < N) store_pair(yv, ldy, m, n + 2 * e, N, h[2 * e], h[2 * e + 1], a, b[e], rp[e], res);
             }
             cluster_arrive();
             cluster_wait();
@@ -280,14 +367,16 @@ sdiff_gemm_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tm
         }
 #else
         // ---- Epilogue 1: alpha * acc + bias, rounded to fp16, into the [BM][BN+8] tile of its own
-        // (the ring is the next tile's by now). The barrier first: every consumer has finished
+        // (the ring is the next tile's by now). Column c < BN/2 is w row w0 + c, c >= BN/2 is w1 + c
+        // - BN/2 (the producer's two halves). The barrier first: every consumer has finished
         // reading the previous tile out of it.
+        const int w0 = n0, w1 = geglu ? N + n0 : n0 + BN / 2;
         asm volatile("bar.sync 1, %0;\n" ::"n"(128 * CWG) : "memory");
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j) {
-            const int col = j * 8 + 2 * t4, n = n0 + col;
-            const float b0 = bias && n < N ? half_to_float(bias[n]) : 0.f;
-            const float b1 = bias && n + 1 < N ? half_to_float(bias[n + 1]) : 0.f;
+            const int col = j * 8 + 2 * t4, cc = j < BN / 16 ? col : col - BN / 2, wr = (j < BN / 16 ? w0 : w1) + cc;
+            const bool ok0 = (geglu ? n0 + cc : wr) < N, ok1 = (geglu ? n0 + cc : wr) + 1 < N;
+            const float b0 = bias && ok0 ? half_to_float(bias[wr]) : 0.f, b1 = bias && ok1 ? half_to_float(bias[wr + 1]) : 0.f;
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt) {
                 const float *d = &acc[mt][4 * j];
@@ -297,42 +386,25 @@ sdiff_gemm_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tm
             }
         }
         asm volatile("bar.sync 1, %0;\n" ::"n"(128 * CWG) : "memory");
-        // ---- Epilogue 2: 16-byte chunks (8 outputs) plus the residual out to y, EPI_BATCH chunks
-        // per thread at a time with their residual loads issued together (res may be y: each chunk
-        // is read and then written by the same thread).
-        const bool vec = !(ldy & 7) && !(N & 7) && !((unsigned long long)yv & 15) &&
-                         (!res || (!(ldr & 7) && !((unsigned long long)res & 15)));
-        constexpr int CHUNKS = BM * (BN / 8), STEP = 128 * CWG;
-#pragma unroll 1
-        for (int c0 = tid - 128; c0 < CHUNKS; c0 += STEP * EPI_BATCH) {
-            uint4 rv[EPI_BATCH];
-#pragma unroll
-            for (int e = 0; e < EPI_BATCH; ++e) {
-                const int c = c0 + e * STEP, r = c / (BN / 8), m = m0 + r, n = n0 + (c - r * (BN / 8)) * 8;
-                rv[e].x = rv[e].y = rv[e].z = rv[e].w = 0u;
-                if (vec && res && c < CHUNKS && m < M && n < N) rv[e] = *(const uint4 *)(res + m * ldr + n);
-            }
-#pragma unroll
-            for (int e = 0; e < EPI_BATCH; ++e) {
-                const int c = c0 + e * STEP, r = c / (BN / 8), m = m0 + r, c8 = (c - r * (BN / 8)) * 8, n = n0 + c8;
-                if (c >= CHUNKS || m >= M || n >= N) continue;
-                u32 v[4];
-                asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
-                             : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
-                             : "r"(epi + (r * EPI_STR + c8) * 2) : "memory");
-                sd_half *yp = (sd_half *)yv + m * ldy + n;
-                if (!vec) {
-                    store_out8(yp, res ? res + m * ldr + n : nullptr, N - n, v, 0);
-                    continue;
-                }
-                if (res) add_h8(v, rv[e]);
-                uint4 ov;
-                ov.x = v[0]; ov.y = v[1]; ov.z = v[2]; ov.w = v[3];
-                *(uint4 *)yp = ov;
-            }
-        }
+        if (geglu) write_tile<BN / 2, true>(tid - 128, epi, yv, ldy, res, ldr, m0, n0, M, N);
+        else write_tile<BN, false>(tid - 128, epi, yv, ldy, res, ldr, m0, n0, M, N);
 #endif
     }
 #undef FULL
 #undef EMPTY
 }
+
+#define GEMM_PARAMS                                                                                                     \
+    const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb, const sd_half *__restrict__ bias,            \
+        const sd_half *res, void *yv, int M, int N, int KT, int tiles_n, int n_tiles, long long ldy, long long ldr,     \
+        float alpha
+extern "C" __global__ void __launch_bounds__(NT, BPS) sdiff_gemm_tma(GEMM_PARAMS) {
+    pdl_begin();
+    gemm_body<false>(ta, tb, bias, res, yv, M, N, KT, tiles_n, n_tiles, ldy, ldr, alpha);
+}
+#if !OUT_F32
+extern "C" __global__ void __launch_bounds__(NT, BPS) sdiff_gemm_tma_geglu(GEMM_PARAMS) {
+    pdl_begin();
+    gemm_body<true>(ta, tb, bias, res, yv, M, N, KT, tiles_n, n_tiles, ldy, ldr, alpha);
+}
+#endif

@@ -2,9 +2,9 @@
 """The tensor-core kernels' sources of truth are the .cu files in this folder (.cu, so nvcc -Xptxas -v
 reads them directly): attn_kernel.cu (flash attention, mma.sync), attn_kernel_sm90.cu (flash
 attention on Hopper: TMA and wgmma), conv_kernel.cu and conv_kernel_sm90.cu (implicit-GEMM convolution)
-and gemm_kernel_sm90.cu (the Hopper GEMM; a prototype the library does not ship yet), all including
-mma.cuh. This script turns each into C: the region between its GENERATED markers in sdiff_cuda.h
-(what the library ships; not for prototypes), and a stand-alone header in build/ (attn_kernel.h, ...,
+and gemm_kernel_sm90.cu (the Hopper GEMM), all including mma.cuh. This script turns each into C:
+the region between its GENERATED markers in sdiff_cuda.h (what the library ships), and a
+stand-alone header in build/ (attn_kernel.h, ...,
 gemm_kernel_sm90.h; not committed) for the tools in this folder.
 Usage: python3 tools/kernels/gen_kernels.py [--check]   (--check: exit 1 if sdiff_cuda.h is stale)"""
 import os
@@ -307,58 +307,95 @@ static inline int sdiff__cu_conv2d_tma_maps(sdiff__cu_tmap_encode_fn encode, voi
 }
 '''
 GEMM90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu-architecture=sm_90a only,
-   -DGEMM_TILE=0..3 [-DOUT_F32=1]; name "sdiff_gemm_tma", extern "C"):
+   -DGEMM_TILE=0..6, or -DOUT_F32=1 (fp32 out, the 256 x 128 tile); names "sdiff_gemm_tma" and
+   (fp16 out only) "sdiff_gemm_tma_geglu", extern "C", the same parameters):
 
      __global__ void sdiff_gemm_tma(const CUtensorMap ta, const CUtensorMap tb, const half *bias,
          const half *res, void *y, int M, int N, int KT, int tiles_n, int n_tiles, long long ldy,
          long long ldr, float alpha);
 
    y[m, n] = fp16(fp16(alpha * sum_k a[m, k] w[n, k] + bias[n]) + res[m, n]) (bias, res optional;
-   res may be y), or with OUT_F32 y[m, n] = alpha * sum (fp32). a [M][K] (row stride lda) and
-   w [N][K] (row stride ldw) as TMA tensor maps made by sdiff__cu_gemm_maps() below (16-byte
-   aligned bases, row strides multiples of 8 elements; K, M, N need not be tile multiples).
-   Launch (sdiff__cu_gemm_launch_dims below): split 1: a persistent grid of min(tiles, blocks
-   that fit at once); split > 1: grid (split, tiles) in clusters of (split, 1, 1), K shared
-   between a cluster's blocks. Block BM + 128 threads; dynamic shared memory sdiff__cu_gemm_smem(tile) bytes
-   (above 48 KB: raise the function attribute first); the module exports __constant__ int
-   sdiff_gemm_tma_cfg[4] = {BM, BN, threads, smem}. */
+   res may be y), or with OUT_F32 y[m, n] = alpha * sum (fp32); _geglu: w has 2N rows and y[m, n]
+   = fp16(h * gelu(g)) (+ res) of the fp16 outputs h = n and g = N + n of that linear layer. a
+   [M][K] (row stride lda) and w (row stride ldw) as TMA tensor maps made by sdiff__cu_gemm_maps()
+   below (16-byte aligned bases, row strides multiples of 8 elements; K, M, N need not be tile
+   multiples). Launch (sdiff__cu_gemm_launch_dims below): split 1: a persistent grid of min(tiles,
+   blocks that fit at once); split > 1: grid (split, tiles) in clusters of (split, 1, 1), K shared
+   between a cluster's blocks. Block 384 threads (BM 256) or 256; dynamic shared memory sdiff__cu_gemm_smem(tile)
+   bytes (above 48 KB: raise the function attribute first); the module exports __constant__ int
+   sdiff_gemm_tma_cfg[4] = {BM, BN, threads, smem}. sdiff__cu_gemm_pick() chooses the tile and split. */
 '''
 GEMM90_HELPER = r'''
-/* sdiff_gemm_tma's tiles (GEMM_TILE 0..3): {BM, BN}; BM 128: two blocks per SM, 256: one. */
-static const int sdiff__cu_gemm_tiles[4][2] = {{128, 64}, {128, 128}, {256, 64}, {256, 128}};
+/* sdiff_gemm_tma's tiles (GEMM_TILE 0..6): {BM, BN}; BM 256: one block per SM, else two. */
+#define SDIFF__CU_GEMM_TILES 7
+static const int sdiff__cu_gemm_tiles[SDIFF__CU_GEMM_TILES][2] = {{128, 64}, {128, 128}, {256, 64}, {256, 128},
+                                                                 {128, 80}, {256, 80}, {64, 80}};
 /* Dynamic shared memory of a tile: the epilogue's [bm][bn + 8] fp16 tile, as many 64-wide K stages
    of the bm x 64 and bn x 64 operand tiles as fit beside it in the block's share of the SM's
    227 KB (at most 8), the mbarriers, and 1024 bytes to align the ring. */
 static inline unsigned sdiff__cu_gemm_smem(int tile) {
     const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1];
     const unsigned stage = (unsigned)(bm + bn) * 128u, epi = (unsigned)(bm * (bn + 8) * 2),
-                   fit = (227u * 1024u / (bm == 128 ? 2u : 1u) - 1024u - 256u - epi) / stage;
+                   fit = (227u * 1024u / (bm == 256 ? 1u : 2u) - 1024u - 256u - epi) / stage;
     return (fit > 8 ? 8 : fit) * stage + epi + 256u + 1024u;
 }
-/* Grid and block for M x N with a tile and a split-K of split (see the kernel's doc): tiles
-   (= *n_tiles, *tiles_n along N). */
-static inline void sdiff__cu_gemm_launch_dims(long long M, long long N, int tile, int split, int n_sm, unsigned grid[3],
-                                              unsigned *threads, int *tiles_n, int *n_tiles) {
-    const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1], per_sm = bm == 128 ? 2 : 1;
+/* Grid and block for y [M][N] with a tile and a split-K of split (see the kernel's doc): tiles
+   (= *n_tiles, *tiles_n along N; with geglu a tile covers bn / 2 of y's columns). */
+static inline void sdiff__cu_gemm_launch_dims(long long M, long long N, int geglu, int tile, int split, int n_sm,
+                                              unsigned grid[3], unsigned *threads, int *tiles_n, int *n_tiles) {
+    const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1] / (geglu ? 2 : 1),
+              per_sm = bm == 256 ? 1 : 2;
     const long long tn = (N + bn - 1) / bn, tiles = ((M + bm - 1) / bm) * tn;
     *tiles_n = (int)tn;
     *n_tiles = (int)tiles;
-    *threads = (unsigned)(bm + 128);
+    *threads = bm == 256 ? 384u : 256u;
     grid[0] = split > 1 ? (unsigned)split : (unsigned)(tiles < (long long)per_sm * n_sm ? tiles : (long long)per_sm * n_sm);
     grid[1] = split > 1 ? (unsigned)tiles : 1u;
     grid[2] = 1;
 }
+/* The tile and split-K (*split: 1, 2, 4 or 8) for y [M][N] = a [M][K] . w^T (geglu: w has 2N rows)
+   on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu's timings of
+   every tile and split on an H100 (tools/kernels/fit_gemm_pick.py: median error 7%; tools/PERF.md,
+   S13). A block of tile t that sums kt K tiles takes kt * CK[t] us for its wgmmas (times the
+   blocks sharing its SM: all but the 256-row tiles run two per SM; KS more per K tile when split,
+   the SMs then all streaming at once) plus CE[t] for its epilogue, and CX[t] for a split's
+   exchange; the blocks run in rounds of as many as fit at once (clusters of s must fit in a GPC:
+   about n_sm / s of them, one fewer from s = 4), plus C0 for the launch. */
+static inline int sdiff__cu_gemm_pick(long long M, long long N, long long K, int geglu, int n_sm, int *split) {
+    static const double C0 = 2.633, KS = 0.086,
+                        CK[SDIFF__CU_GEMM_TILES] = {0.262, 0.497, 0.367, 0.588, 0.301, 0.385, 0.185},
+                        CE[SDIFF__CU_GEMM_TILES] = {2.177, 3.935, 2.806, 5.185, 2.758, 3.609, 1.884},
+                        CX[SDIFF__CU_GEMM_TILES] = {2.859, 3.220, 3.643, 4.344, 3.451, 3.999, 2.420};
+    const long long kt = (K + 63) / 64;
+    double best = 1e300;
+    int best_tile = 0;
+    *split = 1;
+    for (int t = 0; t < SDIFF__CU_GEMM_TILES; t++)
+        for (int s = 1; s <= 8 && s <= kt; s *= 2) {
+            const int bm = sdiff__cu_gemm_tiles[t][0], bn = sdiff__cu_gemm_tiles[t][1] / (geglu ? 2 : 1),
+                      per_sm = bm == 256 ? 1 : 2, clusters = n_sm / s - (s >= 4 ? 1 : 0);
+            const long long units = ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * s,
+                            slots = (long long)per_sm * (clusters > 1 ? clusters : 1) * s,
+                            rounds = (units + slots - 1) / slots, active = units < slots ? units : slots,
+                            busy = (active + n_sm - 1) / n_sm, sharing = busy < per_sm ? busy : per_sm;
+            const double ck = CK[t] + (s > 1 ? KS : 0.0), cx = s > 1 ? CX[t] : 0.0,
+                         us = C0 + (double)rounds * ((double)((kt + s - 1) / s) * (double)sharing * ck + CE[t] + cx);
+            if (us < best) { best = us; best_tile = t; *split = s; }
+        }
+    return best_tile;
+}
 /* The two tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of sdiff_gemm_tma: a [M][K]
-   with row stride lda and w [N][K] with row stride ldw (elements), 2-D (K, rows) with boxes of 64
-   x BM (a) and 64 x BN (w) of the tile, 128-byte swizzle, zeros outside. Returns 0, or the first failing
-   CUresult (bases 16-byte aligned, lda and ldw multiples of 8). */
+   with row stride lda and w [w_rows][K] with row stride ldw (elements), 2-D (K, rows) with boxes of
+   64 x BM (a) and 64 x BN / 2 (w: the kernel loads a tile's w rows in two halves) of the tile,
+   128-byte swizzle, zeros outside. Returns 0, or the first failing CUresult (bases 16-byte aligned,
+   lda and ldw multiples of 8). */
 static inline int sdiff__cu_gemm_maps(sdiff__cu_tmap_encode_fn encode, void *maps[2], const void *a, long long lda,
-                                      long long M, const void *w, long long ldw, long long N, long long K, int tile) {
+                                      long long M, const void *w, long long ldw, long long w_rows, long long K, int tile) {
     const unsigned ones[2] = {1, 1}, abox[2] = {64, (unsigned)sdiff__cu_gemm_tiles[tile][0]},
-                   wbox[2] = {64, (unsigned)sdiff__cu_gemm_tiles[tile][1]};
+                   wbox[2] = {64, (unsigned)sdiff__cu_gemm_tiles[tile][1] / 2};
     const unsigned long long ad[2] = {(unsigned long long)K, (unsigned long long)M},
                              as[1] = {(unsigned long long)lda * 2},
-                             wd[2] = {(unsigned long long)K, (unsigned long long)N},
+                             wd[2] = {(unsigned long long)K, (unsigned long long)w_rows},
                              ws[1] = {(unsigned long long)ldw * 2};
     /* 6: CU_TENSOR_MAP_DATA_TYPE_FLOAT16; 0: no interleave; 3: CU_TENSOR_MAP_SWIZZLE_128B;
        2: CU_TENSOR_MAP_L2_PROMOTION_L2_128B; 0: out-of-bounds elements read as zero */
@@ -392,7 +429,7 @@ KERNELS = [
     dict(cu='gemm_kernel_sm90.cu', var='sdiff__cu_gemm_tma_src', header='gemm_kernel_sm90.h',
          guard='SDIFF_GEMM_KERNEL_SM90_H', marker='GEMM (TMA, wgmma)',
          helper_fn='sdiff__cu_gemm_launch_dims', doc=GEMM90_DOC, helper=GEMM90_HELPER,
-         ship=False,
+         helper_fns_int=['sdiff__cu_gemm_pick', 'sdiff__cu_gemm_maps'],
          title='gemm_kernel_sm90.h - sdiff CUDA GEMM for Hopper (TMA, wgmma), as NVRTC source.',
          intro='The GEMM on Hopper (a TMA producer, mbarriers, wgmma consumers, persistent; sm_90a only).'),
 ]
@@ -435,8 +472,6 @@ def main():
                % (k['guard'], k['guard']) + body +
                k['helper'] + '\n#endif /* %s */\n' % k['guard'])
         open(os.path.join(repo, 'build', k['header']), 'w').write(hdr)
-        if not k.get('ship', True):
-            continue  # a prototype: only the tools in this folder build it (build/<header>)
         helper = k['helper'].replace('static inline void ' + k['helper_fn'], 'SDIFF__PRIVATE void ' + k['helper_fn'])
         for fn in ([k['helper_fn2']] if 'helper_fn2' in k else []) + k.get('helper_fns_int', []):
             helper = helper.replace('static inline int ' + fn, 'SDIFF__PRIVATE int ' + fn)

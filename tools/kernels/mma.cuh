@@ -77,6 +77,14 @@ MMA_FN u32 pack_h2(float lo, float hi) {
     asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
     return r;
 }
+// GELU, the exact (erf) form: PyTorch's default, the GEGLU of SD's feed-forward.
+MMA_FN float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+// GEGLU's output from the fp32 sums of its two halves, rounded as the unfused route rounds them (a
+// linear layer's fp16 outputs h and g, then h * gelu(g) in fp32).
+MMA_FN float geglu_out(float h, float g) {
+    const u32 hg = pack_h2(h, g);
+    return half_to_float((sd_half)(hg & 0xffffu)) * gelu_erf(half_to_float((sd_half)(hg >> 16)));
+}
 // The convolution epilogues' last step: 8 fp16 outputs (v: four packed pairs, lowest first) to
 // y[0..7], each plus res[e] when res is given (rounded as a separate fp16 add). left: the outputs
 // left in the row from y (those past it are not written); vec: one 16-byte load and store (y and
