@@ -129,7 +129,6 @@ extern "C" __global__ void __launch_bounds__(NT, 1)
 sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constant__ sd_tmap tk,
                         const __grid_constant__ sd_tmap tv, sd_half *__restrict__ o, int H, int Lq, int Lk,
                         long long o_stride, float scale_log2e) {
-    pdl_begin();
     extern __shared__ __align__(1024) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
     const int bh = blockIdx.y, b = bh / H, h = bh - b * H;
@@ -152,15 +151,17 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
             mbar_init(EMPTY_V(s), 4 * NCW);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        tmap_prefetch(&tq); // while the previous kernel drains (before pdl_begin)
+        tmap_prefetch(&tk);
+        tmap_prefetch(&tv);
     }
+    pdl_begin();
     __syncthreads();
 
     if (wg == 0) {
         // ---- Producer. It needs few registers: give them to the consumers.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PRODUCER_REGS));
         if (tid == 0) {
-            asm volatile("prefetch.tensormap [%0];\n" ::"l"(&tk) : "memory");
-            asm volatile("prefetch.tensormap [%0];\n" ::"l"(&tv) : "memory");
             mbar_expect_tx(full_q, Q_BYTES);
             tma_tile(qsm, Q_ATOM, &tq, h, q0, b, full_q);
             for (int j = 0; j < n_tiles; ++j) {

@@ -112,7 +112,6 @@ extern "C" __global__ void __launch_bounds__(NT, 1)
 sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb,
                      const sd_half *__restrict__ bias, const sd_half *res, sd_half *y, int M, int Ho, int Wo, int C,
                      int KW, int KT, int padh, int padw, int Co, int vec, int phase, int res_px, int res_ld) {
-    pdl_begin();
     extern __shared__ __align__(1024) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.z * BN;
@@ -128,7 +127,10 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
             mbar_init(EMPTY(s), 8); // one arrival per consumer warp
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        tmap_prefetch(&ta); // while the previous kernel drains (before pdl_begin)
+        tmap_prefetch(&tb);
     }
+    pdl_begin();
     __syncthreads();
 
     if (wg == 0) {

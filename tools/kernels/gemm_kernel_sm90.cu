@@ -43,9 +43,9 @@
 // block per SM; else one (of 64 rows at BM 64) and two blocks per SM. The 80-wide tiles are
 // cuBLASLt's trick for SD's widths: 320, 640 and 1280 columns in 4, 8 and 16 of them make about
 // one wave of 128 tiles at each level, where 64 and 128 leave 40% of the SMs idle or need a second
-// wave, PERF.md S13), OUT_F32 (1: fp32 output, no bias or residual), GEMM_STAGES (the
-// ring's depth; default: as many as fit beside the epilogue tile in the block's share of the SM's
-// 227 KB, at most 8).
+// wave, PERF.md S13), OUT_F32 (1: fp32 output, no bias or residual), GEMM_BPS (blocks per SM,
+// default as above), GEMM_STAGES (the ring's depth; default: as many as fit beside the epilogue
+// tile in the block's share of the SM's 227 KB, at most 12).
 
 #if !defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #error "gemm_kernel_sm90.cu needs --gpu-architecture=sm_90a (wgmma, TMA)"
@@ -64,7 +64,10 @@
 #define CWG (BM == 256 ? 2 : 1)                 // consumer warpgroups, 128 rows each (64 at BM 64)
 #define MT (BM == 64 ? 1 : 2)                   // 64-row wgmma tiles per consumer warpgroup
 #define NT (128 * (1 + CWG))                    // producer warpgroup + consumers
-#define BPS (CWG == 1 ? 2 : 1)                  // blocks per SM
+#ifndef GEMM_BPS
+#define GEMM_BPS (CWG == 1 ? 2 : 1)
+#endif
+#define BPS GEMM_BPS                            // blocks per SM
 #define A_BYTES (BM * 128)                      // one K tile of a: BM rows of 64 fp16
 #define STAGE_BYTES ((BM + BN) * 128)
 #define BAR_BYTES 256
@@ -72,7 +75,7 @@
 #define EPI_BYTES (BM * EPI_STR * 2)
 #ifndef GEMM_STAGES
 #define GEMM_STAGES_FIT ((227 * 1024 / BPS - 1024 - BAR_BYTES - EPI_BYTES) / STAGE_BYTES)
-#define GEMM_STAGES (GEMM_STAGES_FIT > 8 ? 8 : GEMM_STAGES_FIT)
+#define GEMM_STAGES (GEMM_STAGES_FIT > 12 ? 12 : GEMM_STAGES_FIT)
 #endif
 #define STAGES GEMM_STAGES
 #define EPI_BATCH 4                             // 16-byte output chunks per thread in flight
@@ -231,7 +234,10 @@ static __device__ __forceinline__ void gemm_body(const sd_tmap &ta, const sd_tma
             mbar_init(EMPTY(s), 4 * CWG); // one arrival per consumer warp
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        tmap_prefetch(&ta); // while the previous kernel drains (before pdl_begin)
+        tmap_prefetch(&tb);
     }
+    pdl_begin();
     __syncthreads();
 
     if (wg == 0) {
@@ -399,12 +405,10 @@ static __device__ __forceinline__ void gemm_body(const sd_tmap &ta, const sd_tma
         const sd_half *res, void *yv, int M, int N, int KT, int tiles_n, int n_tiles, long long ldy, long long ldr,     \
         float alpha
 extern "C" __global__ void __launch_bounds__(NT, BPS) sdiff_gemm_tma(GEMM_PARAMS) {
-    pdl_begin();
     gemm_body<false>(ta, tb, bias, res, yv, M, N, KT, tiles_n, n_tiles, ldy, ldr, alpha);
 }
 #if !OUT_F32
 extern "C" __global__ void __launch_bounds__(NT, BPS) sdiff_gemm_tma_geglu(GEMM_PARAMS) {
-    pdl_begin();
     gemm_body<true>(ta, tb, bias, res, yv, M, N, KT, tiles_n, n_tiles, ldy, ldr, alpha);
 }
 #endif

@@ -332,12 +332,12 @@ static const int sdiff__cu_gemm_tiles[SDIFF__CU_GEMM_TILES][2] = {{128, 64}, {12
                                                                  {128, 80}, {256, 80}, {64, 80}};
 /* Dynamic shared memory of a tile: the epilogue's [bm][bn + 8] fp16 tile, as many 64-wide K stages
    of the bm x 64 and bn x 64 operand tiles as fit beside it in the block's share of the SM's
-   227 KB (at most 8), the mbarriers, and 1024 bytes to align the ring. */
+   227 KB (at most 12), the mbarriers, and 1024 bytes to align the ring. */
 static inline unsigned sdiff__cu_gemm_smem(int tile) {
     const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1];
     const unsigned stage = (unsigned)(bm + bn) * 128u, epi = (unsigned)(bm * (bn + 8) * 2),
                    fit = (227u * 1024u / (bm == 256 ? 1u : 2u) - 1024u - 256u - epi) / stage;
-    return (fit > 8 ? 8 : fit) * stage + epi + 256u + 1024u;
+    return (fit > 12 ? 12 : fit) * stage + epi + 256u + 1024u;
 }
 /* Grid and block for y [M][N] with a tile and a split-K of split (see the kernel's doc): tiles
    (= *n_tiles, *tiles_n along N; with geglu a tile covers bn / 2 of y's columns). */
