@@ -3958,14 +3958,19 @@ static const char sdiff__cu_gemm_tma_src[] =
 #define SDIFF__CU_GEMM_TILES 7
 static const int sdiff__cu_gemm_tiles[SDIFF__CU_GEMM_TILES][2] = {{128, 64}, {128, 128}, {256, 64}, {256, 128},
                                                                  {128, 80}, {256, 80}, {64, 80}};
-/* Dynamic shared memory of a tile: the epilogue's [bm][bn + 8] fp16 tile, as many 64-wide K stages
-   of the bm x 64 and bn x 64 operand tiles as fit beside it in the block's share of the SM's
-   227 KB (at most 12), the mbarriers, and 1024 bytes to align the ring. */
+/* The ring's depth of a tile: as many 64-wide K stages of the bm x 64 and bn x 64 operand tiles as
+   fit beside the epilogue's [bm][bn + 8] fp16 tile, the mbarriers and 1024 bytes of alignment in
+   the block's share of the SM's 227 KB, at most 12. */
+static inline unsigned sdiff__cu_gemm_stages(int tile) {
+    const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1];
+    const unsigned fit = (227u * 1024u / (bm == 256 ? 1u : 2u) - 1024u - 256u - (unsigned)(bm * (bn + 8) * 2)) /
+                         ((unsigned)(bm + bn) * 128u);
+    return fit > 12 ? 12 : fit;
+}
+/* Dynamic shared memory of a tile: its ring, the epilogue tile, the mbarriers, the alignment. */
 static inline unsigned sdiff__cu_gemm_smem(int tile) {
     const int bm = sdiff__cu_gemm_tiles[tile][0], bn = sdiff__cu_gemm_tiles[tile][1];
-    const unsigned stage = (unsigned)(bm + bn) * 128u, epi = (unsigned)(bm * (bn + 8) * 2),
-                   fit = (227u * 1024u / (bm == 256 ? 1u : 2u) - 1024u - 256u - epi) / stage;
-    return (fit > 12 ? 12 : fit) * stage + epi + 256u + 1024u;
+    return sdiff__cu_gemm_stages(tile) * (unsigned)(bm + bn) * 128u + (unsigned)(bm * (bn + 8) * 2) + 256u + 1024u;
 }
 /* Grid and block for y [M][N] with a tile and a split-K of split (see the kernel's doc): tiles
    (= *n_tiles, *tiles_n along N; with geglu a tile covers bn / 2 of y's columns). */
@@ -3982,18 +3987,20 @@ SDIFF__PRIVATE void sdiff__cu_gemm_launch_dims(long long M, long long N, int geg
     grid[2] = 1;
 }
 /* The tile and split-K (*split: 1, 2, 4 or 8) for y [M][N] = a [M][K] . w^T (geglu: w has 2N rows)
-   on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu's timings of
-   every tile and split on an H100 (tools/kernels/fit_gemm_pick.py: median error 7%; tools/PERF.md,
-   S13). A block of tile t that sums kt K tiles takes kt * CK[t] us for its wgmmas (times the
-   blocks sharing its SM: all but the 256-row tiles run two per SM; KS more per K tile when split,
-   the SMs then all streaming at once) plus CE[t] for its epilogue, and CX[t] for a split's
-   exchange; the blocks run in rounds of as many as fit at once (clusters of s must fit in a GPC:
-   about n_sm / s of them, one fewer from s = 4), plus C0 for the launch. */
+   on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu --cold's timings
+   of every tile and split on an H100, each launch alone with L2 flushed, as a layer sees its
+   weights in place (tools/kernels/fit_gemm_pick.py: median error 7%, its picks 1% above the best
+   per shape; tools/PERF.md, S14). A block of tile t that sums kt K tiles takes kt * CK[t] us for
+   its wgmmas (times the blocks sharing its SM: all but the 256-row tiles run two per SM; KS more
+   per K tile when split, the SMs then all streaming at once), kt * CL / stages[t] for the loads its
+   ring of stages[t] K tiles cannot hide, CE[t] for its epilogue, and CX[t] for a split's exchange;
+   the blocks run in rounds of as many as fit at once (clusters of s must fit in a GPC: about n_sm /
+   s of them, one fewer at s = 2, two fewer from s = 4), plus C0 for the launch. */
 SDIFF__PRIVATE int sdiff__cu_gemm_pick(long long M, long long N, long long K, int geglu, int n_sm, int *split) {
-    static const double C0 = 2.633, KS = 0.086,
-                        CK[SDIFF__CU_GEMM_TILES] = {0.262, 0.497, 0.367, 0.588, 0.301, 0.385, 0.185},
-                        CE[SDIFF__CU_GEMM_TILES] = {2.177, 3.935, 2.806, 5.185, 2.758, 3.609, 1.884},
-                        CX[SDIFF__CU_GEMM_TILES] = {2.859, 3.220, 3.643, 4.344, 3.451, 3.999, 2.420};
+    static const double C0 = 5.465, KS = 0.084, CL = 1.172,
+                        CK[SDIFF__CU_GEMM_TILES] = {0.071, 0.288, 0.157, 0.334, 0.099, 0.186, 0.052},
+                        CE[SDIFF__CU_GEMM_TILES] = {1.909, 3.040, 2.415, 4.499, 2.675, 3.254, 2.093},
+                        CX[SDIFF__CU_GEMM_TILES] = {2.878, 3.408, 3.438, 4.064, 2.745, 3.450, 1.614};
     const long long kt = (K + 63) / 64;
     double best = 1e300;
     int best_tile = 0;
@@ -4001,13 +4008,13 @@ SDIFF__PRIVATE int sdiff__cu_gemm_pick(long long M, long long N, long long K, in
     for (int t = 0; t < SDIFF__CU_GEMM_TILES; t++)
         for (int s = 1; s <= 8 && s <= kt; s *= 2) {
             const int bm = sdiff__cu_gemm_tiles[t][0], bn = sdiff__cu_gemm_tiles[t][1] / (geglu ? 2 : 1),
-                      per_sm = bm == 256 ? 1 : 2, clusters = n_sm / s - (s >= 4 ? 1 : 0);
+                      per_sm = bm == 256 ? 1 : 2, clusters = n_sm / s - (s >= 4 ? 2 : s == 2 ? 1 : 0);
             const long long units = ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * s,
                             slots = (long long)per_sm * (clusters > 1 ? clusters : 1) * s,
                             rounds = (units + slots - 1) / slots, active = units < slots ? units : slots,
                             busy = (active + n_sm - 1) / n_sm, sharing = busy < per_sm ? busy : per_sm;
-            const double ck = CK[t] + (s > 1 ? KS : 0.0), cx = s > 1 ? CX[t] : 0.0,
-                         us = C0 + (double)rounds * ((double)((kt + s - 1) / s) * (double)sharing * ck + CE[t] + cx);
+            const double ck = CK[t] + (s > 1 ? KS : 0.0), cx = s > 1 ? CX[t] : 0.0, ktb = (double)((kt + s - 1) / s),
+                         us = C0 + (double)rounds * (ktb * ((double)sharing * ck + CL / sdiff__cu_gemm_stages(t)) + CE[t] + cx);
             if (us < best) { best = us; best_tile = t; *split = s; }
         }
     return best_tile;

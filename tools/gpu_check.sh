@@ -11,8 +11,9 @@
 #   convsweep  the same with other tile parameters (not part of "all")
 #   convref    cuDNN and cuBLAS on the same convolution shapes (tools/kernels/bench_conv_ref.py)
 #   attn       the attention kernels alone (tools/kernels/bench_attn.cu): mma.sync, then TMA + wgmma
-#   gemm       the Hopper GEMM alone against cuBLASLt (tools/kernels/bench_gemm.cu), then
-#              compute-sanitizer racecheck and memcheck on it (every tile and split-K)
+#   gemm       the Hopper GEMM alone against cuBLASLt (tools/kernels/bench_gemm.cu), warm and with
+#              L2 flushed (--cold), then compute-sanitizer racecheck and memcheck on it (every tile
+#              and split-K)
 #   ops        the memory-bound ops alone at SD's shapes (tools/bench_cuda_ops.c: GroupNorm at every
 #              cluster size, LayerNorm, the time-embedding add)
 #   ref        tools/gpu_ref.py: random-weight SD 1.5 (real configs) + diffusers' reference tensors
@@ -80,6 +81,9 @@ if has gemm; then
   $NVCC tools/kernels/bench_gemm.cu -o build/bench_gemm -lnvrtc -lcuda -lcublasLt && \
     timeout 200 ./build/bench_gemm --csv "$OUT/bench_gemm.csv" >"$OUT/bench_gemm.log" 2>&1; echo "rc=$?"
   grep -E "^\||PASS|FAIL" "$OUT/bench_gemm.log"
+  echo "--- cold L2 (each launch alone after a 256 MB write; the pick is fitted to this CSV)"
+  timeout 200 ./build/bench_gemm --cold --csv "$OUT/bench_gemm_cold.csv" >"$OUT/bench_gemm_cold.log" 2>&1; echo "rc=$?"
+  grep -E "^\||PASS|FAIL" "$OUT/bench_gemm_cold.log"
   for tool in racecheck memcheck; do
     for only in "odd" "unet L3 128x1280x1280" "unet L0 ff1" "geglu L3" "geglu odd"; do
       printf "%s, %s: " "$tool" "$only"

@@ -7,10 +7,12 @@ picks per case against the best measured. No numpy: weighted least squares by no
     python3 tools/kernels/fit_gemm_pick.py bench_gemm.csv
 
 The model, per tile t and split s (1, 2, 4, 8): us = C0 + rounds * (ktb * sharing * (CK[t] + KS [s > 1])
-+ CE[t] + CX[t] [s > 1]), rounds of the blocks that fit at once (clusters of s: about n_sm / s, one
-fewer from s = 4), ktb the K tiles of a block, sharing the blocks per SM (two for all but the
-256-row tiles, when there are enough). Weighted by 1 / time, so small GEMMs count as much as big
-ones. Paste the printed constants into sdiff__cu_gemm_pick and rerun gen_kernels.py."""
++ ktb * CL / stages[t] + CE[t] + CX[t] [s > 1]), rounds of the blocks that fit at once (clusters of
+s: about n_sm / s, one fewer at s = 2, two fewer from s = 4), ktb the K tiles of a block, sharing the
+blocks per SM (two for all but the 256-row tiles, when there are enough), stages[t] the K tiles a
+block keeps in flight (CL: the latency of a load the ring cannot hide). Fit it to the --cold CSV:
+that is what a layer sees in place (PERF.md S14). Weighted by 1 / time, so small GEMMs count as much
+as big ones. Paste the printed constants into sdiff__cu_gemm_pick and rerun gen_kernels.py."""
 import collections
 import csv
 import math
@@ -21,22 +23,28 @@ N_SM = 132
 NT = len(TILES)
 
 
+def stages(bm, bn):  # sdiff__cu_gemm_smem's ring depth
+    fit = (227 * 1024 // (1 if bm == 256 else 2) - 1024 - 256 - bm * (bn + 8) * 2) // ((bm + bn) * 128)
+    return min(fit, 12)
+
+
 def features(m, n, k, geglu, t, s):
     bm, bn = TILES[t]
     bn //= 2 if geglu else 1
     per_sm = 1 if bm == 256 else 2
-    clusters = N_SM // s - (1 if s >= 4 else 0)
+    clusters = N_SM // s - (2 if s >= 4 else 1 if s == 2 else 0)
     units = math.ceil(m / bm) * math.ceil(n / bn) * s
     slots = per_sm * max(clusters, 1) * s
     rounds = math.ceil(units / slots)
     sharing = min(per_sm, math.ceil(min(units, slots) / N_SM))
     ktb = math.ceil(math.ceil(k / 64) / s)
-    f = [0.0] * (2 + 3 * NT)
+    f = [0.0] * (3 + 3 * NT)
     f[0] = 1.0                                      # C0
     f[1 + t] = rounds * ktb * sharing               # CK[t]
     f[1 + NT + t] = rounds                          # CE[t]
     f[1 + 2 * NT + t] = rounds * (s > 1)            # CX[t]
     f[1 + 3 * NT] = (s > 1) * rounds * ktb * sharing  # KS
+    f[2 + 3 * NT] = rounds * ktb / stages(*TILES[t])  # CL
     return f
 
 
@@ -64,7 +72,7 @@ def lstsq(xs, ys, ws):
 
 
 def main():
-    rows = [r for r in csv.DictReader(open(sys.argv[1])) if 'f32' not in r['case']]
+    rows = [r for r in csv.DictReader(open(sys.argv[1])) if 'f32' not in r['case'] and r.get('mc', '1') == '1']
     key = lambda r: (int(r['M']), int(r['N']), int(r['K']), int(r['geglu']), int(r['tile']), int(r['split']))
     xs = [features(*key(r)) for r in rows]
     ys = [float(r['us']) for r in rows]
@@ -72,7 +80,7 @@ def main():
     dot = lambda f: sum(a * b for a, b in zip(f, c))
     errs = sorted(abs(dot(x) - y) / y for x, y in zip(xs, ys))
     fmt = lambda v: ', '.join('%.3f' % q for q in v)
-    print('C0 = %.3f, KS = %.3f' % (c[0], c[1 + 3 * NT]))
+    print('C0 = %.3f, KS = %.3f, CL = %.3f' % (c[0], c[1 + 3 * NT], c[2 + 3 * NT]))
     print('CK = {%s}\nCE = {%s}\nCX = {%s}' % (fmt(c[1:1 + NT]), fmt(c[1 + NT:1 + 2 * NT]), fmt(c[1 + 2 * NT:1 + 3 * NT])))
     print('relative error: median %.3f, 90th percentile %.3f' % (errs[len(errs) // 2], errs[int(len(errs) * 0.9)]))
     by = collections.defaultdict(list)
