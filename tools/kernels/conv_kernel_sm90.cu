@@ -154,13 +154,7 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
                 }
             }
         }
-        if (split > 1) { // the partials' exchange below: every thread of the cluster takes part
-            __syncwarp();
-            cluster_arrive();
-            cluster_wait();
-            cluster_arrive();
-            cluster_wait();
-        }
+        if (split > 1) split_k_producer_sync(); // the partials' exchange below
         return;
     }
 

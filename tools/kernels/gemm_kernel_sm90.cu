@@ -260,13 +260,7 @@ static __device__ __forceinline__ void gemm_body(const sd_tmap &ta, const sd_tma
                 }
             }
         }
-        if (split > 1) { // the partials' exchange below: every thread of the cluster takes part
-            __syncwarp();
-            cluster_arrive();
-            cluster_wait();
-            cluster_arrive();
-            cluster_wait();
-        }
+        if (split > 1) split_k_producer_sync(); // the partials' exchange below
         return;
     }
 

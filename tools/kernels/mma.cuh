@@ -132,6 +132,16 @@ MMA_FN float4 cluster_ld4(u32 a, u32 rank) {
     return v;
 }
 MMA_FN float4 cluster_load4(const float *p, u32 rank) { return cluster_ld4(smem_addr(p), rank); }
+// The producer warpgroup's part in a split-K exchange (gemm_kernel_sm90.cu, conv_kernel_sm90.cu):
+// the consumers pass two cluster barriers (partials written; partials read), and every thread of
+// the cluster must arrive at both, the producer's idle ones included.
+MMA_FN void split_k_producer_sync() {
+    __syncwarp();
+    cluster_arrive();
+    cluster_wait();
+    cluster_arrive();
+    cluster_wait();
+}
 #endif
 // ---- Hopper (sm_90a only): wgmma, the warpgroup (4 warps, 128 threads) tensor-core instruction.
 // A and B come from shared memory through 64-bit descriptors; D (fp32) stays in registers, laid
