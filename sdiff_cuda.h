@@ -43,15 +43,18 @@
        epilogue is the tanh approximation).
      - conv2d: 1x1 stride-1 convolutions are plain GEMMs. The others are
        implicit GEMMs on tensor cores with bias and residual fused and no
-       im2col matrix, channels in 64s: on Hopper, for stride 1 and output
-       rows that tile into boxes of 128 or 256 pixels (every SD level), a
-       kernel whose TMA copies each K tile of the input as one shifted box
-       of the image, zeros for the padding, for wgmma consumers, with
-       split-K over a thread block cluster for small grids; elsewhere, with
-       enough output pixels (48 per SM), a cp.async kernel (wgmma on
-       Hopper, mma.sync before). At most 8 output channels (conv_out): a
-       kernel that reads each input pixel once per 64-channel chunk, not
-       once per tap. Otherwise an im2col kernel into a backend-owned
+       im2col matrix, channels in 64s: on Hopper, for output rows that tile
+       into boxes of 128 or 256 pixels (every SD level, its stride-2
+       downsamplers too), a kernel whose TMA copies each K tile of the
+       input as one shifted (and at stride s, s-strided) box of the image,
+       zeros for the padding, for wgmma consumers, with split-K over a
+       thread block cluster for small grids; elsewhere, with enough output
+       pixels (48 per SM), a cp.async kernel (wgmma on Hopper, mma.sync
+       before). At most 8 output channels (conv_out): a kernel that reads
+       each input pixel once per 64-channel chunk, not once per tap, the
+       chunks split over a cluster when its tiles are fewer than the SMs.
+       At most 80 values a patch (conv_in's 3 x 3 x 4): a kernel that builds
+       the patch rows in shared memory. Otherwise an im2col kernel into a backend-owned
        scratch buffer (at most SDIFF_CUDA_IM2COL_MAX bytes, the rows split
        into chunks beyond that) and the cuBLASLt GEMM (tools/PERF.md).
      - upsample_conv2d (SD's upsamplers, large images): a nearest 2x
@@ -1448,6 +1451,8 @@ static const char sdiff__cuda_src_norm[] =
 #define SDIFF__CUDA_CF_WSTR 72
 #define SDIFF__CUDA_CF_SMEM \
     ((SDIFF__CUDA_CF_TH + 2) * (SDIFF__CUDA_CF_TW + 2) * 128 + 9 * 8 * SDIFF__CUDA_CF_WSTR * 2)
+/* conv_few_ci's halves per row of shared memory (its patch rows and weights), likewise */
+#define SDIFF__CUDA_FCI_STR 88
 #define SDIFF__CUDA_STR_(x) #x
 #define SDIFF__CUDA_STR(x) SDIFF__CUDA_STR_(x)
 static const char sdiff__cuda_src_im2col[] =
@@ -1488,7 +1493,11 @@ static const char sdiff__cuda_src_im2col[] =
     "   SDIFF__CUDA_CF_SMEM bytes of dynamic shared memory (the halo, then the weights). CF_TH, CF_TW\n"
     "   and CF_WSTR come from the host's SDIFF__CUDA_CF_* (one definition); the warp layout assumes\n"
     "   4 x 64. CF_WSTR: halves per (tap, output channel) row of weights, 64 + 8, so the 8 channels'\n"
-    "   rows of one B fragment fall in different banks. */\n"
+    "   rows of one B fragment fall in different banks. Small images (SD's UNet conv_out: 32 tiles for\n"
+    "   an H100's 132 SMs, 33 us for 0.2 GFLOP) split the channels over a cluster of ks blocks along x\n"
+    "   (sm_90+; block x = tile column * ks + rank): block rank sums the chunks rank, rank + ks, ...,\n"
+    "   and rank 0 adds the others' partial sums, in rank order, through distributed shared memory\n"
+    "   before the epilogue. */\n"
     "#define CF_TH " SDIFF__CUDA_STR(SDIFF__CUDA_CF_TH) "\n"
     "#define CF_TW " SDIFF__CUDA_STR(SDIFF__CUDA_CF_TW) "\n"
     "#define CF_WSTR " SDIFF__CUDA_STR(SDIFF__CUDA_CF_WSTR) "\n"
@@ -1500,7 +1509,12 @@ static const char sdiff__cuda_src_im2col[] =
     "    extern __shared__ __align__(16) unsigned char halo[]; /* the halo, then the weights ws */\n"
     "    h16 *ws = (h16 *)(halo + CF_HALO * 128);\n"
     "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;\n"
-    "    const int ox0 = blockIdx.x * CF_TW, oy0 = blockIdx.y * CF_TH, b = blockIdx.z;\n"
+    "#if __CUDA_ARCH__ >= 900\n"
+    "    const int ks = (int)cluster_size(), rank = (int)cluster_rank();\n"
+    "#else\n"
+    "    const int ks = 1, rank = 0;\n"
+    "#endif\n"
+    "    const int ox0 = (blockIdx.x / ks) * CF_TW, oy0 = blockIdx.y * CF_TH, b = blockIdx.z;\n"
     "    const int hw = CF_TW + KW - 1, hp = (CF_TH + KH - 1) * hw, taps = KH * KW;\n"
     "    const int row = warp >> 1, col0 = (warp & 1) * 32;\n"
     "    const u32 hbase = smem_addr(halo);\n"
@@ -1509,7 +1523,7 @@ static const char sdiff__cuda_src_im2col[] =
     "    for (int mt = 0; mt < 2; ++mt)\n"
     "#pragma unroll\n"
     "        for (int e = 0; e < 4; ++e) acc[mt][e] = 0.f;\n"
-    "    for (int c0 = 0; c0 < C; c0 += 64) {\n"
+    "    for (int c0 = rank * 64; c0 < C; c0 += 64 * ks) {\n"
     "        __syncthreads(); /* the previous chunk's reads are done */\n"
     "        for (int i = tid; i < hp * 8; i += 256) {\n"
     "            const int p = i >> 3, c = i & 7, iy = oy0 - pad + p / hw, ix = ox0 - pad + p % hw;\n"
@@ -1517,11 +1531,12 @@ static const char sdiff__cuda_src_im2col[] =
     "            const h16 *src = ok ? x + (((i64)b * H + iy) * W + ix) * C + c0 + c * 8 : x;\n"
     "            cp_async16(hbase + p * 128 + ((c ^ (p & 7)) << 4), src, ok ? 16 : 0);\n"
     "        }\n"
-    "        cp_commit();\n"
-    "        for (int i = tid; i < taps * 8 * 64; i += 256) {\n"
-    "            const int tap = i / 512, co = (i / 64) & 7, k = i & 63;\n"
-    "            ws[(tap * 8 + co) * CF_WSTR + k] = co < Co ? w[((i64)co * taps + tap) * C + c0 + k] : (h16)0;\n"
+    "        for (int i = tid; i < taps * 64; i += 256) { /* (tap, output channel, 8 channels); zeros past Co */\n"
+    "            const int tap = i >> 6, co = (i >> 3) & 7, k8 = (i & 7) * 8;\n"
+    "            const h16 *src = co < Co ? w + ((i64)co * taps + tap) * C + c0 + k8 : w;\n"
+    "            cp_async16(hbase + CF_HALO * 128 + ((tap * 8 + co) * CF_WSTR + k8) * 2, src, co < Co ? 16 : 0);\n"
     "        }\n"
+    "        cp_commit();\n"
     "        cp_wait<0>();\n"
     "        __syncthreads();\n"
     "        for (int tap = 0; tap < taps; ++tap) {\n"
@@ -1541,6 +1556,28 @@ static const char sdiff__cuda_src_im2col[] =
     "            }\n"
     "        }\n"
     "    }\n"
+    "#if __CUDA_ARCH__ >= 900\n"
+    "    if (ks > 1) { /* this thread's 8 partial sums to rank 0's same thread (the halo is free by now) */\n"
+    "        const u32 part = hbase + tid * 32;\n"
+    "        __syncthreads();\n"
+    "        asm volatile(\"st.shared.v4.f32 [%0], {%1, %2, %3, %4};\" ::\"r\"(part), \"f\"(acc[0][0]), \"f\"(acc[0][1]), \"f\"(acc[0][2]),\n"
+    "                     \"f\"(acc[0][3]) : \"memory\");\n"
+    "        asm volatile(\"st.shared.v4.f32 [%0], {%1, %2, %3, %4};\" ::\"r\"(part + 16), \"f\"(acc[1][0]), \"f\"(acc[1][1]),\n"
+    "                     \"f\"(acc[1][2]), \"f\"(acc[1][3]) : \"memory\");\n"
+    "        cluster_arrive();\n"
+    "        cluster_wait();\n"
+    "        if (rank == 0)\n"
+    "            for (int q = 1; q < ks; ++q)\n"
+    "#pragma unroll\n"
+    "                for (int mt = 0; mt < 2; ++mt) {\n"
+    "                    const float4 v = cluster_ld4(part + 16 * mt, (u32)q);\n"
+    "                    acc[mt][0] += v.x; acc[mt][1] += v.y; acc[mt][2] += v.z; acc[mt][3] += v.w;\n"
+    "                }\n"
+    "        cluster_arrive(); /* no block leaves while rank 0 may still read its partials */\n"
+    "        cluster_wait();\n"
+    "        if (rank != 0) return;\n"
+    "    }\n"
+    "#endif\n"
     "    /* acc[mt] = pixels g and g + 8 of m-tile mt, output channels 2 t4 and 2 t4 + 1 */\n"
     "    const int oy = oy0 + row;\n"
     "    if (oy >= Ho) return;\n"
@@ -1555,6 +1592,93 @@ static const char sdiff__cuda_src_im2col[] =
     "            if (res) v += h2f(res[o]);\n"
     "            y[o] = f2h(v);\n"
     "        }\n"
+    "}\n"
+    "/* conv_few_ci: a stride-1 convolution of an input with few channels (SD's conv_in: 4 latent\n"
+    "   channels). K = KH KW C = 36 is no multiple of 8, so im2col + a GEMM meant cuBLASLt at 2-byte\n"
+    "   alignment: 15 us at 64x64 for 0.2 GFLOP. A block computes 64 output pixels of one row, every\n"
+    "   output channel. It copies w ([Co][K], contiguous) and the bias into shared memory as they are\n"
+    "   and writes the pixels' patch rows there (tap-major, as w's rows; zeros outside x and from K up\n"
+    "   to kp, K rounded up to 16), then mma.sync m16n8k16: warp w takes pixels 16 (w % 4) .. + 15, its\n"
+    "   A fragments loaded once, and a quarter of the output channels (w / 4). B's values past K are the\n"
+    "   next output channel's weights (16 zeros after the last), which meet the patch rows' zeros.\n"
+    "   Epilogue as the other convolutions: y = fp16(fp16(acc + bias) + res), res in y's layout.\n"
+    "   FCI_STR halves a patch row (88: the 8 rows an ldmatrix reads fall in 8 different bank groups).\n"
+    "   Requirements (checked by the host): stride 1, K <= 80, Co % 16 == 0, w 16-byte aligned, y\n"
+    "   4-byte aligned. Grid (ceil(Wo / 64), Ho, B), 512 threads (16 warps: each one's chain of\n"
+    "   tiles is short; 8 measured 15 us, latency-bound), (64 FCI_STR + Co K + 16 + Co) 2 bytes of\n"
+    "   dynamic shared memory. */\n"
+    "#define FCI_STR " SDIFF__CUDA_STR(SDIFF__CUDA_FCI_STR) "\n"
+    "extern \"C\" __global__ void __launch_bounds__(512)\n"
+    "conv_few_ci(h16 *y, const h16 *x, const h16 *w, const h16 *bias, const h16 *res, int H, int W, int C, int KH, int KW,\n"
+    "            int Ho, int Wo, int pad, int Co) {\n"
+    "    pdl_begin();\n"
+    "    extern __shared__ __align__(16) unsigned char fci[];\n"
+    "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;\n"
+    "    const int ox0 = blockIdx.x * 64, oy = blockIdx.y, b = blockIdx.z, kk = KH * KW * C, kp = (kk + 15) & ~15;\n"
+    "    h16 *as = (h16 *)fci, *ws = as + 64 * FCI_STR, *bs = ws + Co * kk + 16;\n"
+    "    for (int i = tid; i < Co * kk / 8; i += 512) /* 16-byte copies: Co K is a multiple of 16 */\n"
+    "        cp_async16(smem_addr(ws) + 16 * i, w + 8 * i, 16);\n"
+    "    cp_commit();\n"
+    "    if (tid < 16) ws[Co * kk + tid] = (h16)0;\n"
+    "    for (int i = tid; i < Co; i += 512) bs[i] = bias ? bias[i] : (h16)0;\n"
+    "    { /* patch rows: thread t, pixel t % 64, values k = t / 64, + 8, ...: its loads in flight together */\n"
+    "        const int p = tid & 63, k0 = tid >> 6, ix0 = ox0 + p - pad, iy0 = oy - pad;\n"
+    "        int c = k0, kh = 0, kw = 0;\n"
+    "        for (; c >= C; c -= C)\n"
+    "            if (++kw == KW) { kw = 0; ++kh; }\n"
+    "        h16 v[10];\n"
+    "#pragma unroll\n"
+    "        for (int it = 0; it < 10; ++it) {\n"
+    "            const int iy = iy0 + kh, ix = ix0 + kw;\n"
+    "            v[it] = (h16)0;\n"
+    "            if (8 * it + k0 < kk && iy >= 0 && iy < H && ix >= 0 && ix < W) v[it] = x[(((i64)b * H + iy) * W + ix) * C + c];\n"
+    "            for (c += 8; c >= C; c -= C)\n"
+    "                if (++kw == KW) { kw = 0; ++kh; }\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int it = 0; it < 10; ++it)\n"
+    "            if (8 * it + k0 < kp) as[p * FCI_STR + 8 * it + k0] = v[it];\n"
+    "    }\n"
+    "    cp_wait<0>();\n"
+    "    __syncthreads();\n"
+    "    const int px = 16 * (warp & 3), q = warp >> 2, nt = Co / 8; /* this warp: n8 tiles [q nt / 4, (q + 1) nt / 4) */\n"
+    "    u32 a[5][4];\n"
+    "#pragma unroll\n"
+    "    for (int k16 = 0; k16 < 5; ++k16)\n"
+    "        if (16 * k16 < kp)\n"
+    "            ldsm_x4(smem_addr(as + (px + (lane & 15)) * FCI_STR + 16 * k16 + 8 * (lane >> 4)), a[k16][0], a[k16][1],\n"
+    "                    a[k16][2], a[k16][3]);\n"
+    "    /* B's pair (k, k + 1) of output channel n (k even): one 4-byte load where K is even */\n"
+    "    auto wpair = [&](int n, int k) -> u32 {\n"
+    "        const h16 *r = ws + n * kk + k;\n"
+    "        return kk & 1 ? (u32)r[0] | (u32)r[1] << 16 : *(const u32 *)r;\n"
+    "    };\n"
+    "    h16 *yr[2]; /* this thread's two pixels in y (NULL past Wo), and in res */\n"
+    "    const h16 *rr[2];\n"
+    "#pragma unroll\n"
+    "    for (int r = 0; r < 2; ++r) {\n"
+    "        const int ox = ox0 + px + g + 8 * r;\n"
+    "        const i64 o = (((i64)b * Ho + oy) * Wo + ox) * Co;\n"
+    "        yr[r] = ox < Wo ? y + o : nullptr;\n"
+    "        rr[r] = res ? res + o : nullptr;\n"
+    "    }\n"
+    "#pragma unroll 2\n"
+    "    for (int j = q * nt / 4; j < (q + 1) * nt / 4; ++j) {\n"
+    "        const int n = 8 * j + 2 * t4;\n"
+    "        float acc[4] = {0.f, 0.f, 0.f, 0.f};\n"
+    "#pragma unroll\n"
+    "        for (int k16 = 0; k16 < 5; ++k16)\n"
+    "            if (16 * k16 < kp) mma16816(acc, a[k16], wpair(8 * j + g, 16 * k16 + 2 * t4), wpair(8 * j + g, 16 * k16 + 2 * t4 + 8));\n"
+    "        /* acc = pixels px + g (0, 1) and px + g + 8 (2, 3), output channels n, n + 1 */\n"
+    "        const float b0 = h2f(bs[n]), b1 = h2f(bs[n + 1]);\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < 2; ++r) {\n"
+    "            if (!yr[r]) continue;\n"
+    "            float v0 = h2f(f2h(acc[2 * r] + b0)), v1 = h2f(f2h(acc[2 * r + 1] + b1));\n"
+    "            if (res) { v0 += h2f(rr[r][n]); v1 += h2f(rr[r][n + 1]); }\n"
+    "            *(u32 *)(yr[r] + n) = (u32)f2h(v0) | ((u32)f2h(v1) << 16);\n"
+    "        }\n"
+    "    }\n"
     "}\n"
     "/* upsample_conv_weights: a 3x3 convolution w [Co][3][3][C] of a nearest 2x upsampling, as four\n"
     "   2x2 convolutions of the small image, one per output phase (py, px) (sdiff_conv2d_fwd_tma's\n"
@@ -3136,12 +3260,13 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_pick_tile(long long M, int Co, int n_sm, int
 
      __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
          const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
-         int padh, int padw, int Co, int vec, int phase, int res_px, int res_ld);
+         int padh, int padw, int stride, int Co, int vec, int phase, int res_px, int res_ld);
 
    The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
-   stride 1 and output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below),
-   x and w given as the tensor maps sdiff__cu_conv2d_tma_maps() makes (x, w 16-byte aligned, C %
-   64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu, with the
+   output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below) whose input
+   boxes (stride times as large) fit the TMA's 256, x and w given as the tensor maps
+   sdiff__cu_conv2d_tma_maps() makes with that stride (x, w 16-byte aligned, C % 64 == 0).
+   M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu, with the
    padding per direction; phase 0..3 (else -1): output pixel (b, i, j) goes to (b, 2i + phase/2,
    2j + phase%2) of a [B, 2Ho, 2Wo, Co] y (a nearest 2x upsampling's 3x3 convolution, one phase).
    res (optional) has y's layout (res_px = 1, res_ld = Co; always when phase >= 0), or one row
@@ -3162,17 +3287,18 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "// rows each, an mbarrier pipeline between them and no block-wide barrier in the main loop.\n"
     "// Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).\n"
     "//\n"
-    "// Why the TMA makes the A operand cheap here: a tile of BM output pixels is a box of the input\n"
-    "// image (stride 1 only): BM pixels of one row, or whole rows (bw = Wo, bh = BM / Wo), or whole\n"
-    "// images (bw = Wo, bh = Ho, bn = BM / (Wo * Ho)). The K tile of tap (kh, kw) and channels\n"
-    "// c..c+63 is then the same box shifted by (kw - pad, kh - pad): one 4-D TMA copy with\n"
-    "// coordinates (c, ox0 - pad + kw, oy0 - pad + kh, b0). Coordinates outside the image are the\n"
-    "// padding: the TMA writes zeros there, with no per-row bounds checks. The weights [Co][K] are a\n"
-    "// 2-D box (64 of K x BN rows) per K tile. Both land in the 128-byte swizzle (16-byte chunk c of\n"
+    "// Why the TMA makes the A operand cheap here: a tile of BM output pixels is a box of the output\n"
+    "// image: BM pixels of one row, or whole rows (bw = Wo, bh = BM / Wo), or whole images (bw = Wo,\n"
+    "// bh = Ho, bn = BM / (Wo * Ho)). The K tile of tap (kh, kw) and channels c..c+63 is then a box of\n"
+    "// the input: at stride 1 the same box shifted by (kw - pad, kh - pad), one 4-D TMA copy with\n"
+    "// coordinates (c, ox0 - pad + kw, oy0 - pad + kh, b0); at stride s the box s times as large\n"
+    "// whose every s-th pixel and row the TMA takes (the tensor map's element strides), from (c, s ox0\n"
+    "// - pad + kw, s oy0 - pad + kh, b0): SD's downsamplers need no im2col. Coordinates outside the\n"
+    "// image are the padding: the TMA writes zeros there, with no per-row bounds checks. The weights\n"
+    "// [Co][K] are a 2-D box (64 of K x BN rows) per K tile. Both land in the 128-byte swizzle (16-byte chunk c of\n"
     "// row r at chunk c ^ (r & 7)), which is wgmma's K-major layout, so consumers read them directly.\n"
     "// The host (sdiff__cu_conv2d_tma_box, _maps) picks the box shape and makes the two tensor maps; shapes\n"
-    "// whose output rows do not tile into such boxes (strided convolutions, odd widths) stay on\n"
-    "// conv_kernel.cu.\n"
+    "// whose output rows do not tile into such boxes (odd widths) stay on conv_kernel.cu.\n"
     "//\n"
     "// Traffic: every K tile reads BM x 64 values of x and BN x 64 of w from L2, so the L2 traffic per\n"
     "// multiply-add is 1/BN + 1/BM; on the VAE's large levels that, not the tensor cores, is the limit\n"
@@ -3264,11 +3390,13 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "// (above); res (optional): row m / res_px, res_ld values apart, for output pixel m (phase < 0:\n"
     "// res_px = 1, res_ld = Co is y's layout; res_px = Ho * Wo is one row per image, added to all its\n"
     "// pixels: a resnet's time embedding), y's layout when phase >= 0; vec as in conv_kernel.cu (res_ld\n"
-    "// % 8 == 0 too). Input pixel of tap (kh, kw) for output (oy, ox): (oy - padh + kh, ox - padw + kw).\n"
+    "// % 8 == 0 too). Input pixel of tap (kh, kw) for output (oy, ox): (stride oy - padh + kh, stride ox -\n"
+    "// padw + kw), ta made with that stride (sdiff__cu_conv2d_tma_maps).\n"
     "extern \"C\" __global__ void __launch_bounds__(NT, 1)\n"
     "sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb,\n"
     "                     const sd_half *__restrict__ bias, const sd_half *res, sd_half *y, int M, int Ho, int Wo, int C,\n"
-    "                     int KW, int KT, int padh, int padw, int Co, int vec, int phase, int res_px, int res_ld) {\n"
+    "                     int KW, int KT, int padh, int padw, int stride, int Co, int vec, int phase, int res_px,\n"
+    "                     int res_ld) {\n"
     "    extern __shared__ __align__(1024) unsigned char smem[];\n"
     "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;\n"
     "    const int m0 = blockIdx.y * BM, n0 = blockIdx.z * BN;\n"
@@ -3302,7 +3430,7 @@ static const char sdiff__cu_conv2d_tma_src[] =
     "                mbar_wait(EMPTY(s), ((i / STAGES) & 1) ^ 1);\n"
     "                const u32 dst = base + s * STAGE_BYTES;\n"
     "                mbar_expect_tx(FULL(s), STAGE_BYTES);\n"
-    "                tma_load4(dst, &ta, c, ox0 - padw + kw, oy0 - padh + kh, b0, FULL(s));\n"
+    "                tma_load4(dst, &ta, c, stride * ox0 - padw + kw, stride * oy0 - padh + kh, b0, FULL(s));\n"
     "                tma_load2(dst + A_BYTES, &tb, (kt0 + i) * 64, n0, FULL(s));\n"
     "                c += 64;\n"
     "                if (c == C) {\n"
@@ -3500,23 +3628,25 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_tma_box(int Ho, int Wo, int bm, unsigned box
     return 0;
 }
 /* The two tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of sdiff_conv2d_fwd_tma: x
-   [B][H][W][C] as 4-D (C, W, H, B) with boxes of 64 channels x the output box (stride 1: the
-   input box of a tap is the output box shifted), and w [Co][K] as 2-D (K, Co) with boxes of 64 x
-   bn (the tile's BN); both in the 128-byte swizzle, zeros outside (the padding). Returns 0, or the first failing
-   CUresult (x, w must be 16-byte aligned; C % 8 == 0). */
+   [B][H][W][C] as 4-D (C, W, H, B) with boxes of 64 channels x the output box (a tap's input box:
+   the output box shifted, at stride 1; at stride s s times as large in W and H, of which the TMA
+   takes every s-th pixel and row: its element strides; box[0] s, box[1] s <= 256), and w [Co][K]
+   as 2-D (K, Co) with boxes of 64 x bn (the tile's BN); both in the 128-byte swizzle, zeros
+   outside (the padding). Returns 0, or the first failing CUresult (x, w must be 16-byte aligned;
+   C % 8 == 0; stride 1..8). */
 SDIFF__PRIVATE int sdiff__cu_conv2d_tma_maps(sdiff__cu_tmap_encode_fn encode, void *maps[2], const void *x, const void *w,
                                      int B, int H, int W, int C, int Co, long long K, const unsigned box[3],
-                                     int bn) {
-    const unsigned ones[4] = {1, 1, 1, 1};
+                                     int bn, int stride) {
+    const unsigned ones[4] = {1, 1, 1, 1}, steps[4] = {1, (unsigned)stride, (unsigned)stride, 1};
     const unsigned long long xd[4] = {(unsigned long long)C, (unsigned long long)W, (unsigned long long)H,
                                       (unsigned long long)B},
                              xs[3] = {(unsigned long long)C * 2, (unsigned long long)W * C * 2,
                                       (unsigned long long)H * W * C * 2},
                              wd[2] = {(unsigned long long)K, (unsigned long long)Co}, ws[1] = {(unsigned long long)K * 2};
-    const unsigned xbox[4] = {64, box[0], box[1], box[2]}, wbox[2] = {64, (unsigned)bn};
+    const unsigned xbox[4] = {64, box[0] * (unsigned)stride, box[1] * (unsigned)stride, box[2]}, wbox[2] = {64, (unsigned)bn};
     /* 6: CU_TENSOR_MAP_DATA_TYPE_FLOAT16; 0: no interleave; 3: CU_TENSOR_MAP_SWIZZLE_128B;
        2: CU_TENSOR_MAP_L2_PROMOTION_L2_128B; 0: out-of-bounds elements read as zero */
-    int r = encode(maps[0], 6, 4, (void *)x, xd, xs, xbox, ones, 0, 3, 2, 0);
+    int r = encode(maps[0], 6, 4, (void *)x, xd, xs, xbox, steps, 0, 3, 2, 0);
     if (!r) r = encode(maps[1], 6, 2, (void *)w, wd, ws, wbox, ones, 0, 3, 2, 0);
     return r;
 }
@@ -5024,23 +5154,25 @@ SDIFF__PRIVATE void sdiff__cuda_linear(sdiff__backend *be, sdiff__tensor *y, con
 
 
 /* The TMA convolution (Hopper; tools/kernels/conv_kernel_sm90.cu) of x [bn, h, wd, ci] with w
-   [co, kh, kw, ci] onto the ho x wo output grid, stride 1: output (oy, ox) reads input (oy - padh +
-   ky, ox - padw + kx). phase < 0: y [bn, ho, wo, co]; phase 0..3: one output phase of a nearest 2x
-   upsampling's convolution into y [bn, 2 ho, 2 wo, co] (the kernel's header). res (optional): y's
+   [co, kh, kw, ci] onto the ho x wo output grid at stride 1..8: output (oy, ox) reads input
+   (stride oy - padh + ky, stride ox - padw + kx). phase < 0: y [bn, ho, wo, co]; phase 0..3
+   (stride 1): one output phase of a nearest 2x upsampling's convolution into y [bn, 2 ho, 2 wo,
+   co] (the kernel's header). res (optional): y's
    layout (res_px 1, res_ld co), or a row per res_px output pixels (phase < 0). Chooses the tile and
    the split-K cluster (sdiff__cu_conv2d_tma_pick). False, with nothing launched, when no tile's box
    fits the output grid or the driver cannot make the tensor maps; the caller has checked channels
    in 64s, 16-byte aligned x and w and 32-bit sizes. */
 SDIFF__PRIVATE bool sdiff__cuda_conv_tma(sdiff__cuda *cb, void *y, const void *x, const void *w, const void *bias,
                                          const void *res, int res_px, int res_ld, int64_t bn, int64_t h, int64_t wd,
-                                         int64_t ci, int64_t co, int kh, int kw, int64_t ho, int64_t wo, int padh, int padw,
-                                         int phase) {
-    if (!cb->tma) return false;
+                                         int64_t ci, int64_t co, int kh, int kw, int64_t ho, int64_t wo, int stride,
+                                         int padh, int padw, int phase) {
+    if (!cb->tma || stride < 1 || stride > 8) return false;
     unsigned boxes[5][3];
     int box_ok[5];
     bool any = false;
     for (int t = 0; t < 5; t++) {
-        box_ok[t] = sdiff__cu_conv2d_tma_box((int)ho, (int)wo, sdiff__cu_conv2d_tma_tiles[t][0], boxes[t]);
+        box_ok[t] = sdiff__cu_conv2d_tma_box((int)ho, (int)wo, sdiff__cu_conv2d_tma_tiles[t][0], boxes[t]) &&
+                    boxes[t][0] * stride <= 256 && boxes[t][1] * stride <= 256; /* the input box, in the TMA's limit */
         any = any || box_ok[t];
     }
     if (!any) return false;
@@ -5055,7 +5187,7 @@ SDIFF__PRIVATE bool sdiff__cuda_conv_tma(sdiff__cuda *cb, void *y, const void *x
     unsigned char buf[2 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
     void *mp[2] = {maps, maps + 128};
     const int r = sdiff__cu_conv2d_tma_maps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, x, w, (int)bn, (int)h, (int)wd,
-                                            (int)ci, (int)co, k, boxes[tile], sdiff__cu_conv2d_tma_tiles[tile][1]);
+                                            (int)ci, (int)co, k, boxes[tile], sdiff__cu_conv2d_tma_tiles[tile][1], stride);
     if (r != 0) { /* not expected (the checks are the TMA's): said, and the caller takes another kernel */
         sdiff__log(cb->be.log, SDIFF_LOG_DEBUG, "cuda", "conv2d: cuTensorMapEncodeTiled: %s; not on the TMA kernel",
                    sdiff__cu_errstr((CUresult)r));
@@ -5064,7 +5196,8 @@ SDIFF__PRIVATE bool sdiff__cuda_conv_tma(sdiff__cuda *cb, void *y, const void *x
     CUdeviceptr db = SDIFF__DPTR(bias), dr = SDIFF__DPTR(res), dy = SDIFF__DPTR(y);
     int M = (int)m, Ho = (int)ho, Wo = (int)wo, C = (int)ci, KW = kw, KT = (int)(k / 64), Co = (int)co,
         vec = co % 8 == 0 && sdiff__cuda_al16(y) && (!res || (sdiff__cuda_al16(res) && res_ld % 8 == 0));
-    void *args[] = {mp[0], mp[1], &db, &dr, &dy, &M, &Ho, &Wo, &C, &KW, &KT, &padh, &padw, &Co, &vec, &phase, &res_px, &res_ld};
+    void *args[] = {mp[0], mp[1], &db, &dr, &dy, &M, &Ho, &Wo, &C, &KW, &KT, &padh, &padw, &stride, &Co, &vec, &phase,
+                    &res_px, &res_ld};
     unsigned grid[3], block[3], smem;
     sdiff__cu_conv2d_tma_launch_dims(tile, split, m, (int)co, grid, block, &smem);
     sdiff__cuda_launch_cluster(cb, SDIFF__CP_CONV_TMA, tile, "sdiff_conv2d_fwd_tma", grid, block, smem,
@@ -5109,7 +5242,7 @@ SDIFF__PRIVATE bool sdiff__cuda_upsample_conv2d(sdiff__backend *be, sdiff__tenso
     for (int ph = 0; ph < 4 && be->status == SDIFF_OK; ph++) {
         const void *wph = (const char *)(uintptr_t)cb->scratch + (size_t)ph * co * 4 * ci * 2;
         if (!sdiff__cuda_conv_tma(cb, y->data, x->data, wph, bias ? bias->data : NULL, NULL, 1, (int)co, bn, h, wd, ci, co,
-                                  2, 2, h, wd, ph >> 1 ? 0 : 1, ph & 1 ? 0 : 1, ph))
+                                  2, 2, h, wd, 1, ph >> 1 ? 0 : 1, ph & 1 ? 0 : 1, ph))
             sdiff__be_fail(be, SDIFF_ERR_BACKEND, "upsample_conv2d: the TMA convolution refused phase %d of %lldx%lldx%lld",
                            ph, (long long)h, (long long)wd, (long long)ci);
     }
@@ -5171,17 +5304,39 @@ SDIFF__PRIVATE bool sdiff__cuda_conv2d_routes(sdiff__cuda *cb, sdiff__tensor *y,
         CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data),
                     db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp);
         int H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo, Co = (int)co;
-        const unsigned grid[3] = {(unsigned)((wo + SDIFF__CUDA_CF_TW - 1) / SDIFF__CUDA_CF_TW),
-                                  (unsigned)((ho + SDIFF__CUDA_CF_TH - 1) / SDIFF__CUDA_CF_TH), (unsigned)bn},
+        /* fewer tiles than SMs: the channels split over clusters of ks blocks (up to one per chunk) */
+        const int64_t tiles_x = (wo + SDIFF__CUDA_CF_TW - 1) / SDIFF__CUDA_CF_TW,
+                      tiles = tiles_x * ((ho + SDIFF__CUDA_CF_TH - 1) / SDIFF__CUDA_CF_TH) * bn, chunks = ci / 64;
+        int64_t ks = cb->clusters && tiles < cb->n_sm ? (cb->n_sm + tiles - 1) / tiles : 1;
+        ks = ks > chunks ? chunks : ks > 8 ? 8 : ks;
+        const unsigned grid[3] = {(unsigned)(tiles_x * ks), (unsigned)((ho + SDIFF__CUDA_CF_TH - 1) / SDIFF__CUDA_CF_TH),
+                                  (unsigned)bn},
                        blk[3] = {256, 1, 1};
         void *args[] = {&dy, &dx, &dw, &db, &dr, &H, &W, &C, &KH, &KW, &Ho, &Wo, &pad, &Co};
-        sdiff__cuda_launch_ex(cb, SDIFF__CP_IM2COL, 0, "conv_few_co", grid, blk, SDIFF__CUDA_CF_SMEM, args);
+        sdiff__cuda_launch_cluster(cb, SDIFF__CP_IM2COL, 0, "conv_few_co", grid, blk, SDIFF__CUDA_CF_SMEM,
+                                   ks > 1 ? (unsigned)ks : 0, args);
+        return false;
+    }
+    /* At most 80 values a patch (SD's conv_in: 3 x 3 x 4), stride 1: conv_few_ci. There im2col's K
+       is no multiple of 8, so the GEMM would be cuBLASLt's at 2-byte alignment (with the im2col, 15
+       us for SD's 64x64 conv_in on an H100; tools/PERF.md, S15). */
+    const int64_t few_ci_smem = (64 * SDIFF__CUDA_FCI_STR + co * k + 16 + co) * 2;
+    if (stride == 1 && k <= 80 && ci < 64 && co % 16 == 0 && few_ci_smem <= 200 * 1024 && sdiff__cuda_al16(w->data) &&
+        !((uintptr_t)y->data & 3) &&
+        (cb->conv_force == SDIFF__CONV_AUTO || cb->conv_force == SDIFF__CONV_FEW)) {
+        CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data),
+                    db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp);
+        int H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo, Co = (int)co;
+        const unsigned grid[3] = {(unsigned)((wo + 63) / 64), (unsigned)ho, (unsigned)bn}, blk[3] = {512, 1, 1};
+        void *args[] = {&dy, &dx, &dw, &db, &dr, &H, &W, &C, &KH, &KW, &Ho, &Wo, &pad, &Co};
+        sdiff__cuda_launch_ex(cb, SDIFF__CP_IM2COL, 0, "conv_few_ci", grid, blk, (unsigned)few_ci_smem, args);
         return false;
     }
     /* The implicit-GEMM tensor-core kernels: channels in 64s (a K tile stays in one tap), 16-byte
        aligned x and w, 32-bit output indices. On Hopper the TMA kernel wherever its boxes fit
-       (stride 1, output rows in boxes of 128 pixels: every level of SD), with split-K over a
-       cluster where the output alone would leave SMs idle (SD's 16x16 and 8x8 levels). Elsewhere
+       (output rows in boxes of 128 pixels: every level of SD, its downsamplers' stride 2 too), with
+       split-K over a cluster where the output alone would leave SMs idle (SD's 16x16 and 8x8
+       levels). Elsewhere
        the cp.async kernel where there are enough output rows for 128-row tiles to fill every SM
        several times (M >= 48 x SMs); below that im2col is small and cuBLASLt's split-K GEMM on it
        measured faster (tools/PERF.md). */
@@ -5189,10 +5344,10 @@ SDIFF__PRIVATE bool sdiff__cuda_conv2d_routes(sdiff__cuda *cb, sdiff__tensor *y,
                           co * k < INT32_MAX;
     const int force = cb->conv_force;
     const int res_px = per_image ? (int)(ho * wo) : 1, res_ld = per_image ? (int)residual->row_stride : (int)co;
-    if ((force == SDIFF__CONV_AUTO || force == SDIFF__CONV_TMA || force == SDIFF__CONV_FEW) && tiles_ok && stride == 1 &&
+    if ((force == SDIFF__CONV_AUTO || force == SDIFF__CONV_TMA || force == SDIFF__CONV_FEW) && tiles_ok &&
         (!per_image || residual->row_stride < INT32_MAX) &&
         sdiff__cuda_conv_tma(cb, y->data, x->data, w->data, bp, residual ? residual->data : NULL, res_px, res_ld, bn, h,
-                             wd, ci, co, (int)kh, (int)kw, ho, wo, pad, pad, -1))
+                             wd, ci, co, (int)kh, (int)kw, ho, wo, stride, pad, pad, -1))
         return true;
     const bool implicit_ok = tiles_ok && sdiff__numel(x) < INT32_MAX;
     const int route = implicit_ok && (force == SDIFF__CONV_IMPLICIT || (force != SDIFF__CONV_IM2COL && m >= 48 * (int64_t)cb->n_sm))

@@ -218,6 +218,9 @@ SDIFF_TEST(cuda_conv2d) {
     gt_conv(2, 8, 8, 1280, 1280, 3, 1, 1, 8, 8, 2);
     gt_conv(2, 64, 64, 320, 4, 3, 1, 1, 64, 64, 0);      /* conv_out: Co 4, element-wise epilogue */
     gt_conv(2, 64, 64, 320, 320, 3, 2, 1, 32, 32, 0);    /* downsample */
+    gt_conv(2, 32, 32, 640, 640, 3, 2, 1, 16, 16, 1);    /* downsample, split-K (TMA at stride 2) */
+    gt_conv(2, 16, 16, 64, 128, 3, 2, 1, 8, 8, 2);       /* stride 2 in boxes of whole images, in place */
+    gt_conv(1, 24, 48, 64, 80, 3, 3, 1, 8, 16, 1);       /* stride 3 */
     gt_conv(2, 64, 64, 4, 320, 3, 1, 1, 64, 64, 0);      /* conv_in */
     gt_conv(1, 128, 128, 256, 512, 3, 1, 1, 128, 128, 1); /* VAE decoder, Co 512 */
     gt_conv(1, 256, 256, 128, 128, 3, 1, 1, 256, 256, 1); /* VAE decoder scale: half rows in a box */
@@ -241,6 +244,8 @@ SDIFF_TEST(cuda_conv2d) {
     gt_conv(1, 64, 64, 512, 8, 3, 1, 1, 64, 64, 0);
     gt_conv(3, 5, 70, 64, 1, 3, 1, 1, 5, 70, 2);        /* Co 1, partial tiles in both directions, in place */
     gt_conv(1, 20, 24, 128, 6, 1, 1, 0, 20, 24, 1);     /* 1x1 with few channels: a GEMM, as every 1x1 */
+    gt_conv(1, 9, 70, 3, 32, 3, 1, 1, 9, 70, 1);        /* few input channels (conv_few_ci), a partial tile */
+    gt_conv(2, 7, 9, 1, 48, 5, 1, 2, 7, 9, 2);          /* 5x5 of one channel, in place */
     /* a residual row per image (SD's resnets' conv1 + time embedding) on every route */
     gt_conv(2, 64, 64, 320, 320, 3, 1, 1, 64, 64, 3);
     gt_conv(2, 8, 8, 1280, 1280, 3, 1, 1, 8, 8, 3);      /* split-K */

@@ -9,7 +9,7 @@
 //   build/bench_conv [--csv FILE] [--tiles 3,4,5] [--tma 0,1,2,3,4] [--only TEXT] [--reps N] [-DCONV_...=v ...]
 //     --tiles: which CONV_TILE variants (default: 0-2, and the wgmma tiles 3-5 on sm_90a);
 //     --tma: which CONV_TILE variants of the TMA kernel (sm_90a; default all; "none"), each at
-//     every split-K cluster size, where sdiff__cu_conv2d_tma_box fits the shape (stride 1);
+//     every split-K cluster size, where sdiff__cu_conv2d_tma_box fits the shape;
 //     --only: the cases whose name contains TEXT (the linear-layer cases, "lin ...", run only when
 //     chosen so); --reps: time N back-to-back launches per sample
 //     (their mean; launch latency hidden, as in a graph replay; default 1: one launch, latency included);
@@ -143,6 +143,8 @@ int main(int argc, char **argv) {
         {"unet512 L0 up cat640", 2, 64, 64, 640, 320, 3, 1, 0},
         {"unet512 L0 up cat960", 2, 64, 64, 960, 320, 3, 1, 0},
         {"unet512 L0 downsample", 2, 64, 64, 320, 320, 3, 2, 0},
+        {"unet512 L1 downsample", 2, 32, 32, 640, 640, 3, 2, 0},
+        {"unet512 L2 downsample", 2, 16, 16, 1280, 1280, 3, 2, 0},
         {"unet512 L1 conv", 2, 32, 32, 640, 640, 3, 1, 1},
         {"unet512 L1 in 320", 2, 32, 32, 320, 640, 3, 1, 0},
         {"unet512 L2 conv", 2, 16, 16, 1280, 1280, 3, 1, 1},
@@ -266,7 +268,8 @@ int main(int argc, char **argv) {
         unsigned boxes[5][3];
         int box_ok[5];
         for (int t = 0; t < 5; ++t)
-            box_ok[t] = c.stride == 1 && sdiff__cu_conv2d_tma_box(Ho, Wo, sdiff__cu_conv2d_tma_tiles[t][0], boxes[t]);
+            box_ok[t] = sdiff__cu_conv2d_tma_box(Ho, Wo, sdiff__cu_conv2d_tma_tiles[t][0], boxes[t]) &&
+                        boxes[t][0] * c.stride <= 256 && boxes[t][1] * c.stride <= 256;
         // Every TMA variant at each split-K size; its cell shows the fastest split; then the
         // library's pick (tile and split) on its own.
         int tsplit = 1;
@@ -283,15 +286,16 @@ int main(int argc, char **argv) {
                 alignas(64) unsigned char maps[2][128];
                 void *mp[2] = {maps[0], maps[1]};
                 const int r = sdiff__cu_conv2d_tma_maps((sdiff__cu_tmap_encode_fn)(void *)cuTensorMapEncodeTiled, mp, x, w,
-                                                        c.B, c.H, c.W, c.C, c.Co, K, boxes[t], bn);
+                                                        c.B, c.H, c.W, c.C, c.Co, K, boxes[t], bn, c.stride);
                 if (r) { fprintf(stderr, "%s: cuTensorMapEncodeTiled failed (%d)\n", c.name, r); return 1; }
                 unsigned grid[3], block[3], smem;
                 sdiff__cu_conv2d_tma_launch_dims(t, split, M, c.Co, grid, block, &smem);
                 int m_ = (int)M, ho = Ho, wo = Wo, C = c.C, KW = c.k, KT = (int)(K / 64), pd = pad, Co = c.Co,
                     vec = c.Co % 8 == 0;
                 int phase = -1, res_px = 1, res_ld = c.Co;
-                void *args[] = {maps[0], maps[1], &bias, &rp, &y, &m_, &ho, &wo, &C, &KW, &KT, &pd, &pd, &Co, &vec, &phase,
-                                &res_px, &res_ld};
+                int stride = c.stride;
+                void *args[] = {maps[0], maps[1], &bias, &rp, &y, &m_, &ho, &wo, &C, &KW, &KT, &pd, &pd, &stride, &Co, &vec,
+                                &phase, &res_px, &res_ld};
                 CUlaunchAttribute at;
                 at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
                 at.value.clusterDim.x = split; at.value.clusterDim.y = 1; at.value.clusterDim.z = 1;

@@ -5,17 +5,18 @@
 // rows each, an mbarrier pipeline between them and no block-wide barrier in the main loop.
 // Plain NVRTC source: no CUDA headers (its one #include, mma.cuh, NVRTC gets as an in-memory header).
 //
-// Why the TMA makes the A operand cheap here: a tile of BM output pixels is a box of the input
-// image (stride 1 only): BM pixels of one row, or whole rows (bw = Wo, bh = BM / Wo), or whole
-// images (bw = Wo, bh = Ho, bn = BM / (Wo * Ho)). The K tile of tap (kh, kw) and channels
-// c..c+63 is then the same box shifted by (kw - pad, kh - pad): one 4-D TMA copy with
-// coordinates (c, ox0 - pad + kw, oy0 - pad + kh, b0). Coordinates outside the image are the
-// padding: the TMA writes zeros there, with no per-row bounds checks. The weights [Co][K] are a
-// 2-D box (64 of K x BN rows) per K tile. Both land in the 128-byte swizzle (16-byte chunk c of
+// Why the TMA makes the A operand cheap here: a tile of BM output pixels is a box of the output
+// image: BM pixels of one row, or whole rows (bw = Wo, bh = BM / Wo), or whole images (bw = Wo,
+// bh = Ho, bn = BM / (Wo * Ho)). The K tile of tap (kh, kw) and channels c..c+63 is then a box of
+// the input: at stride 1 the same box shifted by (kw - pad, kh - pad), one 4-D TMA copy with
+// coordinates (c, ox0 - pad + kw, oy0 - pad + kh, b0); at stride s the box s times as large
+// whose every s-th pixel and row the TMA takes (the tensor map's element strides), from (c, s ox0
+// - pad + kw, s oy0 - pad + kh, b0): SD's downsamplers need no im2col. Coordinates outside the
+// image are the padding: the TMA writes zeros there, with no per-row bounds checks. The weights
+// [Co][K] are a 2-D box (64 of K x BN rows) per K tile. Both land in the 128-byte swizzle (16-byte chunk c of
 // row r at chunk c ^ (r & 7)), which is wgmma's K-major layout, so consumers read them directly.
 // The host (sdiff__cu_conv2d_tma_box, _maps) picks the box shape and makes the two tensor maps; shapes
-// whose output rows do not tile into such boxes (strided convolutions, odd widths) stay on
-// conv_kernel.cu.
+// whose output rows do not tile into such boxes (odd widths) stay on conv_kernel.cu.
 //
 // Traffic: every K tile reads BM x 64 values of x and BN x 64 of w from L2, so the L2 traffic per
 // multiply-add is 1/BN + 1/BM; on the VAE's large levels that, not the tensor cores, is the limit
@@ -107,11 +108,13 @@ extern "C" __constant__ int sdiff_conv2d_tma_cfg[4] = {BM, BN, NT, SMEM_BYTES};
 // (above); res (optional): row m / res_px, res_ld values apart, for output pixel m (phase < 0:
 // res_px = 1, res_ld = Co is y's layout; res_px = Ho * Wo is one row per image, added to all its
 // pixels: a resnet's time embedding), y's layout when phase >= 0; vec as in conv_kernel.cu (res_ld
-// % 8 == 0 too). Input pixel of tap (kh, kw) for output (oy, ox): (oy - padh + kh, ox - padw + kw).
+// % 8 == 0 too). Input pixel of tap (kh, kw) for output (oy, ox): (stride oy - padh + kh, stride ox -
+// padw + kw), ta made with that stride (sdiff__cu_conv2d_tma_maps).
 extern "C" __global__ void __launch_bounds__(NT, 1)
 sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__ sd_tmap tb,
                      const sd_half *__restrict__ bias, const sd_half *res, sd_half *y, int M, int Ho, int Wo, int C,
-                     int KW, int KT, int padh, int padw, int Co, int vec, int phase, int res_px, int res_ld) {
+                     int KW, int KT, int padh, int padw, int stride, int Co, int vec, int phase, int res_px,
+                     int res_ld) {
     extern __shared__ __align__(1024) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.z * BN;
@@ -145,7 +148,7 @@ sdiff_conv2d_fwd_tma(const __grid_constant__ sd_tmap ta, const __grid_constant__
                 mbar_wait(EMPTY(s), ((i / STAGES) & 1) ^ 1);
                 const u32 dst = base + s * STAGE_BYTES;
                 mbar_expect_tx(FULL(s), STAGE_BYTES);
-                tma_load4(dst, &ta, c, ox0 - padw + kw, oy0 - padh + kh, b0, FULL(s));
+                tma_load4(dst, &ta, c, stride * ox0 - padw + kw, stride * oy0 - padh + kh, b0, FULL(s));
                 tma_load2(dst + A_BYTES, &tb, (kt0 + i) * 64, n0, FULL(s));
                 c += 64;
                 if (c == C) {

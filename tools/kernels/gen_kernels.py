@@ -204,12 +204,13 @@ CONV90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu
 
      __global__ void sdiff_conv2d_fwd_tma(const CUtensorMap ta, const CUtensorMap tb,
          const half *bias, const half *res, half *y, int M, int Ho, int Wo, int C, int KW, int KT,
-         int padh, int padw, int Co, int vec, int phase, int res_px, int res_ld);
+         int padh, int padw, int stride, int Co, int vec, int phase, int res_px, int res_ld);
 
    The convolution of conv_kernel.cu (same layouts, same result up to fp32 rounding order) for
-   stride 1 and output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below),
-   x and w given as the tensor maps sdiff__cu_conv2d_tma_maps() makes (x, w 16-byte aligned, C %
-   64 == 0). M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu, with the
+   output rows that tile into boxes of BM pixels (sdiff__cu_conv2d_tma_box below) whose input
+   boxes (stride times as large) fit the TMA's 256, x and w given as the tensor maps
+   sdiff__cu_conv2d_tma_maps() makes with that stride (x, w 16-byte aligned, C % 64 == 0).
+   M = B*Ho*Wo, KT = KH*KW*C/64; y, res, bias, vec as for conv_kernel.cu, with the
    padding per direction; phase 0..3 (else -1): output pixel (b, i, j) goes to (b, 2i + phase/2,
    2j + phase%2) of a [B, 2Ho, 2Wo, Co] y (a nearest 2x upsampling's 3x3 convolution, one phase).
    res (optional) has y's layout (res_px = 1, res_ld = Co; always when phase >= 0), or one row
@@ -285,23 +286,25 @@ static inline int sdiff__cu_conv2d_tma_box(int Ho, int Wo, int bm, unsigned box[
     return 0;
 }
 /* The two tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of sdiff_conv2d_fwd_tma: x
-   [B][H][W][C] as 4-D (C, W, H, B) with boxes of 64 channels x the output box (stride 1: the
-   input box of a tap is the output box shifted), and w [Co][K] as 2-D (K, Co) with boxes of 64 x
-   bn (the tile's BN); both in the 128-byte swizzle, zeros outside (the padding). Returns 0, or the first failing
-   CUresult (x, w must be 16-byte aligned; C % 8 == 0). */
+   [B][H][W][C] as 4-D (C, W, H, B) with boxes of 64 channels x the output box (a tap's input box:
+   the output box shifted, at stride 1; at stride s s times as large in W and H, of which the TMA
+   takes every s-th pixel and row: its element strides; box[0] s, box[1] s <= 256), and w [Co][K]
+   as 2-D (K, Co) with boxes of 64 x bn (the tile's BN); both in the 128-byte swizzle, zeros
+   outside (the padding). Returns 0, or the first failing CUresult (x, w must be 16-byte aligned;
+   C % 8 == 0; stride 1..8). */
 static inline int sdiff__cu_conv2d_tma_maps(sdiff__cu_tmap_encode_fn encode, void *maps[2], const void *x, const void *w,
                                      int B, int H, int W, int C, int Co, long long K, const unsigned box[3],
-                                     int bn) {
-    const unsigned ones[4] = {1, 1, 1, 1};
+                                     int bn, int stride) {
+    const unsigned ones[4] = {1, 1, 1, 1}, steps[4] = {1, (unsigned)stride, (unsigned)stride, 1};
     const unsigned long long xd[4] = {(unsigned long long)C, (unsigned long long)W, (unsigned long long)H,
                                       (unsigned long long)B},
                              xs[3] = {(unsigned long long)C * 2, (unsigned long long)W * C * 2,
                                       (unsigned long long)H * W * C * 2},
                              wd[2] = {(unsigned long long)K, (unsigned long long)Co}, ws[1] = {(unsigned long long)K * 2};
-    const unsigned xbox[4] = {64, box[0], box[1], box[2]}, wbox[2] = {64, (unsigned)bn};
+    const unsigned xbox[4] = {64, box[0] * (unsigned)stride, box[1] * (unsigned)stride, box[2]}, wbox[2] = {64, (unsigned)bn};
     /* 6: CU_TENSOR_MAP_DATA_TYPE_FLOAT16; 0: no interleave; 3: CU_TENSOR_MAP_SWIZZLE_128B;
        2: CU_TENSOR_MAP_L2_PROMOTION_L2_128B; 0: out-of-bounds elements read as zero */
-    int r = encode(maps[0], 6, 4, (void *)x, xd, xs, xbox, ones, 0, 3, 2, 0);
+    int r = encode(maps[0], 6, 4, (void *)x, xd, xs, xbox, steps, 0, 3, 2, 0);
     if (!r) r = encode(maps[1], 6, 2, (void *)w, wd, ws, wbox, ones, 0, 3, 2, 0);
     return r;
 }
