@@ -5296,14 +5296,17 @@ SDIFF__PRIVATE bool sdiff__cuda_conv2d_routes(sdiff__cuda *cb, sdiff__tensor *y,
         sdiff__cuda_gemm(cb, op, y->data, x->data, ci, w->data, bp, rp, m, co, k);
         return false;
     }
+    /* the kernels' arguments (conv_few_co and conv_few_ci take the same ones: few_args) */
+    CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data), db = SDIFF__DPTR(bp),
+                dr = SDIFF__DPTR(rp);
+    int B = (int)bn, H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo,
+        Co = (int)co;
+    void *few_args[] = {&dy, &dx, &dw, &db, &dr, &H, &W, &C, &KH, &KW, &Ho, &Wo, &pad, &Co};
     /* At most 8 output channels (SD's conv_out), stride 1, taps up to 3 x 3, channels in 64s:
        conv_few_co, which reads each input pixel once per 64-channel chunk instead of once per tap
        (H100: the VAE's 512x512 conv_out 0.21 ms on the TMA kernel; tools/PERF.md, S8). */
     if (co <= 8 && stride == 1 && kh <= 3 && kw <= 3 && ci % 64 == 0 && sdiff__cuda_al16(x->data) &&
         sdiff__cuda_al16(w->data) && (cb->conv_force == SDIFF__CONV_AUTO || cb->conv_force == SDIFF__CONV_FEW)) {
-        CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data),
-                    db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp);
-        int H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo, Co = (int)co;
         /* fewer tiles than SMs: the channels split over clusters of ks blocks (up to one per chunk) */
         const int64_t tiles_x = (wo + SDIFF__CUDA_CF_TW - 1) / SDIFF__CUDA_CF_TW,
                       tiles = tiles_x * ((ho + SDIFF__CUDA_CF_TH - 1) / SDIFF__CUDA_CF_TH) * bn, chunks = ci / 64;
@@ -5312,9 +5315,8 @@ SDIFF__PRIVATE bool sdiff__cuda_conv2d_routes(sdiff__cuda *cb, sdiff__tensor *y,
         const unsigned grid[3] = {(unsigned)(tiles_x * ks), (unsigned)((ho + SDIFF__CUDA_CF_TH - 1) / SDIFF__CUDA_CF_TH),
                                   (unsigned)bn},
                        blk[3] = {256, 1, 1};
-        void *args[] = {&dy, &dx, &dw, &db, &dr, &H, &W, &C, &KH, &KW, &Ho, &Wo, &pad, &Co};
         sdiff__cuda_launch_cluster(cb, SDIFF__CP_IM2COL, 0, "conv_few_co", grid, blk, SDIFF__CUDA_CF_SMEM,
-                                   ks > 1 ? (unsigned)ks : 0, args);
+                                   ks > 1 ? (unsigned)ks : 0, few_args);
         return false;
     }
     /* At most 80 values a patch (SD's conv_in: 3 x 3 x 4), stride 1: conv_few_ci. There im2col's K
@@ -5324,12 +5326,8 @@ SDIFF__PRIVATE bool sdiff__cuda_conv2d_routes(sdiff__cuda *cb, sdiff__tensor *y,
     if (stride == 1 && k <= 80 && ci < 64 && co % 16 == 0 && few_ci_smem <= 200 * 1024 && sdiff__cuda_al16(w->data) &&
         !((uintptr_t)y->data & 3) &&
         (cb->conv_force == SDIFF__CONV_AUTO || cb->conv_force == SDIFF__CONV_FEW)) {
-        CUdeviceptr dy = SDIFF__DPTR(y->data), dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data),
-                    db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp);
-        int H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo, Co = (int)co;
         const unsigned grid[3] = {(unsigned)((wo + 63) / 64), (unsigned)ho, (unsigned)bn}, blk[3] = {512, 1, 1};
-        void *args[] = {&dy, &dx, &dw, &db, &dr, &H, &W, &C, &KH, &KW, &Ho, &Wo, &pad, &Co};
-        sdiff__cuda_launch_ex(cb, SDIFF__CP_IM2COL, 0, "conv_few_ci", grid, blk, (unsigned)few_ci_smem, args);
+        sdiff__cuda_launch_ex(cb, SDIFF__CP_IM2COL, 0, "conv_few_ci", grid, blk, (unsigned)few_ci_smem, few_args);
         return false;
     }
     /* The implicit-GEMM tensor-core kernels: channels in 64s (a K tile stays in one tap), 16-byte
@@ -5352,14 +5350,11 @@ SDIFF__PRIVATE bool sdiff__cuda_conv2d_routes(sdiff__cuda *cb, sdiff__tensor *y,
     const bool implicit_ok = tiles_ok && sdiff__numel(x) < INT32_MAX;
     const int route = implicit_ok && (force == SDIFF__CONV_IMPLICIT || (force != SDIFF__CONV_IM2COL && m >= 48 * (int64_t)cb->n_sm))
                           ? SDIFF__CONV_IMPLICIT : SDIFF__CONV_IM2COL;
-    CUdeviceptr db = SDIFF__DPTR(bp), dr = SDIFF__DPTR(rp), dy = SDIFF__DPTR(y->data);
-    int Co = (int)co, vec = co % 8 == 0 && sdiff__cuda_al16(y->data) && (!rp || sdiff__cuda_al16(rp));
+    int vec = co % 8 == 0 && sdiff__cuda_al16(y->data) && (!rp || sdiff__cuda_al16(rp));
     unsigned grid[3], block[3], smem;
     if (route == SDIFF__CONV_IMPLICIT) {
         const int tile = sdiff__cu_conv2d_pick_tile(m, Co, cb->n_sm, cb->wgmma);
         sdiff__cu_conv2d_launch_dims(tile, m, Co, grid, block, &smem);
-        CUdeviceptr dx = SDIFF__DPTR(x->data), dw = SDIFF__DPTR(w->data);
-        int B = (int)bn, H = (int)h, W = (int)wd, C = (int)ci, KH = (int)kh, KW = (int)kw, Ho = (int)ho, Wo = (int)wo;
         void *args[] = {&dx, &dw, &db, &dr, &dy, &B, &H, &W, &C, &KH, &KW, &Ho, &Wo, &stride, &pad, &Co, &vec};
         sdiff__cuda_launch_ex(cb, tile < 3 ? SDIFF__CP_CONV : SDIFF__CP_CONV_SM90, tile % 3, "sdiff_conv2d_fwd", grid,
                               block, smem, args);
@@ -5372,11 +5367,10 @@ SDIFF__PRIVATE bool sdiff__cuda_conv2d_routes(sdiff__cuda *cb, sdiff__tensor *y,
     else rows = rows >= 64 ? rows / 64 * 64 : SDIFF__MAX(rows, (int64_t)1);
     if (!sdiff__cuda_reserve(cb, &cb->scratch, &cb->scratch_size, (size_t)(rows * k * 2), op)) return false;
     int vec_x = ci % 8 == 0 && sdiff__cuda_al16(x->data);
-    int khi = (int)kh, kwi = (int)kw;
     for (int64_t m0 = 0; m0 < m && be->status == SDIFF_OK; m0 += rows) {
         int64_t mc = SDIFF__MIN(rows, m - m0);
-        CUdeviceptr da = cb->scratch, dx = SDIFF__DPTR(x->data);
-        void *args[] = {&da, &dx, &m0, &mc, &h, &wd, &ci, &khi, &kwi, &ho, &wo, &stride, &pad, &vec_x};
+        CUdeviceptr da = cb->scratch;
+        void *args[] = {&da, &dx, &m0, &mc, &h, &wd, &ci, &KH, &KW, &ho, &wo, &stride, &pad, &vec_x};
         sdiff__cuda_launch(cb, SDIFF__CP_IM2COL, 0, "im2col", sdiff__cuda_grid(cb, vec_x ? mc * k / 8 : mc * k), 1, 256,
                            args);
         const size_t off = (size_t)(m0 * co) * 2;
