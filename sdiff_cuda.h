@@ -545,6 +545,8 @@ typedef struct sdiff__cuda {
     cublasLtHandle_t lt;
     CUdeviceptr lt_ws, stage, scratch, ids, gn;
     size_t scratch_size, ids_size, gn_size;   /* gn: group_norm's statistics and partials */
+    CUdeviceptr attn_part, attn_count;        /* the TMA attention's split tails: partials, counters */
+    size_t attn_part_size, attn_count_size;
     sdiff__cuda_gemm_plan *plans;
     int n_plans, cap_plans;
     sdiff__cuda_bgemm_plan *bplans;
@@ -2449,7 +2451,11 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
    elements. o as for attn_kernel.cu (16-byte aligned, o_stride a multiple of 8). The results
    equal attn_kernel.cu's up to fp32 rounding order.
 
-   Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
+   Launch: sdiff__cu_attention_sm90_launch_dims() below gives the grid (1-D: a block per query
+   tile of BM queries of one (batch item, head), and where the tiles would leave a partial last
+   wave on the GPU's n_sm SMs, `splits` blocks per tail tile, each a range of the keys: the
+   kernel's split = {n_qt, n_full, splits} arguments), the floats the split tails' partials take
+   (the kernel's `part`; its `count` takes tiles - n_full ints, zero before the first launch),
    block = (128 * (consumer warpgroups + 1), 1, 1) and the dynamic shared memory in bytes (raise
    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (they must
    match the source's defaults: tests/test_cuda.c compiles each variant with them as
@@ -2458,7 +2464,8 @@ SDIFF__PRIVATE void sdiff__cu_attention_launch_dims(int head_dim, int Lq, int B,
      A = 1 (D <= 64): 3 consumer warpgroups, BM = 192 queries, 3 K/V stages
      A = 2 (D <= 128): 2 consumer warpgroups, BM = 128 queries, 2 K/V stages
    BN = 128 keys; one more warpgroup is the TMA producer; smem = A*(BM + 2*stages*BN)*128 +
-   8*(1 + 4*stages) + 1024 (the tiles, the mbarriers, and room to align the tiles to 1024 bytes). */
+   8*(1 + 4*stages) + 8 + 1024 (the tiles, the mbarriers, the merge's flag, and room to align the
+   tiles to 1024 bytes). */
 static const char sdiff__cu_attention_sm90_src[] =
     "// sdiff attention forward on Hopper (sm_90a): FlashAttention-3's structure (a TMA producer\n"
     "// warpgroup with one issuing thread, mbarrier pipelines, asynchronous wgmma consumers), fp16\n"
@@ -2486,6 +2493,16 @@ static const char sdiff__cu_attention_sm90_src[] =
     "// other consumer warpgroups fill the rest. No block-wide barrier in the loop: each stage has a\n"
     "// \"full\" mbarrier (the TMA's bytes arrived) and an \"empty\" one (every consumer warp retired the\n"
     "// wgmma that read it), separately for K and V, so K is recycled as soon as S is done.\n"
+    "// Work units: block u of a 1-D grid takes query tile u (tiles numbered q-tile fastest, then batch\n"
+    "// x head) with every key. Split tails (ATT_SPLIT=1 builds, which the library takes only for a\n"
+    "// launch that splits): the tiles from n_full on, those that would leave a partial last wave of\n"
+    "// blocks, are split instead into `splits` key ranges of whole key tiles, one block each (a tail\n"
+    "// tile's parts are consecutive blocks). A part writes its unnormalised O, row maxima and row sums\n"
+    "// (fp32, each consumer thread its own fragment) to `part`, counts itself in (one counter per tail\n"
+    "// tile), and the part that counts last merges the parts in part order (the same sums whichever\n"
+    "// finishes last), resets the counter for the next launch, and writes O. SD's 1024x1024 image has\n"
+    "// 1376 tiles of 16384 tokens at D = 40: ten waves on 132 SMs and 56 tiles, which run as halves\n"
+    "// (half a wave instead of a whole one; the host's rule: sdiff__cu_attention_sm90_launch_dims).\n"
     "// Shared memory: the TMA writes 128-byte rows (64 fp16) in the 128-byte swizzle: 16-byte chunk c\n"
     "// of row r at chunk c ^ (r & 7), every tile 1024-byte aligned. A head dim above 64 takes two such\n"
     "// \"atoms\" per tile (dims 0..63, then 64..127), each its own TMA box and its own [rows][128 bytes]\n"
@@ -2494,8 +2511,15 @@ static const char sdiff__cu_attention_sm90_src[] =
     "// dims: atom k / 4, +32 bytes per k % 4), and its MN-major one for V (N = HEAD_DIM spans the atoms,\n"
     "// whose blocks are the descriptor's \"leading byte offset\" apart).\n"
     "\n"
+    "#ifdef ATT_SPLIT_HEAD_DIM              // the library's variants: one -D each (the split tails' build)\n"
+    "#define HEAD_DIM ATT_SPLIT_HEAD_DIM\n"
+    "#define ATT_SPLIT 1\n"
+    "#endif\n"
     "#ifndef HEAD_DIM\n"
     "#error \"HEAD_DIM must be defined\"\n"
+    "#endif\n"
+    "#ifndef ATT_SPLIT                      // 0: the split tails' code compiled out (n_full, splits, part and\n"
+    "#define ATT_SPLIT 0                    // count ignored; every block a whole tile)\n"
     "#endif\n"
     "#if HEAD_DIM != 40 && HEAD_DIM != 64 && HEAD_DIM != 72 && HEAD_DIM != 80\n"
     "#error \"HEAD_DIM must be 40, 64, 72 or 80 (at most two 128-byte swizzle atoms; P V's wgmma is written for these N)\"\n"
@@ -2537,7 +2561,9 @@ static const char sdiff__cu_attention_sm90_src[] =
     "#define Q_BYTES (ATOMS * Q_ATOM)\n"
     "#define TILE_BYTES (ATOMS * TILE_ATOM)\n"
     "#define BAR_OFF (Q_BYTES + 2 * STAGES * TILE_BYTES)\n"
-    "#define SMEM_BYTES (BAR_OFF + 8 * (1 + 4 * STAGES) + 1024)  // + 1024: the base is rounded up to 1024\n"
+    "#define SMEM_BYTES (BAR_OFF + 8 * (1 + 4 * STAGES) + 8 + 1024) // + 8: the split merge's flag; + 1024: the\n"
+    "                                                               // base is rounded up to 1024\n"
+    "#define PSTRIDE (HEAD_DIM / 2 + 4)         // floats of a consumer thread's partial: O, m[2], l[2]\n"
     "#define NEG_INF __int_as_float(0xff800000)\n"
     "static_assert(BN % 16 == 0 && BN <= 256, \"keys per tile: a multiple of 16, at most 256 (one TMA box)\");\n"
     "static_assert(BM <= 256, \"queries per block: one TMA box\");\n"
@@ -2556,6 +2582,20 @@ static const char sdiff__cu_attention_sm90_src[] =
     "static __device__ __forceinline__ void tma_tile(u32 dst, u32 atom, const sd_tmap *map, int h, int row, int b, u32 bar) {\n"
     "#pragma unroll\n"
     "    for (int a = 0; a < ATOMS; ++a) tma_load4(dst + a * atom, map, 64 * a, h, row, b, bar);\n"
+    "}\n"
+    "\n"
+    "// The split tails' exchange (below): a GPU-scope fence, the count, and loads that skip L1 (another\n"
+    "// block wrote them).\n"
+    "static __device__ __forceinline__ void fence_gpu() { asm volatile(\"fence.acq_rel.gpu;\\n\" ::: \"memory\"); }\n"
+    "static __device__ __forceinline__ int count_in(int *p) {\n"
+    "    int old;\n"
+    "    asm volatile(\"atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;\\n\" : \"=r\"(old) : \"l\"(p) : \"memory\");\n"
+    "    return old;\n"
+    "}\n"
+    "static __device__ __forceinline__ float ld_cg(const float *p) {\n"
+    "    float v;\n"
+    "    asm volatile(\"ld.global.cg.f32 %0, [%1];\\n\" : \"=f\"(v) : \"l\"(p) : \"memory\");\n"
+    "    return v;\n"
     "}\n"
     "\n"
     "// d (64 x N, fp32) += A (64 x 16, fp16 registers a[4], mma.sync's m16n8k16 A-fragment layout per\n"
@@ -2581,21 +2621,27 @@ static const char sdiff__cu_attention_sm90_src[] =
     "    else static_assert(N == 40, \"wgmma_rs_tb: N must be 40, 64, 72 or 80\");\n"
     "}\n"
     "\n"
-    "// Launch: grid (ceil(Lq/BM), B*H, 1), block (NT, 1, 1), dynamic shared memory sdiff_attention_cfg[3]\n"
+    "// Launch: grid (n_full + (ceil(Lq/BM) * B*H - n_full) * splits, 1, 1), block (NT, 1, 1), dynamic\n"
+    "// shared memory sdiff_attention_cfg[3]\n"
     "// bytes (raise the function attribute first). tq, tk, tv: tensor maps of q, k, v as\n"
     "// [B][L][H][HEAD_DIM], dims innermost first (d, h, token, b) so that the strides grow\n"
     "// (sdiff__cu_attention_sm90_tmaps: boxes of 64 dims x 1 head x BM tokens for q, BN for k and v,\n"
     "// 128-byte swizzle). o: element (b, i, h, d) at o[(b*Lq + i)*o_stride + h*HEAD_DIM + d],\n"
-    "// o 16-byte aligned, o_stride a multiple of 8.\n"
+    "// o 16-byte aligned, o_stride a multiple of 8. Split tails (above; splits = 1 and n_full = every\n"
+    "// tile: none): splits <= ceil(Lk/BN); part holds (tiles - n_full) * splits * NCW * 128 * PSTRIDE\n"
+    "// floats; count (tiles - n_full) ints, zero before the first launch (the kernel leaves them zero).\n"
     "extern \"C\" __global__ void __launch_bounds__(NT, 1)\n"
     "sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constant__ sd_tmap tk,\n"
     "                        const __grid_constant__ sd_tmap tv, sd_half *__restrict__ o, int H, int Lq, int Lk,\n"
-    "                        long long o_stride, float scale_log2e) {\n"
+    "                        long long o_stride, float scale_log2e, int n_qt, int n_full, int splits,\n"
+    "                        float *__restrict__ part, int *__restrict__ count) {\n"
     "    extern __shared__ __align__(1024) unsigned char smem[];\n"
     "    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;\n"
-    "    const int bh = blockIdx.y, b = bh / H, h = bh - b * H;\n"
-    "    const int q0 = blockIdx.x * BM;\n"
-    "    const int n_tiles = (Lk + BN - 1) / BN;\n"
+    "    const int u = blockIdx.x, tail = ATT_SPLIT && u >= n_full ? (u - n_full) / splits : -1;\n"
+    "    const int ti = tail < 0 ? u : n_full + tail, np = tail < 0 ? 1 : splits, pi = tail < 0 ? 0 : (u - n_full) % splits;\n"
+    "    const int bh = ti / n_qt, b = bh / H, h = bh - b * H;\n"
+    "    const int q0 = (ti - bh * n_qt) * BM;\n"
+    "    const int n_tiles = (Lk + BN - 1) / BN, j0 = pi * n_tiles / np, nl = (pi + 1) * n_tiles / np - j0; // key tiles\n"
     "    const u32 base = (smem_addr(smem) + 1023u) & ~1023u; // the swizzle repeats every 1024 bytes\n"
     "    const u32 qsm = base, ksm = base + Q_BYTES, vsm = ksm + STAGES * TILE_BYTES, bars = base + BAR_OFF;\n"
     "    // barriers: full_q, then per stage full_k, full_v, empty_k, empty_v\n"
@@ -2626,15 +2672,15 @@ static const char sdiff__cu_attention_sm90_src[] =
     "        if (tid == 0) {\n"
     "            mbar_expect_tx(full_q, Q_BYTES);\n"
     "            tma_tile(qsm, Q_ATOM, &tq, h, q0, b, full_q);\n"
-    "            for (int j = 0; j < n_tiles; ++j) {\n"
+    "            for (int j = 0; j < nl; ++j) {\n"
     "                const int s = j % STAGES;\n"
     "                const u32 ph = ((j / STAGES) & 1) ^ 1;\n"
     "                mbar_wait(EMPTY_K(s), ph);\n"
     "                mbar_expect_tx(FULL_K(s), TILE_BYTES);\n"
-    "                tma_tile(ksm + s * TILE_BYTES, TILE_ATOM, &tk, h, j * BN, b, FULL_K(s));\n"
+    "                tma_tile(ksm + s * TILE_BYTES, TILE_ATOM, &tk, h, (j0 + j) * BN, b, FULL_K(s));\n"
     "                mbar_wait(EMPTY_V(s), ph);\n"
     "                mbar_expect_tx(FULL_V(s), TILE_BYTES);\n"
-    "                tma_tile(vsm + s * TILE_BYTES, TILE_ATOM, &tv, h, j * BN, b, FULL_V(s));\n"
+    "                tma_tile(vsm + s * TILE_BYTES, TILE_ATOM, &tv, h, (j0 + j) * BN, b, FULL_V(s));\n"
     "            }\n"
     "        }\n"
     "        return;\n"
@@ -2666,10 +2712,10 @@ static const char sdiff__cu_attention_sm90_src[] =
     "        for (int kk = 0; kk < BN / 16; ++kk)\n"
     "            wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc_sw128_mn(vs + kk * 2048, TILE_ATOM));\n"
     "    };\n"
-    "    // Masking and online softmax of tile j: S_j (sacc) -> unnormalised P_j in sacc (fp32); m, l\n"
-    "    // updated; alpha = the factor O must be scaled by before P_j V_j is added.\n"
+    "    // Masking and online softmax of this block's tile j (key tile j0 + j): S_j (sacc) -> unnormalised\n"
+    "    // P_j in sacc (fp32); m, l updated; alpha = the factor O must be scaled by before P_j V_j is added.\n"
     "    auto softmax_tile = [&](int j) {\n"
-    "        const int kbase = j * BN;\n"
+    "        const int kbase = (j0 + j) * BN;\n"
     "        if (kbase + BN > Lk) { // the keys past Lk are zeros from the TMA: mask them\n"
     "#pragma unroll\n"
     "            for (int i = 0; i < BN / 2; ++i)\n"
@@ -2725,7 +2771,8 @@ static const char sdiff__cu_attention_sm90_src[] =
     "    };\n"
     "    // The first turn: warpgroup 0 arrives on its own barrier, so its first wait completes. The last\n"
     "    // warpgroup's last pass arrives on barrier 1 with no wait to meet it: harmless, as the block\n"
-    "    // ends (FlashAttention-3 does the same); every warpgroup waits and passes n_tiles times.\n"
+    "    // ends (FlashAttention-3 does the same; a split part's merge below uses other barriers); every\n"
+    "    // warpgroup waits and passes nl times.\n"
     "    if (ATT_PINGPONG && c == 0) asm volatile(\"bar.arrive 1, 256;\\n\" ::: \"memory\");\n"
     "    // One arrival per warp on an \"empty\" barrier, after this warp's wgmma that read the stage retired.\n"
     "    auto release = [&](u32 bar) {\n"
@@ -2747,7 +2794,7 @@ static const char sdiff__cu_attention_sm90_src[] =
     "    pack_p();\n"
     "    // Tile j: S_j and P_{j-1} V_{j-1} in flight together; softmax of S_j while P V runs.\n"
     "    // Every wgmma in the loop is unconditional (a conditional one makes ptxas serialise them).\n"
-    "    for (int j = 1; j < n_tiles; ++j) {\n"
+    "    for (int j = 1; j < nl; ++j) {\n"
     "        const int s = j % STAGES, sp = (j - 1) % STAGES;\n"
     "        mbar_wait(FULL_K(s), (j / STAGES) & 1);\n"
     "        turn_wait();\n"
@@ -2772,9 +2819,9 @@ static const char sdiff__cu_attention_sm90_src[] =
     "        pack_p();\n"
     "    }\n"
     "    {\n"
-    "        const int sl = (n_tiles - 1) % STAGES;\n"
+    "        const int sl = (nl - 1) % STAGES;\n"
     "        rescale_o();\n"
-    "        mbar_wait(FULL_V(sl), ((n_tiles - 1) / STAGES) & 1);\n"
+    "        mbar_wait(FULL_V(sl), ((nl - 1) / STAGES) & 1);\n"
     "        wgmma_pin<HEAD_DIM / 2>(oacc);\n"
     "        wgmma_fence();\n"
     "        issue_pv(sl);\n"
@@ -2784,15 +2831,63 @@ static const char sdiff__cu_attention_sm90_src[] =
     "        release(EMPTY_V(sl));\n"
     "    }\n"
     "\n"
+    "    // The rows' sums over the quad of lanes that holds them.\n"
+    "#pragma unroll\n"
+    "    for (int r = 0; r < 2; ++r) {\n"
+    "        lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 1);\n"
+    "        lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 2);\n"
+    "    }\n"
+    "    if (np > 1) { // ---- A split tile's part: out to `part`; the last part to count in merges them all.\n"
+    "        const int ct = tid - 128, nct = NCW * 128; // consumer thread: its slot k at [k][ct] (coalesced)\n"
+    "        float *mine = part + ((long long)tail * splits + pi) * nct * PSTRIDE + ct;\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < HEAD_DIM / 2; ++i) mine[i * nct] = oacc[i];\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < 2; ++r) { mine[(HEAD_DIM / 2 + r) * nct] = mrow[r]; mine[(HEAD_DIM / 2 + 2 + r) * nct] = lrow[r]; }\n"
+    "        fence_gpu(); // this thread's partial, visible on the GPU before the count below\n"
+    "        const u32 flag = bars + 8 * (1 + 4 * STAGES);\n"
+    "        asm volatile(\"bar.sync 5, %0;\\n\" ::\"n\"(NCW * 128) : \"memory\"); // every consumer's partial is out\n"
+    "        if (ct == 0) {\n"
+    "            const int last = count_in(count + tail) == splits - 1;\n"
+    "            if (last) count[tail] = 0; // for the next launch (no other part touches it again)\n"
+    "            asm volatile(\"st.shared.u32 [%0], %1;\\n\" ::\"r\"(flag), \"r\"(last) : \"memory\");\n"
+    "        }\n"
+    "        asm volatile(\"bar.sync 5, %0;\\n\" ::\"n\"(NCW * 128) : \"memory\");\n"
+    "        u32 last;\n"
+    "        asm volatile(\"ld.shared.u32 %0, [%1];\\n\" : \"=r\"(last) : \"r\"(flag) : \"memory\");\n"
+    "        if (!last) return;\n"
+    "        fence_gpu(); // the other parts' partials, seen after their counts\n"
+    "        const float *all = part + (long long)tail * splits * nct * PSTRIDE + ct;\n"
+    "        float mx[2] = {NEG_INF, NEG_INF};\n"
+    "        for (int q = 0; q < splits; ++q)\n"
+    "#pragma unroll\n"
+    "            for (int r = 0; r < 2; ++r) mx[r] = fmaxf(mx[r], q == pi ? mrow[r] : ld_cg(all + (q * PSTRIDE + HEAD_DIM / 2 + r) * nct));\n"
+    "        float o[HEAD_DIM / 2], l[2] = {0.f, 0.f};\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < HEAD_DIM / 2; ++i) o[i] = 0.f;\n"
+    "        for (int q = 0; q < splits; ++q) { // in part order: the same sums whichever part is last\n"
+    "            const float *pq = all + q * PSTRIDE * nct;\n"
+    "            float w[2];\n"
+    "#pragma unroll\n"
+    "            for (int r = 0; r < 2; ++r) {\n"
+    "                w[r] = ex2((q == pi ? mrow[r] : ld_cg(pq + (HEAD_DIM / 2 + r) * nct)) - mx[r]);\n"
+    "                l[r] += w[r] * (q == pi ? lrow[r] : ld_cg(pq + (HEAD_DIM / 2 + 2 + r) * nct));\n"
+    "            }\n"
+    "#pragma unroll\n"
+    "            for (int i = 0; i < HEAD_DIM / 2; ++i) o[i] += w[(i >> 1) & 1] * (q == pi ? oacc[i] : ld_cg(pq + i * nct));\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < HEAD_DIM / 2; ++i) oacc[i] = o[i];\n"
+    "        lrow[0] = l[0];\n"
+    "        lrow[1] = l[1];\n"
+    "    }\n"
+    "\n"
     "    // ---- Epilogue: O / l -> fp16 -> this warp's 16 rows of its warpgroup's Q tile (free now: its\n"
     "    // wgmmas retired), in the same swizzle and atom blocks (conflict-free) -> 16-byte stores of\n"
     "    // the real dims. Chunk n of a row (dims 8n..8n+7): atom n / 8, chunk n % 8 in it.\n"
     "#pragma unroll\n"
     "    for (int r = 0; r < 2; ++r) {\n"
-    "        float l = lrow[r];\n"
-    "        l += __shfl_xor_sync(0xffffffffu, l, 1);\n"
-    "        l += __shfl_xor_sync(0xffffffffu, l, 2);\n"
-    "        const float inv = 1.f / l;\n"
+    "        const float inv = 1.f / lrow[r];\n"
     "        const int row = wrow + g + 8 * r;\n"
     "        const u32 rowaddr = qwg + row * 128 + t4 * 4;\n"
     "#pragma unroll\n"
@@ -2826,20 +2921,39 @@ static const char sdiff__cu_attention_sm90_src[] =
     "#undef EMPTY_V\n"
     "}\n";
 
-/* Launch configuration for sdiff_attention_fwd_tma compiled with -DHEAD_DIM=head_dim; tile = {BM,
-   BN}, the rows of the tensor maps' boxes. */
-SDIFF__PRIVATE void sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, int B, int H, unsigned grid[3],
-                                                 unsigned block[3], unsigned *smem, unsigned tile[2]) {
+/* Launch configuration for sdiff_attention_fwd_tma compiled with -DHEAD_DIM=head_dim, on a GPU of
+   n_sm SMs (0: never split); tile = {BM, BN}, the rows of the tensor maps' boxes; split = the
+   kernel's {n_qt, n_full, splits}. Returns the floats of the kernel's `part` (0: no split). The
+   tail: the tiles - n_full = tiles % n_sm last tiles, when there is more than one wave, split into
+   the s of 2..4 that makes the tail's waves, ceil(tail * s / n_sm) / s of a whole tile's time,
+   shortest; none unless that saves at least a quarter of a tile, and only into parts of at least
+   32 key tiles (4096 keys): a part pays for its own Q load, pipeline fill and merge, and thirds of
+   4096 keys (SD's 64x64 level) made the kernel slower, 0.1377 -> 0.1427 ms, while halves of 16384
+   (its 1024x1024 image) made it faster, 1.912 -> 1.715 ms (H100, tools/kernels/NOTES.md, S16). */
+static inline long long sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, int Lk, int B, int H, int n_sm,
+                                                             unsigned grid[3], unsigned block[3], unsigned *smem,
+                                                             unsigned tile[2], int split[3]) {
     const int atoms = (head_dim + 63) / 64, ncw = atoms == 1 ? 3 : 2, bm = 64 * ncw, bn = 128,
               stages = atoms == 1 ? 3 : 2;
+    const int n_qt = (Lq + bm - 1) / bm, tiles = n_qt * B * H, key_tiles = (Lk + bn - 1) / bn;
+    const int tail = n_sm > 0 && tiles > n_sm ? tiles % n_sm : 0;
+    int splits = 1;
+    double best = 1.0;
+    for (int s = 2; tail && s <= 4 && key_tiles / s >= 32; s++) {
+        const double t = (double)((tail * s + n_sm - 1) / n_sm) / s;
+        if (t < best) best = t, splits = s;
+    }
+    if (best > 0.75) splits = 1;
+    const int n_full = splits > 1 ? tiles - tail : tiles;
     tile[0] = (unsigned)bm;
     tile[1] = (unsigned)bn;
-    grid[0] = (unsigned)((Lq + bm - 1) / bm);
-    grid[1] = (unsigned)(B * H);
-    grid[2] = 1;
+    split[0] = n_qt, split[1] = n_full, split[2] = splits;
+    grid[0] = (unsigned)(n_full + (tiles - n_full) * splits);
+    grid[1] = grid[2] = 1;
     block[0] = (unsigned)(128 * (ncw + 1));
     block[1] = block[2] = 1;
-    *smem = (unsigned)(atoms * (bm + 2 * stages * bn) * 128 + 8 * (1 + 4 * stages) + 1024);
+    *smem = (unsigned)(atoms * (bm + 2 * stages * bn) * 128 + 8 * (1 + 4 * stages) + 8 + 1024);
+    return splits > 1 ? (long long)(tiles - n_full) * splits * ncw * 128 * (head_dim / 2 + 4) : 0;
 }
 /* The tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of q, k and v for sdiff_attention_fwd_tma:
    each a [B][L][H][D] fp16 tensor seen as 4-D with dims innermost first (d, head, token, item),
@@ -4191,8 +4305,11 @@ static const sdiff__cuda_program sdiff__cuda_programs[SDIFF__CP_COUNT] = {
     {"sdiff_attention_fallback", sdiff__cuda_src_attention_fallback, 4,
      {"-DSDIFF_ATTN_DPL=2", "-DSDIFF_ATTN_DPL=4", "-DSDIFF_ATTN_DPL=8", "-DSDIFF_ATTN_DPL=16"}, false},
     {"sdiff_attention", sdiff__cu_attention_src, 4, {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80", "-DHEAD_DIM=160"}, false},
-    {"sdiff_attention_sm90", sdiff__cu_attention_sm90_src, SDIFF__CUDA_TMA_VARIANTS,
-     {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80"}, true},
+    /* variant i < SDIFF__CUDA_TMA_VARIANTS: head dim sdiff__cuda_tma_dims[i]; i + SDIFF__CUDA_TMA_VARIANTS:
+       the same with the split tails compiled in (used only when a launch splits) */
+    {"sdiff_attention_sm90", sdiff__cu_attention_sm90_src, 2 * SDIFF__CUDA_TMA_VARIANTS,
+     {"-DHEAD_DIM=40", "-DHEAD_DIM=64", "-DHEAD_DIM=80", "-DATT_SPLIT_HEAD_DIM=40", "-DATT_SPLIT_HEAD_DIM=64",
+      "-DATT_SPLIT_HEAD_DIM=80"}, true},
     {"sdiff_conv2d", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=0", "-DCONV_TILE=1", "-DCONV_TILE=2"}, false},
     {"sdiff_conv2d_sm90", sdiff__cu_conv2d_src, 3, {"-DCONV_TILE=3", "-DCONV_TILE=4", "-DCONV_TILE=5"}, true},
     /* variant t is -DCONV_TILE=t, sdiff__cu_conv2d_tma_tiles[t] (tests/test_cuda.c checks it) */
@@ -5753,6 +5870,22 @@ SDIFF__PRIVATE bool sdiff__cuda_attention_gemm(sdiff__cuda *cb, sdiff__tensor *o
             }
     return true;
 }
+/* The TMA attention's split tails (attn_kernel_sm90.cu): their partials (scratch of their own:
+   the shared one may hold an operand of the same attention) and one counter per tail tile, which
+   must be zero when a launch starts (the kernel leaves them so; zeroed here when allocated). */
+SDIFF__PRIVATE bool sdiff__cuda_attn_split_buffers(sdiff__cuda *cb, size_t part_bytes, size_t counters) {
+    if (!sdiff__cuda_reserve(cb, &cb->attn_part, &cb->attn_part_size, part_bytes, "attention")) return false;
+    if (cb->attn_count_size >= counters * 4) return true;
+    if (!sdiff__cuda_reserve(cb, &cb->attn_count, &cb->attn_count_size, counters * 4, "attention")) return false;
+    void *zeros = calloc(counters, 4);
+    const CUresult r = zeros ? sdiff__g_cu.cuMemcpyHtoD(cb->attn_count, zeros, counters * 4) : SDIFF__CUDA_ERROR_OUT_OF_MEMORY;
+    free(zeros);
+    if (r != SDIFF__CUDA_SUCCESS) {
+        sdiff__be_fail(&cb->be, SDIFF_ERR_BACKEND, "attention: could not clear the split counters: %s", sdiff__cu_errstr(r));
+        return false;
+    }
+    return true;
+}
 SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, const sdiff__tensor *q,
                                           const sdiff__tensor *k, const sdiff__tensor *v, int heads, bool causal) {
     if (!sdiff__cuda_enter(be) || !sdiff__check_attention(be, o, q, k, v, heads, SDIFF__F16)) return;
@@ -5791,12 +5924,20 @@ SDIFF__PRIVATE void sdiff__cuda_attention(sdiff__backend *be, sdiff__tensor *o, 
         unsigned char buf[3 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
         void *mp[3] = {maps, maps + 128, maps + 256};
         unsigned tile[2];
-        sdiff__cu_attention_sm90_launch_dims(d, lq, B, heads, grid, block, &smem, tile);
+        int split[3];
+        const long long part_floats =
+            sdiff__cu_attention_sm90_launch_dims(d, lq, lk, B, heads, cb->n_sm, grid, block, &smem, tile, split);
+        CUdeviceptr dpart = 0, dcount = 0;
+        if (part_floats && !sdiff__cuda_attn_split_buffers(cb, (size_t)part_floats * 4, (size_t)(grid[0] - split[1]) / split[2]))
+            return;
+        if (part_floats) dpart = cb->attn_part, dcount = cb->attn_count;
         const int r = sdiff__cu_attention_sm90_tmaps(sdiff__g_cu.cuTensorMapEncodeTiled, mp, q->data, k->data, v->data, d,
                                                      heads, B, lq, lk, qs, ks, vs, tile[0], tile[1]);
         if (r == 0) {
-            void *args[] = {mp[0], mp[1], mp[2], &d_o, &heads, &lq, &lk, &os, &scale_log2e};
-            sdiff__cuda_launch_ex(cb, SDIFF__CP_FLASH_TMA, tma_variant, "sdiff_attention_fwd_tma", grid, block, smem, args);
+            void *args[] = {mp[0], mp[1], mp[2], &d_o, &heads, &lq, &lk, &os, &scale_log2e, &split[0], &split[1], &split[2],
+                            &dpart, &dcount};
+            sdiff__cuda_launch_ex(cb, SDIFF__CP_FLASH_TMA, tma_variant + (split[2] > 1 ? SDIFF__CUDA_TMA_VARIANTS : 0),
+                                  "sdiff_attention_fwd_tma", grid, block, smem, args);
             return;
         }
         /* a view the TMA cannot describe: the mma.sync kernel takes it (said, since it is slower) */
@@ -5896,6 +6037,8 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
         sdiff__cuda_mem_free(cb, cb->scratch);
         sdiff__cuda_mem_free(cb, cb->ids);
         sdiff__cuda_mem_free(cb, cb->gn);
+        sdiff__cuda_mem_free(cb, cb->attn_part);
+        sdiff__cuda_mem_free(cb, cb->attn_count);
         while (cb->ranges) sdiff__cuda_range_free(be, (void *)(uintptr_t)cb->ranges->base); /* an arena left behind */
         for (int p = 0; p < SDIFF__CP_COUNT; p++)
             for (int v = 0; v < SDIFF__CUDA_MAX_VARIANTS; v++)

@@ -36,7 +36,8 @@ SDIFF_TEST(cuda_attention_tma_tiles_agree) {
     for (int i = 0; i < SDIFF__CUDA_TMA_VARIANTS; i++) {
         const int d = sdiff__cuda_tma_dims[i];
         unsigned grid[3], block[3], smem, tile[2];
-        sdiff__cu_attention_sm90_launch_dims(d, 4096, 2, 8, grid, block, &smem, tile);
+        int split[3];
+        sdiff__cu_attention_sm90_launch_dims(d, 4096, 4096, 2, 8, 132, grid, block, &smem, tile, split);
         for (int wrong = 0; wrong < 2; wrong++) {
             char o[5][48];
             snprintf(o[0], sizeof o[0], "-DHEAD_DIM=%d", d);
@@ -50,7 +51,17 @@ SDIFF_TEST(cuda_attention_tma_tiles_agree) {
                       tile[0], tile[1], block[0], smem + (unsigned)wrong, wrong ? ", one too many" : "",
                       ok ? "accepted by" : "rejected by");
         }
-        CHECK(grid[0] == (4096 + tile[0] - 1) / tile[0] && grid[1] == 16 && smem <= 227u * 1024u);
+        const int n_qt = (4096 + (int)tile[0] - 1) / (int)tile[0];
+        CHECK(split[0] == n_qt && grid[1] == 1 && smem <= 227u * 1024u);
+        /* the split tails: 4096 keys are 32 key tiles, too few to split (parts keep 32 or more) */
+        CHECK(split[1] == n_qt * 16 && split[2] == 1 && grid[0] == (unsigned)(n_qt * 16));
+        /* 16384 tokens at D = 40 (192 queries a block): 86 x 16 = 1376 tiles, the 56 past ten waves
+           of 132 split in two (half a wave instead of a whole one), 128 key tiles a tile */
+        const long long pf = sdiff__cu_attention_sm90_launch_dims(d, 16384, 16384, 2, 8, 132, grid, block, &smem, tile, split);
+        if (tile[0] == 192)
+            CHECK(split[1] == 1320 && split[2] == 2 && grid[0] == 1320 + 56 * 2 && pf == 56LL * 2 * 384 * (d / 2 + 4));
+        sdiff__cu_attention_sm90_launch_dims(d, 16384, 16384, 2, 8, 0, grid, block, &smem, tile, split); /* no SM count */
+        CHECK(split[2] == 1 && grid[0] == (unsigned)split[1]);
     }
 }
 

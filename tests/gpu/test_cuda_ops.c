@@ -563,6 +563,18 @@ SDIFF_TEST(cuda_attention) {
         gt_attn(2, 1024, 77, 8, 80, false, false);    /* SD 1.x's 32x32 level: two-atom rows */
         gt_attn(2, 1000, 1000, 8, 80, false, true);   /* partial query and key tiles */
         gt_attn(1, 130, 129, 3, 80, false, false);
+        if (pass == 0 && tma) {
+            /* the TMA kernel's split tails (attn_kernel_sm90.cu), made to happen at small sizes by
+               pretending the GPU has 3 or 4 SMs: the tiles past the last whole wave split in two
+               key ranges of 32 or more key tiles, merged by the part that finishes last */
+            const int n_sm = cb->n_sm;
+            cb->n_sm = 4;
+            gt_attn(1, 200, 8192, 3, 64, false, false);  /* 6 tiles: 2 split */
+            gt_attn(1, 300, 12000, 2, 80, false, false); /* two-atom rows, a partial last key tile */
+            cb->n_sm = 3;
+            gt_attn(2, 300, 8300, 1, 40, false, false);  /* 4 tiles: 1 split, a partial query tile */
+            cb->n_sm = n_sm;
+        }
     }
     cb->tma = tma;
     gt_attn(2, 256, 256, 8, 160, false, true);

@@ -24,6 +24,16 @@
 // other consumer warpgroups fill the rest. No block-wide barrier in the loop: each stage has a
 // "full" mbarrier (the TMA's bytes arrived) and an "empty" one (every consumer warp retired the
 // wgmma that read it), separately for K and V, so K is recycled as soon as S is done.
+// Work units: block u of a 1-D grid takes query tile u (tiles numbered q-tile fastest, then batch
+// x head) with every key. Split tails (ATT_SPLIT=1 builds, which the library takes only for a
+// launch that splits): the tiles from n_full on, those that would leave a partial last wave of
+// blocks, are split instead into `splits` key ranges of whole key tiles, one block each (a tail
+// tile's parts are consecutive blocks). A part writes its unnormalised O, row maxima and row sums
+// (fp32, each consumer thread its own fragment) to `part`, counts itself in (one counter per tail
+// tile), and the part that counts last merges the parts in part order (the same sums whichever
+// finishes last), resets the counter for the next launch, and writes O. SD's 1024x1024 image has
+// 1376 tiles of 16384 tokens at D = 40: ten waves on 132 SMs and 56 tiles, which run as halves
+// (half a wave instead of a whole one; the host's rule: sdiff__cu_attention_sm90_launch_dims).
 // Shared memory: the TMA writes 128-byte rows (64 fp16) in the 128-byte swizzle: 16-byte chunk c
 // of row r at chunk c ^ (r & 7), every tile 1024-byte aligned. A head dim above 64 takes two such
 // "atoms" per tile (dims 0..63, then 64..127), each its own TMA box and its own [rows][128 bytes]
@@ -32,8 +42,15 @@
 // dims: atom k / 4, +32 bytes per k % 4), and its MN-major one for V (N = HEAD_DIM spans the atoms,
 // whose blocks are the descriptor's "leading byte offset" apart).
 
+#ifdef ATT_SPLIT_HEAD_DIM              // the library's variants: one -D each (the split tails' build)
+#define HEAD_DIM ATT_SPLIT_HEAD_DIM
+#define ATT_SPLIT 1
+#endif
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined"
+#endif
+#ifndef ATT_SPLIT                      // 0: the split tails' code compiled out (n_full, splits, part and
+#define ATT_SPLIT 0                    // count ignored; every block a whole tile)
 #endif
 #if HEAD_DIM != 40 && HEAD_DIM != 64 && HEAD_DIM != 72 && HEAD_DIM != 80
 #error "HEAD_DIM must be 40, 64, 72 or 80 (at most two 128-byte swizzle atoms; P V's wgmma is written for these N)"
@@ -75,7 +92,9 @@ static_assert(128 * (PRODUCER_REGS + NCW * CONSUMER_REGS) <= NT * ((65536 / NT) 
 #define Q_BYTES (ATOMS * Q_ATOM)
 #define TILE_BYTES (ATOMS * TILE_ATOM)
 #define BAR_OFF (Q_BYTES + 2 * STAGES * TILE_BYTES)
-#define SMEM_BYTES (BAR_OFF + 8 * (1 + 4 * STAGES) + 1024)  // + 1024: the base is rounded up to 1024
+#define SMEM_BYTES (BAR_OFF + 8 * (1 + 4 * STAGES) + 8 + 1024) // + 8: the split merge's flag; + 1024: the
+                                                               // base is rounded up to 1024
+#define PSTRIDE (HEAD_DIM / 2 + 4)         // floats of a consumer thread's partial: O, m[2], l[2]
 #define NEG_INF __int_as_float(0xff800000)
 static_assert(BN % 16 == 0 && BN <= 256, "keys per tile: a multiple of 16, at most 256 (one TMA box)");
 static_assert(BM <= 256, "queries per block: one TMA box");
@@ -94,6 +113,20 @@ extern "C" __constant__ int sdiff_attention_cfg[4] = {BM, BN, NT, SMEM_BYTES};
 static __device__ __forceinline__ void tma_tile(u32 dst, u32 atom, const sd_tmap *map, int h, int row, int b, u32 bar) {
 #pragma unroll
     for (int a = 0; a < ATOMS; ++a) tma_load4(dst + a * atom, map, 64 * a, h, row, b, bar);
+}
+
+// The split tails' exchange (below): a GPU-scope fence, the count, and loads that skip L1 (another
+// block wrote them).
+static __device__ __forceinline__ void fence_gpu() { asm volatile("fence.acq_rel.gpu;\n" ::: "memory"); }
+static __device__ __forceinline__ int count_in(int *p) {
+    int old;
+    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;\n" : "=r"(old) : "l"(p) : "memory");
+    return old;
+}
+static __device__ __forceinline__ float ld_cg(const float *p) {
+    float v;
+    asm volatile("ld.global.cg.f32 %0, [%1];\n" : "=f"(v) : "l"(p) : "memory");
+    return v;
 }
 
 // d (64 x N, fp32) += A (64 x 16, fp16 registers a[4], mma.sync's m16n8k16 A-fragment layout per
@@ -119,21 +152,27 @@ template <int N> static __device__ __forceinline__ void wgmma_rs_tb(float *d, co
     else static_assert(N == 40, "wgmma_rs_tb: N must be 40, 64, 72 or 80");
 }
 
-// Launch: grid (ceil(Lq/BM), B*H, 1), block (NT, 1, 1), dynamic shared memory sdiff_attention_cfg[3]
+// Launch: grid (n_full + (ceil(Lq/BM) * B*H - n_full) * splits, 1, 1), block (NT, 1, 1), dynamic
+// shared memory sdiff_attention_cfg[3]
 // bytes (raise the function attribute first). tq, tk, tv: tensor maps of q, k, v as
 // [B][L][H][HEAD_DIM], dims innermost first (d, h, token, b) so that the strides grow
 // (sdiff__cu_attention_sm90_tmaps: boxes of 64 dims x 1 head x BM tokens for q, BN for k and v,
 // 128-byte swizzle). o: element (b, i, h, d) at o[(b*Lq + i)*o_stride + h*HEAD_DIM + d],
-// o 16-byte aligned, o_stride a multiple of 8.
+// o 16-byte aligned, o_stride a multiple of 8. Split tails (above; splits = 1 and n_full = every
+// tile: none): splits <= ceil(Lk/BN); part holds (tiles - n_full) * splits * NCW * 128 * PSTRIDE
+// floats; count (tiles - n_full) ints, zero before the first launch (the kernel leaves them zero).
 extern "C" __global__ void __launch_bounds__(NT, 1)
 sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constant__ sd_tmap tk,
                         const __grid_constant__ sd_tmap tv, sd_half *__restrict__ o, int H, int Lq, int Lk,
-                        long long o_stride, float scale_log2e) {
+                        long long o_stride, float scale_log2e, int n_qt, int n_full, int splits,
+                        float *__restrict__ part, int *__restrict__ count) {
     extern __shared__ __align__(1024) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wg = warp >> 2;
-    const int bh = blockIdx.y, b = bh / H, h = bh - b * H;
-    const int q0 = blockIdx.x * BM;
-    const int n_tiles = (Lk + BN - 1) / BN;
+    const int u = blockIdx.x, tail = ATT_SPLIT && u >= n_full ? (u - n_full) / splits : -1;
+    const int ti = tail < 0 ? u : n_full + tail, np = tail < 0 ? 1 : splits, pi = tail < 0 ? 0 : (u - n_full) % splits;
+    const int bh = ti / n_qt, b = bh / H, h = bh - b * H;
+    const int q0 = (ti - bh * n_qt) * BM;
+    const int n_tiles = (Lk + BN - 1) / BN, j0 = pi * n_tiles / np, nl = (pi + 1) * n_tiles / np - j0; // key tiles
     const u32 base = (smem_addr(smem) + 1023u) & ~1023u; // the swizzle repeats every 1024 bytes
     const u32 qsm = base, ksm = base + Q_BYTES, vsm = ksm + STAGES * TILE_BYTES, bars = base + BAR_OFF;
     // barriers: full_q, then per stage full_k, full_v, empty_k, empty_v
@@ -164,15 +203,15 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
         if (tid == 0) {
             mbar_expect_tx(full_q, Q_BYTES);
             tma_tile(qsm, Q_ATOM, &tq, h, q0, b, full_q);
-            for (int j = 0; j < n_tiles; ++j) {
+            for (int j = 0; j < nl; ++j) {
                 const int s = j % STAGES;
                 const u32 ph = ((j / STAGES) & 1) ^ 1;
                 mbar_wait(EMPTY_K(s), ph);
                 mbar_expect_tx(FULL_K(s), TILE_BYTES);
-                tma_tile(ksm + s * TILE_BYTES, TILE_ATOM, &tk, h, j * BN, b, FULL_K(s));
+                tma_tile(ksm + s * TILE_BYTES, TILE_ATOM, &tk, h, (j0 + j) * BN, b, FULL_K(s));
                 mbar_wait(EMPTY_V(s), ph);
                 mbar_expect_tx(FULL_V(s), TILE_BYTES);
-                tma_tile(vsm + s * TILE_BYTES, TILE_ATOM, &tv, h, j * BN, b, FULL_V(s));
+                tma_tile(vsm + s * TILE_BYTES, TILE_ATOM, &tv, h, (j0 + j) * BN, b, FULL_V(s));
             }
         }
         return;
@@ -204,10 +243,10 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
         for (int kk = 0; kk < BN / 16; ++kk)
             wgmma_rs_tb<HEAD_DIM>(oacc, pa + 4 * kk, wgmma_desc_sw128_mn(vs + kk * 2048, TILE_ATOM));
     };
-    // Masking and online softmax of tile j: S_j (sacc) -> unnormalised P_j in sacc (fp32); m, l
-    // updated; alpha = the factor O must be scaled by before P_j V_j is added.
+    // Masking and online softmax of this block's tile j (key tile j0 + j): S_j (sacc) -> unnormalised
+    // P_j in sacc (fp32); m, l updated; alpha = the factor O must be scaled by before P_j V_j is added.
     auto softmax_tile = [&](int j) {
-        const int kbase = j * BN;
+        const int kbase = (j0 + j) * BN;
         if (kbase + BN > Lk) { // the keys past Lk are zeros from the TMA: mask them
 #pragma unroll
             for (int i = 0; i < BN / 2; ++i)
@@ -263,7 +302,8 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
     };
     // The first turn: warpgroup 0 arrives on its own barrier, so its first wait completes. The last
     // warpgroup's last pass arrives on barrier 1 with no wait to meet it: harmless, as the block
-    // ends (FlashAttention-3 does the same); every warpgroup waits and passes n_tiles times.
+    // ends (FlashAttention-3 does the same; a split part's merge below uses other barriers); every
+    // warpgroup waits and passes nl times.
     if (ATT_PINGPONG && c == 0) asm volatile("bar.arrive 1, 256;\n" ::: "memory");
     // One arrival per warp on an "empty" barrier, after this warp's wgmma that read the stage retired.
     auto release = [&](u32 bar) {
@@ -285,7 +325,7 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
     pack_p();
     // Tile j: S_j and P_{j-1} V_{j-1} in flight together; softmax of S_j while P V runs.
     // Every wgmma in the loop is unconditional (a conditional one makes ptxas serialise them).
-    for (int j = 1; j < n_tiles; ++j) {
+    for (int j = 1; j < nl; ++j) {
         const int s = j % STAGES, sp = (j - 1) % STAGES;
         mbar_wait(FULL_K(s), (j / STAGES) & 1);
         turn_wait();
@@ -310,9 +350,9 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
         pack_p();
     }
     {
-        const int sl = (n_tiles - 1) % STAGES;
+        const int sl = (nl - 1) % STAGES;
         rescale_o();
-        mbar_wait(FULL_V(sl), ((n_tiles - 1) / STAGES) & 1);
+        mbar_wait(FULL_V(sl), ((nl - 1) / STAGES) & 1);
         wgmma_pin<HEAD_DIM / 2>(oacc);
         wgmma_fence();
         issue_pv(sl);
@@ -322,15 +362,63 @@ sdiff_attention_fwd_tma(const __grid_constant__ sd_tmap tq, const __grid_constan
         release(EMPTY_V(sl));
     }
 
+    // The rows' sums over the quad of lanes that holds them.
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 1);
+        lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 2);
+    }
+    if (np > 1) { // ---- A split tile's part: out to `part`; the last part to count in merges them all.
+        const int ct = tid - 128, nct = NCW * 128; // consumer thread: its slot k at [k][ct] (coalesced)
+        float *mine = part + ((long long)tail * splits + pi) * nct * PSTRIDE + ct;
+#pragma unroll
+        for (int i = 0; i < HEAD_DIM / 2; ++i) mine[i * nct] = oacc[i];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) { mine[(HEAD_DIM / 2 + r) * nct] = mrow[r]; mine[(HEAD_DIM / 2 + 2 + r) * nct] = lrow[r]; }
+        fence_gpu(); // this thread's partial, visible on the GPU before the count below
+        const u32 flag = bars + 8 * (1 + 4 * STAGES);
+        asm volatile("bar.sync 5, %0;\n" ::"n"(NCW * 128) : "memory"); // every consumer's partial is out
+        if (ct == 0) {
+            const int last = count_in(count + tail) == splits - 1;
+            if (last) count[tail] = 0; // for the next launch (no other part touches it again)
+            asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(flag), "r"(last) : "memory");
+        }
+        asm volatile("bar.sync 5, %0;\n" ::"n"(NCW * 128) : "memory");
+        u32 last;
+        asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(last) : "r"(flag) : "memory");
+        if (!last) return;
+        fence_gpu(); // the other parts' partials, seen after their counts
+        const float *all = part + (long long)tail * splits * nct * PSTRIDE + ct;
+        float mx[2] = {NEG_INF, NEG_INF};
+        for (int q = 0; q < splits; ++q)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) mx[r] = fmaxf(mx[r], q == pi ? mrow[r] : ld_cg(all + (q * PSTRIDE + HEAD_DIM / 2 + r) * nct));
+        float o[HEAD_DIM / 2], l[2] = {0.f, 0.f};
+#pragma unroll
+        for (int i = 0; i < HEAD_DIM / 2; ++i) o[i] = 0.f;
+        for (int q = 0; q < splits; ++q) { // in part order: the same sums whichever part is last
+            const float *pq = all + q * PSTRIDE * nct;
+            float w[2];
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                w[r] = ex2((q == pi ? mrow[r] : ld_cg(pq + (HEAD_DIM / 2 + r) * nct)) - mx[r]);
+                l[r] += w[r] * (q == pi ? lrow[r] : ld_cg(pq + (HEAD_DIM / 2 + 2 + r) * nct));
+            }
+#pragma unroll
+            for (int i = 0; i < HEAD_DIM / 2; ++i) o[i] += w[(i >> 1) & 1] * (q == pi ? oacc[i] : ld_cg(pq + i * nct));
+        }
+#pragma unroll
+        for (int i = 0; i < HEAD_DIM / 2; ++i) oacc[i] = o[i];
+        lrow[0] = l[0];
+        lrow[1] = l[1];
+    }
+
     // ---- Epilogue: O / l -> fp16 -> this warp's 16 rows of its warpgroup's Q tile (free now: its
     // wgmmas retired), in the same swizzle and atom blocks (conflict-free) -> 16-byte stores of
     // the real dims. Chunk n of a row (dims 8n..8n+7): atom n / 8, chunk n % 8 in it.
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-        float l = lrow[r];
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        l += __shfl_xor_sync(0xffffffffu, l, 2);
-        const float inv = 1.f / l;
+        const float inv = 1.f / lrow[r];
         const int row = wrow + g + 8 * r;
         const u32 rowaddr = qwg + row * 128 + t4 * 4;
 #pragma unroll

@@ -58,23 +58,30 @@ __global__ void ref_attn(const __half *q, const __half *k, const __half *v, floa
     }
 }
 
-struct Mod { int D, causal; CUmodule mod; CUfunction fn; int regs, local, cfg[4]; };
+struct Mod { int D, causal, split; CUmodule mod; CUfunction fn; int regs, local, cfg[4]; };
 static std::vector<Mod> mods;
 static std::string g_arch;
 static bool g_sm90; // the TMA + wgmma kernel
-static void launch_dims(int D, int Lq, int B, int H, unsigned grid[3], unsigned block[3], unsigned *smem) {
+static int g_n_sm; // the split tails' SM count (sm90)
+// The launch; sm90: split = the kernel's {n_qt, n_full, splits} for a GPU of n_sm SMs (0: no split),
+// and the floats its partials take.
+static long long launch_dims(int D, int Lq, int Lk, int B, int H, int n_sm, unsigned grid[3], unsigned block[3],
+                             unsigned *smem, int split[3]) {
     unsigned tile[2]; // the tensor maps' box rows: taken from the module's cfg below, which must agree
-    if (g_sm90) sdiff__cu_attention_sm90_launch_dims(D, Lq, B, H, grid, block, smem, tile);
-    else sdiff__cu_attention_launch_dims(D, Lq, B, H, grid, block, smem);
+    if (g_sm90) return sdiff__cu_attention_sm90_launch_dims(D, Lq, Lk, B, H, n_sm, grid, block, smem, tile, split);
+    sdiff__cu_attention_launch_dims(D, Lq, B, H, grid, block, smem);
+    return 0;
 }
 static const char *g_extra[8]; static int g_nextra; // tuning sweeps: extra -D options (then tiles come from the module)
 
-static Mod &get_mod(int D, int causal) {
-    for (auto &m : mods) if (m.D == D && m.causal == causal) return m;
+// split_build: the TMA kernel built with its split tails (-DATT_SPLIT=1, as the library's split variants)
+static Mod &get_mod(int D, int causal, int split_build = 0) {
+    for (auto &m : mods) if (m.D == D && m.causal == causal && m.split == split_build) return m;
     std::vector<std::string> defs = {"-DHEAD_DIM=" + std::to_string(D)};
+    if (split_build) defs.push_back("-DATT_SPLIT=1");
     if (!g_sm90) defs.push_back("-DCAUSAL=" + std::to_string(causal));
     for (int i = 0; i < g_nextra; ++i) defs.push_back(g_extra[i]);
-    Mod m; m.D = D; m.causal = causal;
+    Mod m; m.D = D; m.causal = causal; m.split = split_build;
     m.mod = g_sm90 ? nvrtc_module(sdiff__cu_attention_sm90_src, "sdiff_attention_sm90.cu", g_arch, defs)
                    : nvrtc_module(sdiff__cu_attention_src, "sdiff_attention.cu", g_arch, defs);
     CU(cuModuleGetFunction(&m.fn, m.mod, g_sm90 ? "sdiff_attention_fwd_tma" : "sdiff_attention_fwd"));
@@ -84,7 +91,8 @@ static Mod &get_mod(int D, int causal) {
     CU(cuModuleGetGlobal(&cp, &cb, m.mod, "sdiff_attention_cfg"));
     CU(cuMemcpyDtoH(m.cfg, cp, sizeof m.cfg));
     unsigned grid[3], block[3], smem;
-    launch_dims(D, 4096, 1, 1, grid, block, &smem);
+    int split[3];
+    launch_dims(D, 4096, 4096, 1, 1, 0, grid, block, &smem, split);
     if (!g_nextra && (grid[0] != (unsigned)((4096 + m.cfg[0] - 1) / m.cfg[0]) || (unsigned)m.cfg[2] != block[0] || (unsigned)m.cfg[3] != smem)) {
         fprintf(stderr, "D=%d: kernel cfg {BM %d, BN %d, threads %d, smem %d} disagrees with launch_dims (grid.x %u, block %u, smem %u)\n",
                 D, m.cfg[0], m.cfg[1], m.cfg[2], m.cfg[3], grid[0], block[0], smem);
@@ -108,6 +116,11 @@ int main(int argc, char **argv) {
     }
     g_arch = device_arch();
     g_sm90 = kernel ? !strcmp(kernel, "sm90") : g_arch == "sm_90a";
+    {
+        int dev = 0;
+        CK(cudaGetDevice(&dev));
+        CK(cudaDeviceGetAttribute(&g_n_sm, cudaDevAttrMultiProcessorCount, dev));
+    }
     printf("kernel: %s\n", g_sm90 ? "TMA + wgmma (attn_kernel_sm90.cu)" : "mma.sync (attn_kernel.cu)");
     Case cases[] = {
         {"self  SD2 64x64 lat", 2, 8, 4096, 4096, 64, 0, 0},
@@ -144,7 +157,7 @@ int main(int argc, char **argv) {
         rows[ci].skipped = skip;
         if (skip) continue;
         const int HD = c.H * c.D;
-        Mod &m = get_mod(c.D, c.causal);
+        const Mod m = get_mod(c.D, c.causal); // a copy: get_mod may grow the vector
         // Layout as the library passes it.
         size_t nq, nkv; long long qs, ks, vs;
         __half *qbuf, *kvbuf, *qp, *kp, *vp;
@@ -170,22 +183,37 @@ int main(int argc, char **argv) {
         ref_attn<<<dim3(c.Lq, c.B * c.H), 128, c.Lk * 4>>>(qp, kp, vp, ref, c.B, c.H, c.Lq, c.Lk, c.D, qs, ks, vs, c.causal);
         CK(cudaGetLastError());
         unsigned grid[3], block[3], smem;
-        launch_dims(c.D, c.Lq, c.B, c.H, grid, block, &smem);
-        if (g_nextra) { grid[0] = (c.Lq + m.cfg[0] - 1) / m.cfg[0]; block[0] = m.cfg[2]; smem = m.cfg[3]; }
+        int split[3] = {0, 0, 1};
+        const long long part_floats = launch_dims(c.D, c.Lq, c.Lk, c.B, c.H, g_nextra ? 0 : g_n_sm, grid, block, &smem, split);
+        if (g_nextra) { // tiles from the module; no split tails
+            split[0] = (c.Lq + m.cfg[0] - 1) / m.cfg[0];
+            split[1] = split[0] * c.B * c.H;
+            grid[0] = g_sm90 ? split[1] : split[0]; block[0] = m.cfg[2]; smem = m.cfg[3];
+            if (!g_sm90) grid[1] = c.B * c.H;
+        }
+        float *part = 0;
+        int *count = 0;
+        const int tails = g_sm90 ? (int)grid[0] - split[1] : 0; // blocks past n_full; counters: tails / splits
+        if (part_floats) {
+            CK(cudaMalloc(&part, part_floats * 4));
+            CK(cudaMalloc(&count, (tails / split[2]) * sizeof(int)));
+            CK(cudaMemset(count, 0, (tails / split[2]) * sizeof(int)));
+        }
         int B = c.B, H = c.H, Lq = c.Lq, Lk = c.Lk;
         long long os = HD;
         float sl2e = 1.4426950408889634f / sqrtf((float)c.D);
         void *args_sync[] = {&qp, &kp, &vp, &o, &B, &H, &Lq, &Lk, &qs, &ks, &vs, &os, &sl2e};
         alignas(64) unsigned char maps[3][128];
         void *mp[3] = {maps[0], maps[1], maps[2]};
-        void *args_tma[] = {maps[0], maps[1], maps[2], &o, &H, &Lq, &Lk, &os, &sl2e};
+        void *args_tma[] = {maps[0], maps[1], maps[2], &o, &H, &Lq, &Lk, &os, &sl2e, &split[0], &split[1], &split[2], &part, &count};
         if (g_sm90) {
             const int r = sdiff__cu_attention_sm90_tmaps((sdiff__cu_tmap_encode_fn)(void *)cuTensorMapEncodeTiled, mp, qp, kp,
                                                          vp, c.D, c.H, c.B, c.Lq, c.Lk, qs, ks, vs, m.cfg[0], m.cfg[1]);
             if (r) { fprintf(stderr, "%s: cuTensorMapEncodeTiled failed (%d)\n", c.name, r); exit(1); }
         }
         void **args = g_sm90 ? args_tma : args_sync;
-        auto launch = [&]() { CU(cuLaunchKernel(m.fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, 0, args, 0)); };
+        CUfunction fn = part_floats ? get_mod(c.D, c.causal, 1).fn : m.fn; // the library's choice
+        auto launch = [&]() { CU(cuLaunchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, 0, args, 0)); };
         launch();
         CK(cudaGetLastError());
         CK(cudaDeviceSynchronize());
@@ -202,9 +230,24 @@ int main(int argc, char **argv) {
         CK(cudaMemcpy(ho2.data(), o, no * 2, cudaMemcpyDeviceToHost));
         R.stable = memcmp(ho.data(), ho2.data(), no * 2) == 0;
         if (!R.ok || !R.stable) fails++;
-        printf("%-22s B=%d H=%-2d Lq=%-4d Lk=%-4d D=%-3d causal=%d  rel=%.2e%s  %.4f ms  %.1f TFLOP/s%s\n", c.name, c.B,
+        printf("%-22s B=%d H=%-2d Lq=%-4d Lk=%-4d D=%-3d causal=%d  rel=%.2e%s  %.4f ms  %.1f TFLOP/s%s", c.name, c.B,
                c.H, c.Lq, c.Lk, c.D, c.causal, R.rel, nan ? " (NaN)" : "", R.ms, R.tf, R.stable ? "" : "  UNSTABLE");
+        if (part_floats) { // the same without the split tails, for comparison
+            const unsigned split_grid = grid[0];
+            int whole[3];
+            launch_dims(c.D, c.Lq, c.Lk, c.B, c.H, 0, grid, block, &smem, whole);
+            const int saved[3] = {split[0], split[1], split[2]};
+            split[1] = whole[1], split[2] = 1;
+            fn = m.fn; // the build without the split tails, as the library runs unsplit launches
+            const double ms = time_ms(launch, 5, 20, reps);
+            printf("  (tails split in %d: %u blocks; unsplit %.4f ms)", saved[2], split_grid, ms);
+            split[1] = saved[1], split[2] = saved[2];
+            grid[0] = split_grid;
+            fn = get_mod(c.D, c.causal, 1).fn;
+        }
+        printf("\n");
         fflush(stdout);
+        if (part) { CK(cudaFree(part)); CK(cudaFree(count)); }
         CK(cudaFree(qbuf)); if (kvbuf) CK(cudaFree(kvbuf)); CK(cudaFree(o)); CK(cudaFree(ref));
     }
     printf("\nkernels (NVRTC, %s):\n", g_arch.c_str());

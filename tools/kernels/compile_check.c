@@ -81,9 +81,12 @@ int main(void) {
                 /* the TMA kernel: sm_90a, non-causal, D = 40, 64, 72, 80 */
                 if (strcmp(archs[a], "sm_90a") || c || dims[d] > 80) continue;
                 unsigned tile[2];
-                sdiff__cu_attention_sm90_launch_dims(dims[d], 4096, 2, 8, grid, block, &smem, tile);
+                int split[3];
+                sdiff__cu_attention_sm90_launch_dims(dims[d], 4096, 4096, 2, 8, 132, grid, block, &smem, tile, split);
                 snprintf(launch, sizeof launch, "TMA launch: grid(%u,%u) block %u smem %u", grid[0], grid[1], block[0], smem);
                 bad |= check(sdiff__cu_attention_sm90_src, "sdiff_attention_sm90.cu", archs[a], o_hd, NULL, launch);
+                bad |= check(sdiff__cu_attention_sm90_src, "sdiff_attention_sm90.cu", archs[a], o_hd, "-DATT_SPLIT=1",
+                             "(split tails)");
             }
         for (int t = 0; t < 6; ++t) {
             char o_t[32], launch[128];

@@ -81,7 +81,11 @@ ATTN90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu
    elements. o as for attn_kernel.cu (16-byte aligned, o_stride a multiple of 8). The results
    equal attn_kernel.cu's up to fp32 rounding order.
 
-   Launch: sdiff__cu_attention_sm90_launch_dims() below gives grid = (ceil(Lq/BM), B*H, 1),
+   Launch: sdiff__cu_attention_sm90_launch_dims() below gives the grid (1-D: a block per query
+   tile of BM queries of one (batch item, head), and where the tiles would leave a partial last
+   wave on the GPU's n_sm SMs, `splits` blocks per tail tile, each a range of the keys: the
+   kernel's split = {n_qt, n_full, splits} arguments), the floats the split tails' partials take
+   (the kernel's `part`; its `count` takes tiles - n_full ints, zero before the first launch),
    block = (128 * (consumer warpgroups + 1), 1, 1) and the dynamic shared memory in bytes (raise
    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first: it is above 48 KB). Tiles (they must
    match the source's defaults: tests/test_cuda.c compiles each variant with them as
@@ -90,23 +94,43 @@ ATTN90_DOC = r'''   Kernel (compile with NVRTC, mma.cuh given as a header, --gpu
      A = 1 (D <= 64): 3 consumer warpgroups, BM = 192 queries, 3 K/V stages
      A = 2 (D <= 128): 2 consumer warpgroups, BM = 128 queries, 2 K/V stages
    BN = 128 keys; one more warpgroup is the TMA producer; smem = A*(BM + 2*stages*BN)*128 +
-   8*(1 + 4*stages) + 1024 (the tiles, the mbarriers, and room to align the tiles to 1024 bytes). */
+   8*(1 + 4*stages) + 8 + 1024 (the tiles, the mbarriers, the merge's flag, and room to align the
+   tiles to 1024 bytes). */
 '''
 ATTN90_HELPER = r'''
-/* Launch configuration for sdiff_attention_fwd_tma compiled with -DHEAD_DIM=head_dim; tile = {BM,
-   BN}, the rows of the tensor maps' boxes. */
-static inline void sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, int B, int H, unsigned grid[3],
-                                                 unsigned block[3], unsigned *smem, unsigned tile[2]) {
+/* Launch configuration for sdiff_attention_fwd_tma compiled with -DHEAD_DIM=head_dim, on a GPU of
+   n_sm SMs (0: never split); tile = {BM, BN}, the rows of the tensor maps' boxes; split = the
+   kernel's {n_qt, n_full, splits}. Returns the floats of the kernel's `part` (0: no split). The
+   tail: the tiles - n_full = tiles % n_sm last tiles, when there is more than one wave, split into
+   the s of 2..4 that makes the tail's waves, ceil(tail * s / n_sm) / s of a whole tile's time,
+   shortest; none unless that saves at least a quarter of a tile, and only into parts of at least
+   32 key tiles (4096 keys): a part pays for its own Q load, pipeline fill and merge, and thirds of
+   4096 keys (SD's 64x64 level) made the kernel slower, 0.1377 -> 0.1427 ms, while halves of 16384
+   (its 1024x1024 image) made it faster, 1.912 -> 1.715 ms (H100, tools/kernels/NOTES.md, S16). */
+static inline long long sdiff__cu_attention_sm90_launch_dims(int head_dim, int Lq, int Lk, int B, int H, int n_sm,
+                                                             unsigned grid[3], unsigned block[3], unsigned *smem,
+                                                             unsigned tile[2], int split[3]) {
     const int atoms = (head_dim + 63) / 64, ncw = atoms == 1 ? 3 : 2, bm = 64 * ncw, bn = 128,
               stages = atoms == 1 ? 3 : 2;
+    const int n_qt = (Lq + bm - 1) / bm, tiles = n_qt * B * H, key_tiles = (Lk + bn - 1) / bn;
+    const int tail = n_sm > 0 && tiles > n_sm ? tiles % n_sm : 0;
+    int splits = 1;
+    double best = 1.0;
+    for (int s = 2; tail && s <= 4 && key_tiles / s >= 32; s++) {
+        const double t = (double)((tail * s + n_sm - 1) / n_sm) / s;
+        if (t < best) best = t, splits = s;
+    }
+    if (best > 0.75) splits = 1;
+    const int n_full = splits > 1 ? tiles - tail : tiles;
     tile[0] = (unsigned)bm;
     tile[1] = (unsigned)bn;
-    grid[0] = (unsigned)((Lq + bm - 1) / bm);
-    grid[1] = (unsigned)(B * H);
-    grid[2] = 1;
+    split[0] = n_qt, split[1] = n_full, split[2] = splits;
+    grid[0] = (unsigned)(n_full + (tiles - n_full) * splits);
+    grid[1] = grid[2] = 1;
     block[0] = (unsigned)(128 * (ncw + 1));
     block[1] = block[2] = 1;
-    *smem = (unsigned)(atoms * (bm + 2 * stages * bn) * 128 + 8 * (1 + 4 * stages) + 1024);
+    *smem = (unsigned)(atoms * (bm + 2 * stages * bn) * 128 + 8 * (1 + 4 * stages) + 8 + 1024);
+    return splits > 1 ? (long long)(tiles - n_full) * splits * ncw * 128 * (head_dim / 2 + 4) : 0;
 }
 /* The tensor maps (CUtensorMap: 128 bytes each, 64-byte aligned) of q, k and v for sdiff_attention_fwd_tma:
    each a [B][L][H][D] fp16 tensor seen as 4-D with dims innermost first (d, head, token, item),
