@@ -5870,9 +5870,10 @@ SDIFF__PRIVATE bool sdiff__cuda_attention_gemm(sdiff__cuda *cb, sdiff__tensor *o
             }
     return true;
 }
-/* The TMA attention's split tails (attn_kernel_sm90.cu): their partials (scratch of their own:
-   the shared one may hold an operand of the same attention) and one counter per tail tile, which
-   must be zero when a launch starts (the kernel leaves them so; zeroed here when allocated). */
+/* The TMA attention's split tails (attn_kernel_sm90.cu): one counter per tail tile, which must be
+   zero when a launch starts (the kernel leaves them so; zeroed here when allocated), so they cannot
+   live in the shared scratch that im2col and the attention math path overwrite; and the partials,
+   beside them. Both grow only outside graph capture, as the scratch does. */
 SDIFF__PRIVATE bool sdiff__cuda_attn_split_buffers(sdiff__cuda *cb, size_t part_bytes, size_t counters) {
     if (!sdiff__cuda_reserve(cb, &cb->attn_part, &cb->attn_part_size, part_bytes, "attention")) return false;
     if (cb->attn_count_size >= counters * 4) return true;
