@@ -22,7 +22,7 @@
 #   profile    ncu kernel times of one eager UNet evaluation and one VAE decode (tools/ncu_summary.py)
 #   torch      tools/bench_ref.py: diffusers eager and torch.compile on the same GPU, same run
 #   torchquick the same without torch.compile
-#   sanitizer  compute-sanitizer memcheck and racecheck on a short generation
+#   sanitizer  compute-sanitizer memcheck and racecheck on short generations at 256x256 and 1024x1024
 #   ltcensus   every cuBLASLt GEMM of that generation replayed with each of the heuristic's first 8
 #              algorithms under racecheck, and timed at 512x512 (tools/lt_census.c; not part of "all")
 # The GPU machine has no stb headers: programs are built with -DSDIFF_NO_STB there (the CLI then
@@ -139,14 +139,19 @@ if has sanitizer && command -v compute-sanitizer >/dev/null; then
   # Both must report nothing (the issue's bar; since the thirteenth session every Hopper GEMM is
   # sdiff's own: cuBLASLt's nvjet_* kernels were flagged, tools/PERF.md S12); any hazard is listed by
   # kernel below.
-  step "compute-sanitizer (a 4-step generation at 256x256 on the real model)"
-  san() { timeout 300 compute-sanitizer "$@" ./build/sdiff -m /tmp/sd15 -p "a cat" -W 256 -H 256 --steps 4 \
-            --backend cuda -o /tmp/san.png; }
-  san --tool memcheck >"$OUT/sanitizer_memcheck.log" 2>&1
-  echo "memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck.log" | tail -1)"
-  san --tool racecheck >"$OUT/sanitizer_racecheck.log" 2>&1
-  echo "racecheck, all kernels: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/sanitizer_racecheck.log" | tail -1)"
-  grep "Race reported" "$OUT/sanitizer_racecheck.log" | sed 's/+0x[0-9a-f]*//g' | sort | uniq -c
+  # 256x256, 4 steps: every kernel of a 512x512 generation at a quarter of the work; 1024x1024, 2
+  # steps: the launches that only large images make (the attention's split tails, 16384 tokens).
+  san() { timeout 600 compute-sanitizer --tool "$1" ./build/sdiff -m /tmp/sd15 -p "a cat" -W "$2" -H "$2" \
+            --steps "$3" --backend cuda -o /tmp/san.png; }
+  for size in "256 4" "1024 2"; do
+    set -- $size
+    step "compute-sanitizer (a $2-step generation at $1x$1 on the real model)"
+    san memcheck $1 $2 >"$OUT/sanitizer_memcheck_$1.log" 2>&1
+    echo "memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck_$1.log" | tail -1)"
+    san racecheck $1 $2 >"$OUT/sanitizer_racecheck_$1.log" 2>&1
+    echo "racecheck, all kernels: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/sanitizer_racecheck_$1.log" | tail -1)"
+    grep "Race reported" "$OUT/sanitizer_racecheck_$1.log" | sed 's/+0x[0-9a-f]*//g' | sort | uniq -c
+  done
 fi
 if has ltcensus; then
   step "cuBLASLt census: which of the heuristic's algorithms racecheck flags, and their times"
