@@ -306,17 +306,7 @@ static __device__ __forceinline__ void gemm_body(const sd_tmap &ta, const sd_tma
             // (rank+1)*BM/split) are summed over the cluster's tiles (rank 0 first) and written; a
             // second cluster barrier keeps every tile alive until the others have read it.
             asm volatile("bar.sync 1, %0;\n" ::"n"(128 * CWG) : "memory");
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-                for (int j = 0; j < BN / 8; ++j) {
-                    const float *d = &acc[mt][4 * j];
-                    const u32 a0 = base + ((row0 + mt * 64) * PART_STR + j * 8 + 2 * t4) * 4, a1 = a0 + 8 * PART_STR * 4;
-                    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a0), "f"(d[0]), "f"(d[1]) : "memory");
-                    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a1), "f"(d[2]), "f"(d[3]) : "memory");
-                }
-            cluster_arrive();
-            cluster_wait();
+            split_k_store_partials<MT, BN>(base, acc, row0, t4, PART_STR);
             const int r0 = rank * BM / split, r1 = (rank + 1) * BM / split, c4n = (geglu ? BN / 2 : BN) / 4;
             for (int i = tid - 128; i < (r1 - r0) * c4n; i += 128 * CWG) {
                 const int r = r0 + i / c4n, c4 = (i % c4n) * 4, m = m0 + r, n = n0 + c4;

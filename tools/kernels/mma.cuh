@@ -142,6 +142,24 @@ MMA_FN void split_k_producer_sync() {
     cluster_arrive();
     cluster_wait();
 }
+// The consumers' part: a warpgroup's accumulators (TILES 64-row wgmma tiles of COLS fp32 columns, in
+// the fragment layout below: rows g, g+8 of each warp's 16, columns 8j + 2t4) stored as rows row0 +
+// 64 mt (+ 8) of the fp32 partial tile at shared address base, part_str floats a row, then the
+// first cluster barrier: the partials are visible to the cluster.
+template <int TILES, int COLS>
+MMA_FN void split_k_store_partials(u32 base, float (*acc)[COLS / 2], int row0, int t4, int part_str) {
+#pragma unroll
+    for (int mt = 0; mt < TILES; ++mt)
+#pragma unroll
+        for (int j = 0; j < COLS / 8; ++j) {
+            const float *d = &acc[mt][4 * j];
+            const u32 a0 = base + ((row0 + mt * 64) * part_str + j * 8 + 2 * t4) * 4, a1 = a0 + 8 * part_str * 4;
+            asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a0), "f"(d[0]), "f"(d[1]) : "memory");
+            asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a1), "f"(d[2]), "f"(d[3]) : "memory");
+        }
+    cluster_arrive();
+    cluster_wait();
+}
 #endif
 // ---- Hopper (sm_90a only): wgmma, the warpgroup (4 warps, 128 threads) tensor-core instruction.
 // A and B come from shared memory through 64-bit descriptors; D (fp32) stays in registers, laid
