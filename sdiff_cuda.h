@@ -121,9 +121,11 @@
      SDIFF_CUDA_WGMMA        "0": on Hopper, use the mma.sync convolution
                              kernels instead of the wgmma ones (for
                              comparisons).
-     SDIFF_CUDA_CLUSTERS     "0": GroupNorm in three kernels even where the
-                             one-launch cluster kernel applies (Hopper and
-                             later; for comparisons).
+     SDIFF_CUDA_CLUSTERS     "0": no thread-block clusters: GroupNorm in
+                             three kernels even where the one-launch cluster
+                             kernel applies, and no split-K over clusters in
+                             the GEMM and convolutions (Hopper and later; for
+                             comparisons and sanitizer runs).
      SDIFF_CUDA_TMA          "0": on Hopper, attention at D = 40, 64, 80 on the
                              mma.sync flash kernel instead of the TMA one, and
                              convolutions on the cp.async kernel or im2col
@@ -131,10 +133,15 @@
      SDIFF_CUDA_PDL          "0": launch kernels without programmatic
                              dependent launch (Hopper and later; for
                              comparisons).
+     SDIFF_CUDA_VMM          "0": arenas in separately allocated blocks
+                             instead of one growing range of reserved
+                             address space (for comparisons).
    Errors
      Every driver, NVRTC and cuBLASLt call is checked; the first failure sets
      the backend's sticky status (SDIFF_ERR_BACKEND, or _OUT_OF_MEMORY) with a
-     message naming the call, the file:line and CUDA's error string. NVRTC
+     message naming the call, the file:line and CUDA's error string (a
+     kernel launch: the kernel, its grid, block, shared memory and cluster
+     size; with CUDA_LAUNCH_BLOCKING=1 that names a kernel that faults). NVRTC
      failures name the kernel and carry NVRTC's whole log (the log callback
      gets all of it).
 */
@@ -3722,7 +3729,8 @@ SDIFF__PRIVATE void sdiff__cu_conv2d_tma_launch_dims(int tile, int split, long l
 }
 /* The variant (tile) the library takes for M x Co outputs and KT K tiles, with the split-K
    cluster size (*split). fit[s]: how many clusters of s blocks the GPU runs at once (fit[1]: the
-   SMs; a cluster must fit in one GPC, so an H100 holds 66 pairs but only 15 clusters of 8).
+   SMs; a cluster must fit in one GPC, so an H100 holds 66 pairs but only 15 clusters of 8; 0: clusters
+   of s are not to be used, nor larger ones).
    box_ok[t]: the output tiles into tile t's boxes (sdiff__cu_conv2d_tma_box). The least estimated
    time: waves x (K tiles per block + fixed costs) x BM x BN / efficiency, a wave being fit[s]
    clusters and a partial wave costing a whole one. The efficiencies (work per time of a full
@@ -3739,7 +3747,7 @@ SDIFF__PRIVATE int sdiff__cu_conv2d_tma_pick(long long M, int Co, long long KT, 
     double best_cost = 0;
     *split = 1;
     for (int t = 0; t < 5; ++t)
-        for (int s = 1; s <= 8 && s <= KT && box_ok[t]; ++s) {
+        for (int s = 1; s <= 8 && s <= KT && fit[s] > 0 && box_ok[t]; ++s) {
             const int bm = sdiff__cu_conv2d_tma_tiles[t][0], bn = sdiff__cu_conv2d_tma_tiles[t][1];
             const long long tiles = ((M + bm - 1) / bm) * ((Co + bn - 1) / bn), waves = (tiles + fit[s] - 1) / fit[s];
             const double cost = (double)waves * ((double)((KT + s - 1) / s) + block_cost + (s > 1 ? 4 + s : 0)) *
@@ -4241,8 +4249,8 @@ SDIFF__PRIVATE void sdiff__cu_gemm_launch_dims(long long M, long long N, int geg
     grid[1] = split > 1 ? (unsigned)tiles : 1u;
     grid[2] = 1;
 }
-/* The tile and split-K (*split: 1, 2, 4 or 8) for y [M][N] = a [M][K] . w^T (geglu: w has 2N rows)
-   on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu --cold's timings
+/* The tile and split-K (*split: 1, 2, 4 or 8, at most max_split: 1 without clusters) for y [M][N] =
+   a [M][K] . w^T (geglu: w has 2N rows) on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu --cold's timings
    of every tile and split on an H100, each launch alone with L2 flushed, as a layer sees its
    weights in place (tools/kernels/fit_gemm_pick.py: median error 7%, its picks 1% above the best
    per shape; tools/PERF.md, S14). A block of tile t that sums kt K tiles takes kt * CK[t] us for
@@ -4251,7 +4259,8 @@ SDIFF__PRIVATE void sdiff__cu_gemm_launch_dims(long long M, long long N, int geg
    ring of stages[t] K tiles cannot hide, CE[t] for its epilogue, and CX[t] for a split's exchange;
    the blocks run in rounds of as many as fit at once (clusters of s must fit in a GPC: about n_sm /
    s of them, one fewer at s = 2, two fewer from s = 4), plus C0 for the launch. */
-SDIFF__PRIVATE int sdiff__cu_gemm_pick(long long M, long long N, long long K, int geglu, int n_sm, int *split) {
+SDIFF__PRIVATE int sdiff__cu_gemm_pick(long long M, long long N, long long K, int geglu, int n_sm, int max_split,
+                                      int *split) {
     static const double C0 = 5.465, KS = 0.084, CL = 1.172,
                         CK[SDIFF__CU_GEMM_TILES] = {0.071, 0.288, 0.157, 0.334, 0.099, 0.186, 0.052},
                         CE[SDIFF__CU_GEMM_TILES] = {1.909, 3.040, 2.415, 4.499, 2.675, 3.254, 2.093},
@@ -4261,7 +4270,7 @@ SDIFF__PRIVATE int sdiff__cu_gemm_pick(long long M, long long N, long long K, in
     int best_tile = 0;
     *split = 1;
     for (int t = 0; t < SDIFF__CU_GEMM_TILES; t++)
-        for (int s = 1; s <= 8 && s <= kt; s *= 2) {
+        for (int s = 1; s <= 8 && s <= kt && s <= max_split; s *= 2) {
             const int bm = sdiff__cu_gemm_tiles[t][0], bn = sdiff__cu_gemm_tiles[t][1] / (geglu ? 2 : 1),
                       per_sm = bm == 256 ? 1 : 2, clusters = n_sm / s - (s >= 4 ? 2 : s == 2 ? 1 : 0);
             const long long units = ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * s,
@@ -4626,14 +4635,21 @@ SDIFF__PRIVATE void sdiff__cuda_launch_cluster(sdiff__cuda *cb, int prog, int va
     if (cb->be.status != SDIFF_OK) return;
     CUfunction f = sdiff__cuda_fn_smem(cb, prog, variant, name, smem);
     if (!f) return;
+    CUresult e;
     if (cb->pdl || cluster) {
         sdiff__cu_launch_attr attrs[2];
         const sdiff__cu_launch_config cfg = sdiff__cuda_launch_config(cb, grid, block, smem, cluster, attrs);
-        SDIFF__CU(&cb->be, cuLaunchKernelEx(&cfg, f, args, NULL));
-        return;
+        e = sdiff__g_cu.cuLaunchKernelEx(&cfg, f, args, NULL);
+    } else {
+        e = sdiff__g_cu.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream, args,
+                                       NULL);
     }
-    SDIFF__CU(&cb->be, cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], smem, cb->stream, args,
-                                      NULL));
+    if (e) { /* name the kernel: a launch fails for its own configuration, or (with CUDA_LAUNCH_BLOCKING=1) its own fault */
+        char what[160];
+        snprintf(what, sizeof what, "launch of %s (grid %ux%ux%u, block %u, %u bytes of shared memory, clusters of %u)",
+                 name, grid[0], grid[1], grid[2], block[0] * block[1] * block[2], smem, cluster);
+        sdiff__cuda_check(&cb->be, e, NULL, what, __FILE__, __LINE__);
+    }
 }
 SDIFF__PRIVATE void sdiff__cuda_launch_ex(sdiff__cuda *cb, int prog, int variant, const char *name, const unsigned grid[3],
                                           const unsigned block[3], unsigned smem, void **args) {
@@ -4725,6 +4741,11 @@ typedef struct sdiff__cuda_range {
     int n_pieces, cap_pieces;
 } sdiff__cuda_range;
 
+/* An A/B switch of the environment (SDIFF_CUDA_WGMMA, _TMA, _CLUSTERS, _PDL, _VMM) set to "0". */
+SDIFF__PRIVATE bool sdiff__cuda_env_off(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
 SDIFF__PRIVATE sdiff__cu_mem_prop sdiff__cuda_mem_prop(const sdiff__cuda *cb) {
     sdiff__cu_mem_prop prop;
     memset(&prop, 0, sizeof prop);
@@ -4740,7 +4761,7 @@ SDIFF__PRIVATE void *sdiff__cuda_range_reserve(sdiff__backend *be, size_t *capac
     size_t gran = 0, total = 0;
     sdiff__cuda_range *r = (sdiff__cuda_range *)sdiff__calloc(1, sizeof *r);
     /* no range (the arena then uses blocks) when the driver cannot: not an error */
-    if (!r || sdiff__g_cu.cuMemGetAllocationGranularity(&gran, &prop, SDIFF__CU_MEM_ALLOC_GRANULARITY_MINIMUM) ||
+    if (!r || sdiff__cuda_env_off("SDIFF_CUDA_VMM") || sdiff__g_cu.cuMemGetAllocationGranularity(&gran, &prop, SDIFF__CU_MEM_ALLOC_GRANULARITY_MINIMUM) ||
         !gran || sdiff__g_cu.cuDeviceTotalMem(&total, cb->dev)) {
         sdiff__free(r);
         return NULL;
@@ -5052,7 +5073,7 @@ SDIFF__PRIVATE bool sdiff__cuda_gemm_tma(sdiff__cuda *cb, void *y, int64_t ldy, 
         n >= INT32_MAX / 2 || k >= INT32_MAX)
         return false;
     int split = 1, tile = 3;
-    if (!f32) tile = sdiff__cu_gemm_pick(m, n, k, geglu, cb->n_sm, &split);
+    if (!f32) tile = sdiff__cu_gemm_pick(m, n, k, geglu, cb->n_sm, cb->clusters ? 8 : 1, &split);
     /* the tensor maps go into the launch by value, so a captured graph keeps its own copies */
     unsigned char buf[2 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
     void *mp[2] = {maps, maps + 128};
@@ -5310,8 +5331,9 @@ SDIFF__PRIVATE bool sdiff__cuda_conv_tma(sdiff__cuda *cb, void *y, const void *x
     int fit[9], split = 1;
     fit[0] = fit[1] = cb->n_sm;
     for (int cs = 2; cs <= 8; cs++) /* every variant is one block per SM: the 128-wide one stands for all */
-        fit[cs] = sdiff__cuda_clusters_fit(cb, SDIFF__CP_CONV_TMA, 1, "sdiff_conv2d_fwd_tma", 384, cb->smem_optin, cs,
-                                           cb->conv_clusters);
+        fit[cs] = cb->clusters ? sdiff__cuda_clusters_fit(cb, SDIFF__CP_CONV_TMA, 1, "sdiff_conv2d_fwd_tma", 384,
+                                                          cb->smem_optin, cs, cb->conv_clusters)
+                               : 0; /* no split-K */
     const int tile = sdiff__cu_conv2d_tma_pick(m, (int)co, k / 64, fit, box_ok, &split);
     /* the tensor maps go into the launch by value, so a captured graph keeps its own copies */
     unsigned char buf[2 * 128 + 64], *maps = buf + ((64 - (uintptr_t)buf % 64) % 64); /* 64-byte aligned */
@@ -6065,11 +6087,6 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
     sdiff__free(cb);
 }
 
-/* An A/B switch of the environment (SDIFF_CUDA_WGMMA, _TMA, _CLUSTERS, _PDL) set to "0". */
-SDIFF__PRIVATE bool sdiff__cuda_env_off(const char *name) {
-    const char *v = getenv(name);
-    return v && !strcmp(v, "0");
-}
 /* The architecture to compile for: sm_90a on 9.0 (wgmma/TMA available),
    sm_XY otherwise; PTX for NVRTC's newest when the GPU is newer than that. */
 SDIFF__PRIVATE bool sdiff__cuda_pick_arch(sdiff__cuda *cb) {

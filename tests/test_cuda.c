@@ -129,12 +129,14 @@ SDIFF_TEST(cuda_gemm_tma_tiles_agree) {
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         int split = 0;
         const long long m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
-        const int t = sdiff__cu_gemm_pick(m, n, k, (int)shapes[i][3], 132, &split);
+        const int t = sdiff__cu_gemm_pick(m, n, k, (int)shapes[i][3], 132, 8, &split);
         CHECK_MSG(t >= 0 && t < SDIFF__CU_GEMM_TILES && (split == 1 || split == 2 || split == 4 || split == 8) &&
                       split <= (k + 63) / 64,
                   "%lldx%lldx%lld: tile %d split %d", m, n, k, t, split);
         if (m >= 2048) CHECK_MSG(split == 1, "%lldx%lldx%lld: split %d", m, n, k, split);
         if (m == 128 && k >= 5120) CHECK_MSG(split > 1, "%lldx%lldx%lld: not split", m, n, k);
+        sdiff__cu_gemm_pick(m, n, k, (int)shapes[i][3], 132, 1, &split); /* no clusters: never split */
+        CHECK_MSG(split == 1, "%lldx%lldx%lld: split %d with max_split 1", m, n, k, split);
     }
 }
 

@@ -22,7 +22,8 @@
 #   profile    ncu kernel times of one eager UNet evaluation and one VAE decode (tools/ncu_summary.py)
 #   torch      tools/bench_ref.py: diffusers eager and torch.compile on the same GPU, same run
 #   torchquick the same without torch.compile
-#   sanitizer  compute-sanitizer memcheck and racecheck on short generations at 256x256 and 1024x1024
+#   sanitizer  compute-sanitizer memcheck on short generations at 256x256 and 1024x1024, racecheck on
+#              one at 256x256 in windows of launches and on gpu_tests' cluster kernels
 #   ltcensus   every cuBLASLt GEMM of that generation replayed with each of the heuristic's first 8
 #              algorithms under racecheck, and timed at 512x512 (tools/lt_census.c; not part of "all")
 # The GPU machine has no stb headers: programs are built with -DSDIFF_NO_STB there (the CLI then
@@ -139,18 +140,38 @@ if has sanitizer && command -v compute-sanitizer >/dev/null; then
   # Both must report nothing (the issue's bar; since the thirteenth session every Hopper GEMM is
   # sdiff's own: cuBLASLt's nvjet_* kernels were flagged, tools/PERF.md S12); any hazard is listed by
   # kernel below.
-  # 256x256, 4 steps: every kernel of a 512x512 generation at a quarter of the work; 1024x1024, 2
-  # steps: the launches that only large images make (the attention's split tails, 16384 tokens).
-  san() { timeout 600 compute-sanitizer --tool "$1" ./build/sdiff -m /tmp/sd15 -p "a cat" -W "$2" -H "$2" \
-            --steps "$3" --backend cuda -o /tmp/san.png; }
+  gen() { echo ./build/sdiff -m /tmp/sd15 -p cat -W "$1" -H "$1" --steps "$2" --backend cuda -o /tmp/san.png; }
+  # memcheck: 256x256, 4 steps: every kernel of a 512x512 generation at a quarter of the work;
+  # 1024x1024, 2 steps: the launches that only large images make (the attention's split tails).
   for size in "256 4" "1024 2"; do
     set -- $size
-    step "compute-sanitizer (a $2-step generation at $1x$1 on the real model)"
-    san memcheck $1 $2 >"$OUT/sanitizer_memcheck_$1.log" 2>&1
+    step "compute-sanitizer memcheck (a $2-step generation at $1x$1 on the real model)"
+    timeout 600 compute-sanitizer --tool memcheck $(gen $1 $2) >"$OUT/sanitizer_memcheck_$1.log" 2>&1
     echo "memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck_$1.log" | tail -1)"
-    san racecheck $1 $2 >"$OUT/sanitizer_racecheck_$1.log" 2>&1
-    echo "racecheck, all kernels: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/sanitizer_racecheck_$1.log" | tail -1)"
-    grep "Race reported" "$OUT/sanitizer_racecheck_$1.log" | sed 's/+0x[0-9a-f]*//g' | sort | uniq -c
+  done
+  # racecheck, as compute-sanitizer 2025.3 allows (tools/PERF.md S18): its host memory grows by
+  # about half a GiB with every launch of a TMA kernel it checks and is not given back until the
+  # process ends, so a whole generation is checked as windows of RC_WINDOW launches, one process
+  # each (--launch-skip, --launch-count), which together check every launch once; and a cluster
+  # launch it does not check faults (an illegal address, cuBLASLt's as well as ours), so the windows
+  # run without clusters (SDIFF_CUDA_CLUSTERS=0). The cluster kernels (split-K GEMM and convolution,
+  # group_norm_cluster) are checked whole in gpu_tests' linear, convolution and norm groups.
+  step "compute-sanitizer racecheck (a 1-step generation at 256x256, in windows of launches)"
+  launches=$(timeout 300 ncu --metrics gpu__time_duration.sum --csv $(gen 256 1) 2>/dev/null | grep -c '"gpu__time_duration.sum"')
+  echo "kernel launches in the generation (ncu): $launches"
+  W=${RC_WINDOW:-80}
+  for ((skip = 0; skip < launches; skip += W)); do
+    log="$OUT/sanitizer_racecheck_w$((skip / W)).log"
+    SDIFF_CUDA_CLUSTERS=0 timeout 300 compute-sanitizer --tool racecheck --launch-skip $skip --launch-count $W \
+      $(gen 256 1) >"$log" 2>&1
+    echo "launches $skip-$((skip + W - 1)): $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$log" | tail -1)"
+    grep "Race reported" "$log" | sed 's/+0x[0-9a-f]*//g' | sort | uniq -c
+  done
+  [ -x build/gpu_tests ] || make gpu-test >/dev/null 2>&1
+  for group in cuda_linear cuda_norms cuda_conv2d; do
+    timeout 400 compute-sanitizer --tool racecheck ./build/gpu_tests $group >"$OUT/sanitizer_racecheck_$group.log" 2>&1
+    echo "racecheck, gpu_tests $group: $(grep -E 'RACECHECK SUMMARY' "$OUT/sanitizer_racecheck_$group.log" | tail -1)," \
+         "$(grep -E 'passed|failed' "$OUT/sanitizer_racecheck_$group.log" | tail -1)"
   done
 fi
 if has ltcensus; then

@@ -267,7 +267,8 @@ static inline void sdiff__cu_conv2d_tma_launch_dims(int tile, int split, long lo
 }
 /* The variant (tile) the library takes for M x Co outputs and KT K tiles, with the split-K
    cluster size (*split). fit[s]: how many clusters of s blocks the GPU runs at once (fit[1]: the
-   SMs; a cluster must fit in one GPC, so an H100 holds 66 pairs but only 15 clusters of 8).
+   SMs; a cluster must fit in one GPC, so an H100 holds 66 pairs but only 15 clusters of 8; 0: clusters
+   of s are not to be used, nor larger ones).
    box_ok[t]: the output tiles into tile t's boxes (sdiff__cu_conv2d_tma_box). The least estimated
    time: waves x (K tiles per block + fixed costs) x BM x BN / efficiency, a wave being fit[s]
    clusters and a partial wave costing a whole one. The efficiencies (work per time of a full
@@ -284,7 +285,7 @@ static inline int sdiff__cu_conv2d_tma_pick(long long M, int Co, long long KT, c
     double best_cost = 0;
     *split = 1;
     for (int t = 0; t < 5; ++t)
-        for (int s = 1; s <= 8 && s <= KT && box_ok[t]; ++s) {
+        for (int s = 1; s <= 8 && s <= KT && fit[s] > 0 && box_ok[t]; ++s) {
             const int bm = sdiff__cu_conv2d_tma_tiles[t][0], bn = sdiff__cu_conv2d_tma_tiles[t][1];
             const long long tiles = ((M + bm - 1) / bm) * ((Co + bn - 1) / bn), waves = (tiles + fit[s] - 1) / fit[s];
             const double cost = (double)waves * ((double)((KT + s - 1) / s) + block_cost + (s > 1 ? 4 + s : 0)) *
@@ -385,8 +386,8 @@ static inline void sdiff__cu_gemm_launch_dims(long long M, long long N, int gegl
     grid[1] = split > 1 ? (unsigned)tiles : 1u;
     grid[2] = 1;
 }
-/* The tile and split-K (*split: 1, 2, 4 or 8) for y [M][N] = a [M][K] . w^T (geglu: w has 2N rows)
-   on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu --cold's timings
+/* The tile and split-K (*split: 1, 2, 4 or 8, at most max_split: 1 without clusters) for y [M][N] =
+   a [M][K] . w^T (geglu: w has 2N rows) on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu --cold's timings
    of every tile and split on an H100, each launch alone with L2 flushed, as a layer sees its
    weights in place (tools/kernels/fit_gemm_pick.py: median error 7%, its picks 1% above the best
    per shape; tools/PERF.md, S14). A block of tile t that sums kt K tiles takes kt * CK[t] us for
@@ -395,7 +396,8 @@ static inline void sdiff__cu_gemm_launch_dims(long long M, long long N, int gegl
    ring of stages[t] K tiles cannot hide, CE[t] for its epilogue, and CX[t] for a split's exchange;
    the blocks run in rounds of as many as fit at once (clusters of s must fit in a GPC: about n_sm /
    s of them, one fewer at s = 2, two fewer from s = 4), plus C0 for the launch. */
-static inline int sdiff__cu_gemm_pick(long long M, long long N, long long K, int geglu, int n_sm, int *split) {
+static inline int sdiff__cu_gemm_pick(long long M, long long N, long long K, int geglu, int n_sm, int max_split,
+                                      int *split) {
     static const double C0 = 5.465, KS = 0.084, CL = 1.172,
                         CK[SDIFF__CU_GEMM_TILES] = {0.071, 0.288, 0.157, 0.334, 0.099, 0.186, 0.052},
                         CE[SDIFF__CU_GEMM_TILES] = {1.909, 3.040, 2.415, 4.499, 2.675, 3.254, 2.093},
@@ -405,7 +407,7 @@ static inline int sdiff__cu_gemm_pick(long long M, long long N, long long K, int
     int best_tile = 0;
     *split = 1;
     for (int t = 0; t < SDIFF__CU_GEMM_TILES; t++)
-        for (int s = 1; s <= 8 && s <= kt; s *= 2) {
+        for (int s = 1; s <= 8 && s <= kt && s <= max_split; s *= 2) {
             const int bm = sdiff__cu_gemm_tiles[t][0], bn = sdiff__cu_gemm_tiles[t][1] / (geglu ? 2 : 1),
                       per_sm = bm == 256 ? 1 : 2, clusters = n_sm / s - (s >= 4 ? 2 : s == 2 ? 1 : 0);
             const long long units = ((M + bm - 1) / bm) * ((N + bn - 1) / bn) * s,
