@@ -23,7 +23,8 @@
 #   torch      tools/bench_ref.py: diffusers eager and torch.compile on the same GPU, same run
 #   torchquick the same without torch.compile
 #   sanitizer  compute-sanitizer memcheck on short generations at 256x256 and 1024x1024, racecheck on
-#              one at 256x256 in windows of launches and on gpu_tests' cluster kernels
+#              one at 256x256 in windows of launches, without clusters (about 5 minutes)
+#   clusterrace  racecheck on the cluster kernels through gpu_tests' groups (about 7 minutes)
 #   ltcensus   every cuBLASLt GEMM of that generation replayed with each of the heuristic's first 8
 #              algorithms under racecheck, and timed at 512x512 (tools/lt_census.c; not part of "all")
 # The GPU machine has no stb headers: programs are built with -DSDIFF_NO_STB there (the CLI then
@@ -32,7 +33,7 @@ set -u
 OUT=${OUT:-out/gpu_check}
 mkdir -p "$OUT" build
 export PYTHONUNBUFFERED=1 SDIFF_CACHE_DIR=${SDIFF_CACHE_DIR:-/tmp/sdiff-cache}
-steps=${*:-tests conv convref attn gemm ops ref bench profile torch sanitizer}
+steps=${*:-tests conv convref attn gemm ops ref bench profile torch sanitizer clusterrace}
 has() { case " $steps " in *" $1 "*) return 0;; esac; return 1; }
 step() { echo; echo "=== $1 ($(date +%T))"; }
 NVCC="nvcc -O2 -Ibuild -gencode=arch=compute_90a,code=sm_90a"
@@ -153,20 +154,27 @@ if has sanitizer && command -v compute-sanitizer >/dev/null; then
   # about half a GiB with every launch of a TMA kernel it checks and is not given back until the
   # process ends, so a whole generation is checked as windows of RC_WINDOW launches, one process
   # each (--launch-skip, --launch-count), which together check every launch once; and a cluster
-  # launch it does not check faults (an illegal address, cuBLASLt's as well as ours), so the windows
+  # launch it does not check faults (an illegal address in our split-K GEMM, and in cuBLASLt's first
+  # GEMM when ours are off), so the windows
   # run without clusters (SDIFF_CUDA_CLUSTERS=0). The cluster kernels (split-K GEMM and convolution,
-  # group_norm_cluster) are checked whole in gpu_tests' linear, convolution and norm groups.
+  # group_norm_cluster) are checked whole in gpu_tests' linear, convolution and norm groups: step
+  # clusterrace.
   step "compute-sanitizer racecheck (a 1-step generation at 256x256, in windows of launches)"
   launches=$(timeout 300 ncu --metrics gpu__time_duration.sum --csv $(gen 256 1) 2>/dev/null | grep -c '"gpu__time_duration.sum"')
   echo "kernel launches in the generation (ncu): $launches"
+  [ "$launches" -gt 0 ] || echo "racecheck NOT RUN: ncu counted no launches (needed for the windows)"
   W=${RC_WINDOW:-80}
   for ((skip = 0; skip < launches; skip += W)); do
     log="$OUT/sanitizer_racecheck_w$((skip / W)).log"
     SDIFF_CUDA_CLUSTERS=0 timeout 300 compute-sanitizer --tool racecheck --launch-skip $skip --launch-count $W \
       $(gen 256 1) >"$log" 2>&1
-    echo "launches $skip-$((skip + W - 1)): $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$log" | tail -1)"
+    verdict=$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$log" | tail -1)
+    echo "launches $skip-$((skip + W - 1)): ${verdict:-NO SUMMARY (the process died): see $log}"
     grep "Race reported" "$log" | sed 's/+0x[0-9a-f]*//g' | sort | uniq -c
   done
+fi
+if has clusterrace && command -v compute-sanitizer >/dev/null; then
+  step "compute-sanitizer racecheck on the cluster kernels (gpu_tests' linear, norm and convolution groups)"
   [ -x build/gpu_tests ] || make gpu-test >/dev/null 2>&1
   for group in cuda_linear cuda_norms cuda_conv2d; do
     timeout 400 compute-sanitizer --tool racecheck ./build/gpu_tests $group >"$OUT/sanitizer_racecheck_$group.log" 2>&1
