@@ -540,11 +540,12 @@ typedef struct sdiff__cuda {
     bool wgmma;                     /* arch is sm_90a: the wgmma kernels          */
     bool tma;                       /* sm_90a and cuTensorMapEncodeTiled: the TMA attention and convolution kernels */
     int conv_force;                 /* tests: SDIFF__CONV_* route conv2d takes where it applies (0: the library's choice) */
-    bool clusters;                  /* arch >= 9.0: thread block clusters (GroupNorm) */
+    bool clusters;                  /* arch >= 9.0: thread block clusters (GroupNorm, split-K) */
     bool gn_no_regs;                /* tests, tools: GroupNorm never on group_norm_regs */
     int gn_clusters[9];             /* group_norm_cluster: clusters of cs blocks that fit at once (0: not asked yet) */
     int conv_clusters[9];           /* sdiff_conv2d_fwd_tma's split-K clusters, likewise */
     bool pdl;                       /* 9.0+: launches with programmatic dependent launch */
+    bool vmm;                       /* arenas in a growing reserved range (range_reserve) */
     bool capturing;                 /* between graph_begin and graph_end          */
     CUmodule modules[SDIFF__CP_COUNT][SDIFF__CUDA_MAX_VARIANTS];
     sdiff__cuda_fn_entry fns[SDIFF__CUDA_MAX_FNS];
@@ -4250,8 +4251,8 @@ SDIFF__PRIVATE void sdiff__cu_gemm_launch_dims(long long M, long long N, int geg
     grid[2] = 1;
 }
 /* The tile and split-K (*split: 1, 2, 4 or 8, at most max_split: 1 without clusters) for y [M][N] =
-   a [M][K] . w^T (geglu: w has 2N rows) on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu --cold's timings
-   of every tile and split on an H100, each launch alone with L2 flushed, as a layer sees its
+   a [M][K] . w^T (geglu: w has 2N rows) on n_sm SMs: the least time of a cost model fitted to
+   tools/kernels/bench_gemm.cu --cold's timings of every tile and split on an H100, each launch alone with L2 flushed, as a layer sees its
    weights in place (tools/kernels/fit_gemm_pick.py: median error 7%, its picks 1% above the best
    per shape; tools/PERF.md, S14). A block of tile t that sums kt K tiles takes kt * CK[t] us for
    its wgmmas (times the blocks sharing its SM: all but the 256-row tiles run two per SM; KS more
@@ -4741,11 +4742,6 @@ typedef struct sdiff__cuda_range {
     int n_pieces, cap_pieces;
 } sdiff__cuda_range;
 
-/* An A/B switch of the environment (SDIFF_CUDA_WGMMA, _TMA, _CLUSTERS, _PDL, _VMM) set to "0". */
-SDIFF__PRIVATE bool sdiff__cuda_env_off(const char *name) {
-    const char *v = getenv(name);
-    return v && !strcmp(v, "0");
-}
 SDIFF__PRIVATE sdiff__cu_mem_prop sdiff__cuda_mem_prop(const sdiff__cuda *cb) {
     sdiff__cu_mem_prop prop;
     memset(&prop, 0, sizeof prop);
@@ -4760,8 +4756,9 @@ SDIFF__PRIVATE void *sdiff__cuda_range_reserve(sdiff__backend *be, size_t *capac
     const sdiff__cu_mem_prop prop = sdiff__cuda_mem_prop(cb);
     size_t gran = 0, total = 0;
     sdiff__cuda_range *r = (sdiff__cuda_range *)sdiff__calloc(1, sizeof *r);
-    /* no range (the arena then uses blocks) when the driver cannot: not an error */
-    if (!r || sdiff__cuda_env_off("SDIFF_CUDA_VMM") || sdiff__g_cu.cuMemGetAllocationGranularity(&gran, &prop, SDIFF__CU_MEM_ALLOC_GRANULARITY_MINIMUM) ||
+    /* no range (the arena then uses blocks) when the driver cannot, or SDIFF_CUDA_VMM=0: not an error */
+    if (!r || !cb->vmm ||
+        sdiff__g_cu.cuMemGetAllocationGranularity(&gran, &prop, SDIFF__CU_MEM_ALLOC_GRANULARITY_MINIMUM) ||
         !gran || sdiff__g_cu.cuDeviceTotalMem(&total, cb->dev)) {
         sdiff__free(r);
         return NULL;
@@ -5913,9 +5910,9 @@ SDIFF__PRIVATE bool sdiff__cuda_attn_split_buffers(sdiff__cuda *cb, size_t part_
     if (!sdiff__cuda_reserve(cb, &cb->attn_part, &cb->attn_part_size, part_bytes, "attention")) return false;
     if (cb->attn_count_size >= counters * 4) return true;
     if (!sdiff__cuda_reserve(cb, &cb->attn_count, &cb->attn_count_size, counters * 4, "attention")) return false;
-    void *zeros = calloc(counters, 4);
+    void *zeros = sdiff__calloc(counters, 4);
     const CUresult r = zeros ? sdiff__g_cu.cuMemcpyHtoD(cb->attn_count, zeros, counters * 4) : SDIFF__CUDA_ERROR_OUT_OF_MEMORY;
-    free(zeros);
+    sdiff__free(zeros);
     if (r != SDIFF__CUDA_SUCCESS) {
         sdiff__be_fail(&cb->be, SDIFF_ERR_BACKEND, "attention: could not clear the split counters: %s", sdiff__cu_errstr(r));
         return false;
@@ -6087,6 +6084,11 @@ SDIFF__PRIVATE void sdiff__cuda_destroy(sdiff__backend *be) {
     sdiff__free(cb);
 }
 
+/* An A/B switch of the environment (SDIFF_CUDA_WGMMA, _TMA, _CLUSTERS, _PDL, _VMM) set to "0". */
+SDIFF__PRIVATE bool sdiff__cuda_env_off(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
 /* The architecture to compile for: sm_90a on 9.0 (wgmma/TMA available),
    sm_XY otherwise; PTX for NVRTC's newest when the GPU is newer than that. */
 SDIFF__PRIVATE bool sdiff__cuda_pick_arch(sdiff__cuda *cb) {
@@ -6202,6 +6204,7 @@ SDIFF__PRIVATE sdiff__backend *sdiff__cuda_backend_create(int device, const sdif
         ok = false;
     }
     if (ok && !sdiff__cuda_pick_arch(cb)) { be->status = SDIFF_ERR_UNSUPPORTED; ok = false; }
+    cb->vmm = !sdiff__cuda_env_off("SDIFF_CUDA_VMM");
     int dv = 0;
     L->cuDriverGetVersion(&dv);
     if (dv < 12030) cb->pdl = false; /* graphs capture programmatic launches from CUDA 12.3 on */

@@ -387,8 +387,8 @@ static inline void sdiff__cu_gemm_launch_dims(long long M, long long N, int gegl
     grid[2] = 1;
 }
 /* The tile and split-K (*split: 1, 2, 4 or 8, at most max_split: 1 without clusters) for y [M][N] =
-   a [M][K] . w^T (geglu: w has 2N rows) on n_sm SMs: the least time of a cost model fitted to tools/kernels/bench_gemm.cu --cold's timings
-   of every tile and split on an H100, each launch alone with L2 flushed, as a layer sees its
+   a [M][K] . w^T (geglu: w has 2N rows) on n_sm SMs: the least time of a cost model fitted to
+   tools/kernels/bench_gemm.cu --cold's timings of every tile and split on an H100, each launch alone with L2 flushed, as a layer sees its
    weights in place (tools/kernels/fit_gemm_pick.py: median error 7%, its picks 1% above the best
    per shape; tools/PERF.md, S14). A block of tile t that sums kt K tiles takes kt * CK[t] us for
    its wgmmas (times the blocks sharing its SM: all but the 256-row tiles run two per SM; KS more
