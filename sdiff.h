@@ -563,7 +563,10 @@ struct sdiff__backend {
     void (*conv2d)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, const sdiff__tensor *w,
                    const sdiff__tensor *bias, int stride, int pad, const sdiff__tensor *residual);
     /* x[B, ..., C] with the groups over C and every position between: per
-       batch item, groups of C/groups channels; optional SiLU after. */
+       batch item, groups of C/groups channels; optional SiLU after. gamma and
+       beta (optional, [C]; layer_norm's too) are model parameters: no op may
+       write them (the CUDA backend reads them before waiting for the work
+       queued before). */
     void (*group_norm)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, const sdiff__tensor *gamma,
                        const sdiff__tensor *beta, int groups, float eps, bool silu);
     /* Over the last dimension. */

@@ -144,11 +144,15 @@ SDIFF_TEST(cuda_gemm_tma_tiles_agree) {
    correct if the kernel waits for its predecessor before touching memory it may write: each
    __global__ function's body opens with pdl_begin(), or (the TMA kernels, whose prologue overlaps
    the previous kernel's tail: barrier setup, descriptor and weight prefetches into L2, which can
-   never read stale data) reaches it before any load or store of global memory. The GEMM's two
-   kernels open with a call of gemm_body, whose body is checked instead. */
+   never read stale data; the norms, which read their parameters gamma and beta first) reaches it
+   before any other load or store of global memory. Kernels that open with a call of a shared body
+   (the GEMM's gemm_body, the norms' gn_regs and ln_vec) have that body checked instead. */
 SDIFF_TEST(cuda_kernels_begin_with_pdl) {
     static const char *const before_wait_banned[] = {"tma_load", "cp_async", ".global", "__ldg", "atomic", "bias[",
-                                                     "res[", "ldmatrix", "ld.", "st."};
+                                                     "res[", "ldmatrix", "ld.", "st.", "gn_load", "gnr_ld", "gnr_st",
+                                                     "xr[", "xb[", "yr[", "yb["};
+    static const char *const bodies[][2] = {{"gemm_body<", "void gemm_body("}, {"gn_regs<", "void gn_regs("},
+                                            {"ln_vec<", "void ln_vec("}};
     int kernels = 0, with_prologue = 0;
     for (int p = 0; p < SDIFF__CP_COUNT; p++) {
         const char *src = sdiff__cuda_programs[p].src;
@@ -160,12 +164,16 @@ SDIFF_TEST(cuda_kernels_begin_with_pdl) {
             while (*body == ' ' || *body == '\n') body++;
             kernels++;
             if (!strncmp(body, "pdl_begin();", 12)) continue;
-            if (!strncmp(body, "gemm_body<", 10)) {
-                const char *def = strstr(src, "void gemm_body(");
-                body = def ? strchr(def, '{') : NULL;
-                CHECK_MSG(body != NULL, "%s: gemm_body not found", sdiff__cuda_programs[p].name);
-                if (!body) continue;
-            }
+            bool missing = false;
+            for (size_t b = 0; b < sizeof bodies / sizeof bodies[0]; b++)
+                if (!strncmp(body, bodies[b][0], strlen(bodies[b][0]))) {
+                    const char *def = strstr(src, bodies[b][1]);
+                    body = def ? strchr(def, '{') : NULL;
+                    CHECK_MSG(body != NULL, "%s: %s not found", sdiff__cuda_programs[p].name, bodies[b][1]);
+                    missing = !body;
+                    break;
+                }
+            if (missing) continue;
             const char *wait = strstr(body, "pdl_begin();"), *next = strstr(body, "__global__");
             CHECK_MSG(wait != NULL && (!next || wait < next), "%s: kernel at \"%.60s\" never calls pdl_begin()",
                       sdiff__cuda_programs[p].name, g);

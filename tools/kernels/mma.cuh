@@ -13,7 +13,8 @@ typedef unsigned int u32;
 // Programmatic dependent launch (Hopper and later; nothing before): the library launches its
 // kernels with programmatic stream serialization, so a kernel's blocks may be scheduled while
 // the kernel before it drains, instead of after it has finished and the launch has gone
-// through. Every kernel calls pdl_begin() before it touches global memory: griddepcontrol.wait
+// through. Every kernel calls pdl_begin() before it touches memory that earlier work may write
+// (the norms read their gamma and beta, model parameters, before it): griddepcontrol.wait
 // returns once the previous grid has completed and its writes are visible (at once when there
 // is no such dependency), then launch_dependents lets the next kernel be launched; its blocks
 // take SMs only as this grid's last blocks leave them, and wait in their own pdl_begin(). What a
