@@ -569,7 +569,7 @@ struct sdiff__backend {
        queued before). */
     void (*group_norm)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, const sdiff__tensor *gamma,
                        const sdiff__tensor *beta, int groups, float eps, bool silu);
-    /* Over the last dimension. */
+    /* Over the last dimension; gamma and beta as group_norm's (model parameters). */
     void (*layer_norm)(sdiff__backend *be, sdiff__tensor *y, const sdiff__tensor *x, const sdiff__tensor *gamma,
                        const sdiff__tensor *beta, float eps);
     /* Multi-head attention, softmax(q k^T / sqrt(D)) v per head.
